@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/config"
+	"github.com/aftercare/aftercare/internal/housekeeping"
+	"github.com/aftercare/aftercare/internal/httpapi"
+	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/logging"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/planner"
+)
+
+func run(ctx context.Context, _ []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, clinicList, err := config.LoadScheduler(getenv)
+	if err != nil {
+		return err
+	}
+	log := logging.New(stderr, cfg.LogLevel, cfg.LogFormat).With("program", "scheduler")
+	directory, err := clinics.New(clinicList)
+	if err != nil {
+		return err
+	}
+
+	connectCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	conn, err := natsjs.Connect(connectCtx, cfg.NATS, "aftercare-scheduler", log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	store, err := natsjs.Provision(connectCtx, conn.JS, natsjs.Settings{Replicas: cfg.NATS.Replicas, Retention: cfg.NATS.Retention})
+	if err != nil {
+		return err
+	}
+	consumer, err := natsjs.PlannerConsumer(connectCtx, conn.JS)
+	if err != nil {
+		return err
+	}
+
+	now := time.Now
+	plans := &planner.Planner{Store: store, Clinics: directory, Policy: cfg.Policy(), Now: now, Log: log, Stats: &planner.Stats{}}
+	runner := &jobs.Runner{
+		Name: natsjs.ConsumerPlanner, Consumer: consumer, Concurrency: 8, Handle: plans.Handle,
+		DeadLetter: func(ctx context.Context, msg jetstream.Msg, reason string) error {
+			return store.DeadLetter(ctx, "session", msg.Subject(), msg.Data(), reason)
+		},
+		JobTimeout: 20 * time.Second, UnexpectedDelay: time.Second, Log: log,
+	}
+	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRunner()
+	runnerDone := make(chan struct{})
+	go func() { defer close(runnerDone); _ = runner.Run(runCtx) }()
+
+	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes}
+	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
+		reply := intakeSvc.Reply(ctx, m.Header.Get("Authorization"), m.Data)
+		data, _ := json.Marshal(reply)
+		if err := m.Respond(data); err != nil {
+			log.Warn("nats intake: reply failed", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", natsjs.IntakeSubject, err)
+	}
+
+	reconciler := &housekeeping.Reconciler{Store: store, Grace: cfg.ReconcileGrace, Now: now, Log: log}
+	crons, err := housekeeping.Start(ctx, cfg.ReconcileSchedule, reconciler)
+	if err != nil {
+		return err
+	}
+
+	ready := func() error {
+		if !conn.NC.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := consumer.Info(ictx); err != nil {
+			return fmt.Errorf("consumer %s: %w", natsjs.ConsumerPlanner, err)
+		}
+		return nil
+	}
+	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Log: log}
+	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.SchedulerRoutes(api), log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "scheduler listening on http://%s\n", http.Addr())
+	if url := conn.ClientURL(); url != "" {
+		fmt.Fprintf(stdout, "embedded nats-server at %s\n", url)
+	}
+	log.Info("scheduler started", "http", http.Addr(), "clinics", len(clinicList), "offsets", fmt.Sprint(cfg.Offsets))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-http.Failed():
+	}
+	// Stop taking events, finish those in flight, then plan what is pulled.
+	log.Info("scheduler stopping")
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelShutdown()
+	if err := http.Stop(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := sub.Drain(); err != nil {
+		log.Warn("nats intake drain", "err", err)
+	}
+	<-crons.Stop().Done()
+	stopRunner()
+	select {
+	case <-runnerDone:
+	case <-shutdownCtx.Done():
+		log.Warn("planner did not finish in time; unacknowledged events will be redelivered")
+	}
+	log.Info("scheduler stopped")
+	return serveErr
+}

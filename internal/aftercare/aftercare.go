@@ -1,0 +1,128 @@
+// Package aftercare holds the service's domain types: session events, the
+// follow-ups planned from them, and the rules about their fields. It has no
+// dependencies beyond the standard library, so every other package can use it.
+package aftercare
+
+import (
+	"time"
+)
+
+// Kind says what happened to a session.
+type Kind string
+
+const (
+	KindCompleted   Kind = "completed"
+	KindCancelled   Kind = "cancelled"
+	KindRescheduled Kind = "rescheduled"
+)
+
+// Client is the person who had the session and receives the follow-ups.
+type Client struct {
+	Phone    string `json:"phone"`               // E.164, e.g. +447700900123
+	Name     string `json:"name,omitempty"`      // first name used in greetings
+	TimeZone string `json:"time_zone,omitempty"` // IANA name; the clinic's when empty
+	Locale   string `json:"locale,omitempty"`    // BCP 47 tag, e.g. "en" or "es-MX"
+}
+
+// SessionEvent is what a clinic's booking system tells us about a session.
+type SessionEvent struct {
+	EventID  string `json:"event_id"`
+	ClinicID string `json:"clinic_id,omitempty"` // optional: the credential names the clinic
+	// SessionID is the booking system's id of the appointment.
+	SessionID string `json:"session_id"`
+	Kind      Kind   `json:"kind"`
+	// SessionEnd is when the session ended (completed) or was to end.
+	SessionEnd *time.Time `json:"session_end,omitempty"`
+	// NewSessionEnd is the new end time of a rescheduled session.
+	NewSessionEnd *time.Time `json:"new_session_end,omitempty"`
+	Client        *Client    `json:"client,omitempty"`
+}
+
+// PlanEnd is the end time the follow-up plan counts from: the new end of a
+// rescheduled session, the end of a completed one, none for a cancellation.
+func (e SessionEvent) PlanEnd() (time.Time, bool) {
+	switch e.Kind {
+	case KindCompleted:
+		if e.SessionEnd != nil {
+			return *e.SessionEnd, true
+		}
+	case KindRescheduled:
+		if e.NewSessionEnd != nil {
+			return *e.NewSessionEnd, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Step numbers a follow-up within a plan: 1, 2, 3 for day 1, 2, 3.
+type Step int
+
+// SessionStatus is where a session stands in our records.
+type SessionStatus string
+
+const (
+	SessionActive    SessionStatus = "active"    // follow-ups planned or under way
+	SessionCancelled SessionStatus = "cancelled" // cancelled: nothing more is sent
+)
+
+// Session is our record of one clinic session and its current plan.
+type Session struct {
+	ClinicID  string        `json:"clinic_id"`
+	SessionID string        `json:"session_id"`
+	Status    SessionStatus `json:"status"`
+	Client    Client        `json:"client"`
+	End       time.Time     `json:"end"`
+	// PlanVersion is the stream sequence of the event that made the current
+	// plan; a due follow-up from an older plan is stale and is not sent.
+	PlanVersion uint64 `json:"plan_version"`
+	// RecentEvents remembers the last event ids applied, so a replay of an
+	// old event changes nothing even after JetStream's duplicate window.
+	RecentEvents []string  `json:"recent_events"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// FollowUpStatus is the life of one follow-up step.
+type FollowUpStatus string
+
+const (
+	FollowUpScheduled FollowUpStatus = "scheduled" // a durable timer is set
+	FollowUpSending   FollowUpStatus = "sending"   // a worker has claimed it
+	FollowUpSent      FollowUpStatus = "sent"      // the SMS provider accepted it
+	FollowUpCancelled FollowUpStatus = "cancelled" // the session was cancelled or moved
+	FollowUpSkipped   FollowUpStatus = "skipped"   // not sent, with a reason (stale, opted out)
+	FollowUpDead      FollowUpStatus = "dead"      // given up, dead-lettered with a reason
+)
+
+// Final reports whether nothing more will happen to a follow-up in this status.
+func (s FollowUpStatus) Final() bool {
+	switch s {
+	case FollowUpSent, FollowUpCancelled, FollowUpSkipped, FollowUpDead:
+		return true
+	}
+	return false
+}
+
+// FollowUp is the record of one planned follow-up SMS.
+type FollowUp struct {
+	ClinicID    string         `json:"clinic_id"`
+	SessionID   string         `json:"session_id"`
+	Step        Step           `json:"step"`
+	PlanVersion uint64         `json:"plan_version"`
+	DueAt       time.Time      `json:"due_at"`
+	Status      FollowUpStatus `json:"status"`
+	Reason      string         `json:"reason,omitempty"`
+	Attempts    int            `json:"attempts,omitempty"`
+	ClaimedAt   time.Time      `json:"claimed_at,omitzero"`
+	MessageSID  string         `json:"message_sid,omitempty"`
+	SentAt      time.Time      `json:"sent_at,omitzero"`
+	UpdatedAt   time.Time      `json:"updated_at"`
+}
+
+// DueFollowUp is the job that fires when a follow-up falls due.
+type DueFollowUp struct {
+	ClinicID    string    `json:"clinic_id"`
+	SessionID   string    `json:"session_id"`
+	Step        Step      `json:"step"`
+	PlanVersion uint64    `json:"plan_version"`
+	DueAt       time.Time `json:"due_at"`
+}

@@ -1,0 +1,46 @@
+package aftercare
+
+// Clinic is one massage or physiotherapy clinic using the service.
+type Clinic struct {
+	ID       string `json:"id"`        // short, lowercase: used in subjects and URLs
+	Name     string `json:"name"`      // shown at the start of every text
+	TimeZone string `json:"time_zone"` // IANA; used when the client's is unknown
+	// SendWindow is a 5-field cron spec of the minutes texts may go out, read
+	// in the client's time zone: "* 9-19 * * *" is 09:00-19:59 daily.
+	SendWindow string `json:"send_window"`
+	Locale     string `json:"locale"` // texts' language when the client's has none
+	Sender     Sender `json:"sender"`
+	// ContactPhone is the clinic's own number, given to clients who ask HELP.
+	ContactPhone string `json:"contact_phone"`
+	// IntakeTokenEnv names the environment variable holding the credential
+	// the clinic's booking system presents; the secret never sits in a file.
+	IntakeTokenEnv string     `json:"intake_token_env"`
+	Escalation     Escalation `json:"escalation"`
+
+	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
+}
+
+// Sender is the Twilio sender a clinic's texts come from: a number, or a
+// Messaging Service that picks one.
+type Sender struct {
+	From                string `json:"from,omitempty"`
+	MessagingServiceSID string `json:"messaging_service_sid,omitempty"`
+}
+
+// Key names the sender for per-sender rate limits.
+func (s Sender) Key() string {
+	if s.MessagingServiceSID != "" {
+		return s.MessagingServiceSID
+	}
+	return s.From
+}
+
+// Escalation says who at the clinic hears about a client getting worse.
+type Escalation struct {
+	OnCallPhone      string `json:"on_call_phone,omitempty"`
+	WebhookURL       string `json:"webhook_url,omitempty"`
+	WebhookSecretEnv string `json:"webhook_secret_env,omitempty"`
+	Email            string `json:"email,omitempty"`
+
+	WebhookSecret string `json:"-"` // read from WebhookSecretEnv at start
+}

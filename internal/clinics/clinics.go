@@ -1,0 +1,89 @@
+// Package clinics is the directory of configured clinics: lookup by id, by
+// booking-system credential, and each clinic's parsed zone and send window.
+package clinics
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/plan"
+)
+
+// Clinic is a configured clinic with its zone and window ready to use.
+type Clinic struct {
+	aftercare.Clinic
+	Location *time.Location
+	Window   plan.Window
+}
+
+// ClientLocation is the client's zone, or the clinic's when the client's is
+// unknown or unloadable.
+func (c *Clinic) ClientLocation(tz string) *time.Location {
+	if tz != "" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			return loc
+		}
+	}
+	return c.Location
+}
+
+// Directory holds every clinic.
+type Directory struct {
+	byID    map[string]*Clinic
+	byToken map[[32]byte]*Clinic
+}
+
+// New builds a directory from validated clinic configuration.
+func New(list []aftercare.Clinic) (*Directory, error) {
+	d := &Directory{byID: map[string]*Clinic{}, byToken: map[[32]byte]*Clinic{}}
+	for _, c := range list {
+		loc, err := time.LoadLocation(c.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("clinic %s: %w", c.ID, err)
+		}
+		w, err := plan.ParseWindow(c.SendWindow)
+		if err != nil {
+			return nil, fmt.Errorf("clinic %s: %w", c.ID, err)
+		}
+		entry := &Clinic{Clinic: c, Location: loc, Window: w}
+		d.byID[c.ID] = entry
+		if c.IntakeToken != "" {
+			d.byToken[sha256.Sum256([]byte(c.IntakeToken))] = entry
+		}
+	}
+	return d, nil
+}
+
+// Lookup returns the clinic with an id.
+func (d *Directory) Lookup(id string) (*Clinic, bool) {
+	c, ok := d.byID[id]
+	return c, ok
+}
+
+// All returns every clinic, in no particular order.
+func (d *Directory) All() []*Clinic {
+	out := make([]*Clinic, 0, len(d.byID))
+	for _, c := range d.byID {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Authenticate returns the clinic a booking-system credential belongs to.
+// Tokens are compared by their hashes, in constant time, so neither a map
+// lookup's timing nor a byte-by-byte compare leaks a valid token.
+func (d *Directory) Authenticate(token string) (*Clinic, error) {
+	if token == "" {
+		return nil, aftercare.ErrUnauthorized
+	}
+	sum := sha256.Sum256([]byte(token))
+	for h, c := range d.byToken {
+		if subtle.ConstantTimeCompare(h[:], sum[:]) == 1 {
+			return c, nil
+		}
+	}
+	return nil, aftercare.ErrUnauthorized
+}

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/tips"
+)
+
+// DefaultSendWindow is 09:00 to 19:59 every day in the client's time zone.
+const DefaultSendWindow = "* 9-19 * * *"
+
+// MinTokenLength keeps intake credentials long enough not to be guessed.
+const MinTokenLength = 24
+
+var (
+	clinicIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	serviceSID      = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	envNamePattern  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
+
+// LoadClinics reads the clinics file and the secrets its entries name from
+// the environment. needIntake says the program authenticates booking systems
+// and so needs every clinic's intake credential.
+func LoadClinics(path string, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CLINICS_FILE: %w", err)
+	}
+	return ParseClinics(raw, getenv, needIntake)
+}
+
+// ParseClinics parses and validates a clinics document.
+func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	var doc struct {
+		Clinics []aftercare.Clinic `json:"clinics"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("CLINICS_FILE: %w", err)
+	}
+	if len(doc.Clinics) == 0 {
+		return nil, errors.New("CLINICS_FILE: no clinics defined")
+	}
+	var errs []error
+	seen := map[string]bool{}
+	tokens := map[string]string{}
+	for i := range doc.Clinics {
+		c := &doc.Clinics[i]
+		fail := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("CLINICS_FILE: clinic %q: %s", c.ID, fmt.Sprintf(format, args...)))
+		}
+		if !clinicIDPattern.MatchString(c.ID) {
+			fail("id must be 1-32 lowercase letters, digits or dashes")
+		}
+		if seen[c.ID] {
+			fail("id is used twice")
+		}
+		seen[c.ID] = true
+		if c.Name == "" || len(c.Name) > tips.MaxClinicName {
+			fail("name must be 1-%d characters, to keep each text to one SMS", tips.MaxClinicName)
+		} else if _, ok := tips.GSM7Length(c.Name); !ok {
+			fail("name has characters outside the GSM-7 alphabet, which would make every text cost 2-3 SMS")
+		}
+		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "" || c.TimeZone == "Local" {
+			fail("time_zone %q is not an IANA time zone", c.TimeZone)
+		}
+		if c.SendWindow == "" {
+			c.SendWindow = DefaultSendWindow
+		}
+		if _, err := plan.ParseWindow(c.SendWindow); err != nil {
+			fail("%v", err)
+		}
+		if c.Locale == "" {
+			c.Locale = tips.DefaultLanguage
+		} else if !tips.Supported(c.Locale) {
+			fail("locale %q has no texts; have %v", c.Locale, tips.Languages())
+		}
+		switch s := c.Sender; {
+		case (s.From == "") == (s.MessagingServiceSID == ""):
+			fail("sender: set exactly one of from and messaging_service_sid")
+		case s.From != "" && !aftercare.ValidPhone(s.From):
+			fail("sender.from is not an E.164 number")
+		case s.MessagingServiceSID != "" && !serviceSID.MatchString(s.MessagingServiceSID):
+			fail("sender.messaging_service_sid is not MG followed by 32 hex digits")
+		}
+		if c.ContactPhone != "" && !aftercare.ValidPhone(c.ContactPhone) {
+			fail("contact_phone is not an E.164 number")
+		}
+		if p := c.Escalation.OnCallPhone; p != "" && !aftercare.ValidPhone(p) {
+			fail("escalation.on_call_phone is not an E.164 number")
+		}
+		if u := c.Escalation.WebhookURL; u != "" {
+			if _, err := checkURL(u); err != nil {
+				fail("escalation.webhook_url: %v", err)
+			}
+			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", fail)
+		}
+		if needIntake {
+			c.IntakeToken = secret(c.IntakeTokenEnv, getenv, "intake_token_env", fail)
+			if other, dup := tokens[c.IntakeToken]; dup && c.IntakeToken != "" {
+				fail("intake credential is the same as clinic %q's", other)
+			}
+			tokens[c.IntakeToken] = c.ID
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return doc.Clinics, nil
+}
+
+// secret reads the variable a clinic entry names and checks it is long enough.
+func secret(name string, getenv func(string) string, field string, fail func(string, ...any)) string {
+	if !envNamePattern.MatchString(name) {
+		fail("%s must name an environment variable (A-Z, 0-9, _)", field)
+		return ""
+	}
+	v := getenv(name)
+	if len(v) < MinTokenLength {
+		fail("%s: environment variable %s must hold a secret of at least %d characters", field, name, MinTokenLength)
+		return ""
+	}
+	return v
+}

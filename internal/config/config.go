@@ -1,0 +1,284 @@
+// Package config reads each program's settings from the environment, and the
+// clinics from their file, once at start, and validates them as a whole.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/plan"
+)
+
+// NATS is how a program reaches JetStream.
+type NATS struct {
+	URL       string `env:"NATS_URL"`        // empty: run an embedded nats-server
+	CredsFile string `env:"NATS_CREDS_FILE"` // .creds file (JWT + nkey)
+	TLSCA     string `env:"NATS_TLS_CA"`     // CA bundle to verify the server
+	TLSCert   string `env:"NATS_TLS_CERT"`   // client certificate for mutual TLS
+	TLSKey    string `env:"NATS_TLS_KEY"`
+	// Replicas of each stream and bucket: 1 for one server, 3 in a cluster.
+	Replicas int `env:"NATS_REPLICAS" envDefault:"1"`
+	// Retention of follow-up jobs and session records; must outlast the
+	// longest offset plus the send window's longest closure.
+	Retention time.Duration `env:"NATS_RETENTION" envDefault:"720h"`
+
+	EmbeddedDir    string `env:"NATS_EMBEDDED_DIR" envDefault:"data/nats"`
+	EmbeddedListen string `env:"NATS_EMBEDDED_LISTEN" envDefault:"127.0.0.1:4222"` // "" = in-process only
+	// EmbeddedSync is "always" (fsync before every acknowledgement) or a
+	// duration between background fsyncs, such as "2m" (JetStream's default).
+	EmbeddedSync string `env:"NATS_EMBEDDED_SYNC" envDefault:"always"`
+}
+
+// Common is what both programs read.
+type Common struct {
+	HTTPAddr    string `env:"HTTP_ADDR"`
+	ClinicsFile string `env:"CLINICS_FILE" envDefault:"config/clinics.example.json"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat   string `env:"LOG_FORMAT" envDefault:"json"`
+	// Offsets of the follow-ups after a session ends, comma-separated.
+	Offsets []time.Duration `env:"FOLLOWUP_OFFSETS" envDefault:"24h,48h,72h"`
+	// Staleness: a follow-up later than this is skipped, not sent.
+	Staleness       time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
+	NATS            NATS
+}
+
+// Scheduler is the intake and planning program's configuration.
+type Scheduler struct {
+	Common
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	// ReconcileSchedule is a robfig/cron spec for the job that re-fires
+	// follow-ups whose timer went missing.
+	ReconcileSchedule string        `env:"RECONCILE_SCHEDULE" envDefault:"@every 5m"`
+	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"10m"`
+}
+
+// Worker is the SMS program's configuration.
+type Worker struct {
+	Common
+	// SMSDriver is "twilio" or "console"; empty picks twilio when Twilio
+	// credentials are set, console otherwise.
+	SMSDriver        string        `env:"SMS_DRIVER"`
+	TwilioAccountSID string        `env:"TWILIO_ACCOUNT_SID"`
+	TwilioAuthToken  string        `env:"TWILIO_AUTH_TOKEN"`
+	TwilioBaseURL    string        `env:"TWILIO_API_BASE_URL" envDefault:"https://api.twilio.com"`
+	TwilioTimeout    time.Duration `env:"TWILIO_TIMEOUT" envDefault:"10s"`
+	// PublicBaseURL is the URL Twilio reaches this worker at, for status
+	// callbacks and, later, webhook signature checks.
+	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
+
+	Concurrency    int           `env:"WORKER_CONCURRENCY" envDefault:"16"`
+	SendRate       float64       `env:"SEND_RATE_PER_SENDER" envDefault:"1"` // messages per second
+	SendBurst      int           `env:"SEND_BURST" envDefault:"1"`
+	MaxAttempts    int           `env:"SEND_MAX_ATTEMPTS" envDefault:"8"`
+	RetryBaseDelay time.Duration `env:"SEND_RETRY_BASE_DELAY" envDefault:"15s"`
+	RetryMaxDelay  time.Duration `env:"SEND_RETRY_MAX_DELAY" envDefault:"30m"`
+	AckWait        time.Duration `env:"WORKER_ACK_WAIT" envDefault:"60s"`
+}
+
+// Drivers.
+const (
+	DriverTwilio  = "twilio"
+	DriverConsole = "console"
+)
+
+// LoadScheduler reads and validates the scheduler's configuration.
+func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, error) {
+	cfg := Scheduler{}
+	if err := parse(&cfg, getenv); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8080"
+	}
+	var errs []error
+	errs = append(errs, cfg.Common.validate()...)
+	if cfg.MaxBodyBytes < 1024 || cfg.MaxBodyBytes > 10<<20 {
+		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES: %d is outside 1024..10485760", cfg.MaxBodyBytes))
+	}
+	if cfg.ReconcileGrace <= 0 {
+		errs = append(errs, errors.New("RECONCILE_GRACE: must be positive"))
+	}
+	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, true)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, clinics, errors.Join(errs...)
+}
+
+// LoadWorker reads and validates the worker's configuration.
+func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) {
+	cfg := Worker{}
+	if err := parse(&cfg, getenv); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = ":8081"
+	}
+	var errs []error
+	errs = append(errs, cfg.Common.validate()...)
+	hasTwilio := cfg.TwilioAccountSID != "" || cfg.TwilioAuthToken != ""
+	switch cfg.SMSDriver {
+	case "":
+		cfg.SMSDriver = DriverConsole
+		if hasTwilio {
+			cfg.SMSDriver = DriverTwilio
+		}
+	case DriverTwilio, DriverConsole:
+	default:
+		errs = append(errs, fmt.Errorf("SMS_DRIVER: %q is not twilio or console", cfg.SMSDriver))
+	}
+	if cfg.SMSDriver == DriverTwilio {
+		if cfg.TwilioAccountSID == "" || cfg.TwilioAuthToken == "" {
+			errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: both are required by the twilio driver"))
+		} else if !alphanumeric(cfg.TwilioAccountSID) || !alphanumeric(cfg.TwilioAuthToken) {
+			errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: must be letters and digits only"))
+		}
+		if _, err := checkURL(cfg.TwilioBaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("TWILIO_API_BASE_URL: %w", err))
+		}
+	}
+	if cfg.PublicBaseURL != "" {
+		if _, err := checkURL(cfg.PublicBaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("PUBLIC_BASE_URL: %w", err))
+		}
+	}
+	if cfg.Concurrency < 1 || cfg.Concurrency > 1024 {
+		errs = append(errs, fmt.Errorf("WORKER_CONCURRENCY: %d is outside 1..1024", cfg.Concurrency))
+	}
+	if cfg.SendRate <= 0 {
+		errs = append(errs, fmt.Errorf("SEND_RATE_PER_SENDER: %v must be positive", cfg.SendRate))
+	}
+	if cfg.SendBurst < 1 {
+		errs = append(errs, fmt.Errorf("SEND_BURST: %d must be at least 1", cfg.SendBurst))
+	}
+	if cfg.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("SEND_MAX_ATTEMPTS: %d must be at least 1", cfg.MaxAttempts))
+	}
+	if cfg.RetryBaseDelay <= 0 || cfg.RetryMaxDelay < cfg.RetryBaseDelay {
+		errs = append(errs, errors.New("SEND_RETRY_BASE_DELAY, SEND_RETRY_MAX_DELAY: want 0 < base <= max"))
+	}
+	if cfg.AckWait < 5*time.Second {
+		errs = append(errs, errors.New("WORKER_ACK_WAIT: must be at least 5s"))
+	}
+	if cfg.TwilioTimeout <= 0 || cfg.TwilioTimeout >= cfg.AckWait {
+		errs = append(errs, errors.New("TWILIO_TIMEOUT: must be positive and shorter than WORKER_ACK_WAIT"))
+	}
+	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, false)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return cfg, clinics, errors.Join(errs...)
+}
+
+func (c *Common) validate() []error {
+	var errs []error
+	if len(c.Offsets) == 0 {
+		errs = append(errs, errors.New("FOLLOWUP_OFFSETS: at least one offset is required"))
+	}
+	if len(c.Offsets) > 3 {
+		errs = append(errs, fmt.Errorf("FOLLOWUP_OFFSETS: %d offsets given, but texts exist for 3 steps", len(c.Offsets)))
+	}
+	for i, o := range c.Offsets {
+		if o <= 0 || (i > 0 && o <= c.Offsets[i-1]) {
+			errs = append(errs, fmt.Errorf("FOLLOWUP_OFFSETS: want positive, increasing durations, got %v", c.Offsets))
+			break
+		}
+	}
+	if c.Staleness <= 0 {
+		errs = append(errs, errors.New("FOLLOWUP_STALENESS: must be positive"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat))
+	}
+	n := c.NATS
+	if n.URL != "" {
+		if _, err := url.Parse(n.URL); err != nil {
+			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+		}
+	} else if n.EmbeddedDir == "" {
+		errs = append(errs, errors.New("NATS_EMBEDDED_DIR: required when NATS_URL is empty"))
+	}
+	if (n.TLSCert == "") != (n.TLSKey == "") {
+		errs = append(errs, errors.New("NATS_TLS_CERT, NATS_TLS_KEY: set both or neither"))
+	}
+	if n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5 {
+		errs = append(errs, fmt.Errorf("NATS_REPLICAS: %d is not 1, 3 or 5", n.Replicas))
+	}
+	if len(c.Offsets) > 0 && n.Retention < c.Offsets[len(c.Offsets)-1]+7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("NATS_RETENTION: %v must exceed the last offset by at least 7 days", n.Retention))
+	}
+	if _, err := EmbeddedSyncInterval(n.EmbeddedSync); err != nil {
+		errs = append(errs, fmt.Errorf("NATS_EMBEDDED_SYNC: %w", err))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: must be positive"))
+	}
+	return errs
+}
+
+// EmbeddedSyncInterval turns NATS_EMBEDDED_SYNC into an interval; zero means
+// fsync on every write.
+func EmbeddedSyncInterval(v string) (time.Duration, error) {
+	if v == "always" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not \"always\" or a positive duration", v)
+	}
+	return d, nil
+}
+
+// Policy is the follow-up plan policy the configuration describes.
+func (c Common) Policy() plan.Policy {
+	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness}
+}
+
+// parse fills cfg from getenv; the environment is reached only through it.
+func parse(cfg any, getenv func(string) string) error {
+	params, err := env.GetFieldParams(cfg)
+	if err != nil {
+		return err
+	}
+	vars := map[string]string{}
+	for _, p := range params {
+		if v := getenv(p.Key); v != "" {
+			vars[p.Key] = v
+		}
+	}
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return nil
+}
+
+func checkURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("%q is not an http(s) URL", raw)
+	}
+	return u, nil
+}
+
+func alphanumeric(s string) bool {
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

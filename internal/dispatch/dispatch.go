@@ -1,0 +1,300 @@
+// Package dispatch sends due follow-ups: it checks that the follow-up is still
+// wanted (session not cancelled or moved, client not opted out, not stale,
+// inside the send window), claims it so a redelivered job cannot send twice,
+// sends the day's tip, and records the outcome.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/tips"
+)
+
+// Stats counts outcomes since start.
+type Stats struct {
+	Sent         atomic.Int64
+	Skipped      atomic.Int64 // stale or opted out
+	Cancelled    atomic.Int64
+	Superseded   atomic.Int64 // job from an older plan, or already done
+	Retried      atomic.Int64
+	DeadLettered atomic.Int64
+	// LatenessMaxMillis is the largest gap seen between due time and send.
+	LatenessMaxMillis atomic.Int64
+}
+
+// Dispatcher sends follow-ups.
+type Dispatcher struct {
+	Store   *natsjs.Store
+	Clinics *clinics.Directory
+	Sender  sms.Sender
+	// Staleness: a job later than this past its due time is skipped.
+	Staleness   time.Duration
+	MaxAttempts int
+	RetryBase   time.Duration
+	RetryMax    time.Duration
+	// ClaimLease is how long a claim by one worker keeps others off a
+	// follow-up; set it to the consumer's AckWait.
+	ClaimLease time.Duration
+	// StatusCallback is the URL Twilio reports delivery to; may be empty.
+	StatusCallback string
+	Limits         *RateLimits
+	Now            func() time.Time
+	Log            *slog.Logger
+	Stats          *Stats
+}
+
+// maxRateWait is the longest a job waits in hand for its sender's rate
+// limit; a longer wait hands it back so other senders' jobs are not blocked.
+const maxRateWait = 2 * time.Second
+
+// Handle is the jobs.Handler for the due follow-up consumer.
+func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) error {
+	var job aftercare.DueFollowUp
+	if err := json.Unmarshal(msg.Data(), &job); err != nil {
+		return jobs.GiveUp(fmt.Errorf("decode follow-up job: %w", err))
+	}
+	return d.Send(ctx, job)
+}
+
+// Send sends one due follow-up, or decides it is not to be sent.
+func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error {
+	clinic, ok := d.Clinics.Lookup(job.ClinicID)
+	if !ok {
+		return jobs.GiveUp(fmt.Errorf("unknown clinic %q", job.ClinicID))
+	}
+	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return jobs.GiveUp(errors.New("no session record for this follow-up"))
+	}
+	if err != nil {
+		return err
+	}
+	f, rev, err := d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return jobs.GiveUp(errors.New("no follow-up record for this job"))
+	}
+	if err != nil {
+		return err
+	}
+	log := d.Log.With("clinic", job.ClinicID, "session", job.SessionID, "step", job.Step)
+	now := d.Now()
+
+	if sess.PlanVersion != job.PlanVersion || f.PlanVersion != job.PlanVersion || f.Status.Final() {
+		// Rescheduled since, or already sent/skipped: a redelivery or an old timer.
+		d.Stats.Superseded.Add(1)
+		return nil
+	}
+	if f.Status == aftercare.FollowUpSending {
+		if held := f.ClaimedAt.Add(d.ClaimLease).Sub(now); held > 0 {
+			return jobs.Snooze(held, "another worker holds this follow-up")
+		}
+		// The worker holding it died; the SMS may or may not have gone out.
+		log.Warn("follow-up claim expired, sending again: a duplicate is possible", "claimed_at", f.ClaimedAt)
+	}
+	if sess.Status == aftercare.SessionCancelled {
+		d.Stats.Cancelled.Add(1)
+		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "session cancelled")
+	}
+	out, err := d.Store.OptedOut(ctx, job.ClinicID, sess.Client.Phone)
+	if err != nil {
+		return err
+	}
+	if out {
+		d.Stats.Skipped.Add(1)
+		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, "client opted out")
+	}
+	if late := now.Sub(f.DueAt); late > d.Staleness {
+		d.Stats.Skipped.Add(1)
+		log.Warn("follow-up skipped: too late to send", "late", late.Round(time.Second))
+		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, fmt.Sprintf("stale: %v past due when a worker took it", late.Round(time.Second)))
+	}
+	loc := clinic.ClientLocation(sess.Client.TimeZone)
+	if next := clinic.Window.Next(now, loc); next.After(now) {
+		// A backlog pushed it out of the window: wait for the next opening.
+		return jobs.Snooze(next.Sub(now), "outside the clinic's send window")
+	}
+	if wait, ok := d.Limits.Reserve(clinic.Sender.Key()); !ok {
+		return jobs.Snooze(wait, "sender rate limit")
+	} else if err := sleep(ctx, wait); err != nil {
+		return jobs.Snooze(time.Second, "shutting down")
+	}
+
+	// Claim it: a concurrent claim makes this write fail.
+	f.Status, f.Attempts, f.ClaimedAt, f.UpdatedAt = aftercare.FollowUpSending, f.Attempts+1, now, now
+	if rev, err = d.Store.SaveFollowUp(ctx, f, rev); err != nil {
+		if errors.Is(err, natsjs.ErrConflict) {
+			return jobs.Snooze(100*time.Millisecond, "follow-up changed while claiming")
+		}
+		return err
+	}
+	body, err := tips.Render(f.Step, clinic.Name, sess.Client.Locale, clinic.Locale)
+	if err != nil {
+		return jobs.GiveUp(err)
+	}
+	sid, sendErr := d.Sender.Send(ctx, sms.Message{
+		To: sess.Client.Phone, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID,
+		Body: body, StatusCallback: d.StatusCallback,
+	})
+	if sendErr != nil {
+		return d.failed(ctx, log, f, rev, sendErr)
+	}
+	sentAt := d.Now()
+	f.Status, f.MessageSID, f.SentAt, f.Reason, f.UpdatedAt = aftercare.FollowUpSent, sid, sentAt, "", sentAt
+	if err := d.recordSent(ctx, f); err != nil {
+		// Twilio has the message; if this record is lost, a redelivery after
+		// the claim lease may send it again. Log loudly.
+		log.Error("sent but could not record it", "sid", sid, "err", err)
+		return err
+	}
+	late := sentAt.Sub(f.DueAt)
+	d.Stats.Sent.Add(1)
+	for {
+		cur := d.Stats.LatenessMaxMillis.Load()
+		if late.Milliseconds() <= cur || d.Stats.LatenessMaxMillis.CompareAndSwap(cur, late.Milliseconds()) {
+			break
+		}
+	}
+	log.Info("follow-up sent", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "late_ms", late.Milliseconds(), "attempt", f.Attempts)
+	return nil
+}
+
+// recordSent writes the sent state over whatever the record holds now (a
+// cancellation may have raced the send: the SMS went out all the same).
+func (d *Dispatcher) recordSent(ctx context.Context, f aftercare.FollowUp) error {
+	for range 5 {
+		_, rev, err := d.Store.FollowUp(ctx, f.ClinicID, f.SessionID, f.Step)
+		if err != nil {
+			return err
+		}
+		if _, err = d.Store.SaveFollowUp(ctx, f, rev); !errors.Is(err, natsjs.ErrConflict) {
+			return err
+		}
+	}
+	return errors.New("record sent follow-up: too many concurrent changes")
+}
+
+func (d *Dispatcher) failed(ctx context.Context, log *slog.Logger, f aftercare.FollowUp, rev uint64, sendErr error) error {
+	if sms.IsPermanent(sendErr) {
+		return jobs.GiveUp(fmt.Errorf("attempt %d: %w", f.Attempts, sendErr))
+	}
+	if f.Attempts >= d.MaxAttempts {
+		return jobs.GiveUp(fmt.Errorf("retry budget of %d attempts spent: %w", d.MaxAttempts, sendErr))
+	}
+	delay := d.backoff(f.Attempts)
+	var temp *sms.TemporaryError
+	if errors.As(sendErr, &temp) && temp.RetryAfter > delay {
+		delay = min(temp.RetryAfter, d.RetryMax)
+	}
+	// Release the claim so the retry is not mistaken for a crashed worker.
+	f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpScheduled, "last attempt: "+sendErr.Error(), d.Now()
+	if _, err := d.Store.SaveFollowUp(ctx, f, rev); err != nil {
+		log.Warn("could not release claim after failed send", "err", err)
+	}
+	d.Stats.Retried.Add(1)
+	return jobs.Retry(delay, sendErr)
+}
+
+// backoff doubles from RetryBase per attempt up to RetryMax, with jitter so
+// a burst of failures does not come back as a burst.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	delay := d.RetryBase << min(attempt-1, 20)
+	if delay <= 0 || delay > d.RetryMax {
+		delay = d.RetryMax
+	}
+	return time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint64, status aftercare.FollowUpStatus, reason string) error {
+	f.Status, f.Reason, f.UpdatedAt = status, reason, d.Now()
+	_, err := d.Store.SaveFollowUp(ctx, f, rev)
+	if errors.Is(err, natsjs.ErrConflict) {
+		return jobs.Snooze(100*time.Millisecond, "follow-up changed concurrently")
+	}
+	return err
+}
+
+// DeadLetter stores a job given up on and then marks its record dead, in
+// that order, so a record never says dead without a dead letter behind it.
+func (d *Dispatcher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
+	var job aftercare.DueFollowUp
+	if err := json.Unmarshal(msg.Data(), &job); err != nil {
+		return d.Store.DeadLetter(ctx, "followup", "undecodable", msg.Data(), reason)
+	}
+	if err := d.Store.DeadLetter(ctx, "followup", natsjs.DueSuffix(job), msg.Data(), reason); err != nil {
+		return err
+	}
+	d.Stats.DeadLettered.Add(1)
+	f, rev, err := d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
+	if err != nil || f.PlanVersion != job.PlanVersion || f.Status == aftercare.FollowUpSent {
+		return nil // nothing of this plan to mark; the dead letter is stored
+	}
+	f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpDead, reason, d.Now()
+	if _, err := d.Store.SaveFollowUp(ctx, f, rev); err != nil {
+		d.Log.Warn("dead-lettered but could not mark the record", "err", err)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// RateLimits holds one token bucket per sender (number or Messaging
+// Service): carriers throttle per sender, so one clinic's burst must not use
+// another's allowance. The limit is per worker process.
+type RateLimits struct {
+	mu      sync.Mutex
+	perSec  float64
+	burst   int
+	senders map[string]*rate.Limiter
+}
+
+// NewRateLimits allows perSecond messages per sender with the given burst.
+func NewRateLimits(perSecond float64, burst int) *RateLimits {
+	return &RateLimits{perSec: perSecond, burst: burst, senders: map[string]*rate.Limiter{}}
+}
+
+// Reserve takes a send slot for sender and returns how long to wait for it.
+// ok is false when the wait would exceed maxRateWait; no slot is taken then.
+func (r *RateLimits) Reserve(sender string) (wait time.Duration, ok bool) {
+	r.mu.Lock()
+	l, found := r.senders[sender]
+	if !found {
+		l = rate.NewLimiter(rate.Limit(r.perSec), r.burst)
+		r.senders[sender] = l
+	}
+	r.mu.Unlock()
+	res := l.Reserve()
+	wait = res.Delay()
+	if wait > maxRateWait {
+		res.Cancel()
+		return wait, false
+	}
+	return wait, true
+}

@@ -1,0 +1,172 @@
+// Package intake accepts session events from clinics' booking systems: it
+// decodes and validates them, checks the clinic's credential, and stores them
+// durably in JetStream before anything is acknowledged. HTTP and NATS callers
+// share it, so both get the same rules and the same answers.
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/natsjs"
+)
+
+// Service accepts session events.
+type Service struct {
+	Store   *natsjs.Store
+	Clinics *clinics.Directory
+	Now     func() time.Time
+	Log     *slog.Logger
+	MaxBody int64
+}
+
+// Accepted is the answer to an accepted event.
+type Accepted struct {
+	EventID   string `json:"event_id"`
+	SessionID string `json:"session_id"`
+	// Duplicate is true when the event id had been accepted before; nothing changed.
+	Duplicate bool `json:"duplicate"`
+}
+
+// MalformedError is a body that is not a session event at all.
+type MalformedError struct{ Reason string }
+
+func (e *MalformedError) Error() string { return "malformed request: " + e.Reason }
+
+// TooLargeError is a body over the size limit.
+type TooLargeError struct{ Limit int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("request body is over the %d-byte limit", e.Limit)
+}
+
+// Submit authenticates token, decodes body and stores the event. Nothing is
+// stored unless every check passes.
+func (s *Service) Submit(ctx context.Context, token string, body []byte) (Accepted, error) {
+	clinic, err := s.Clinics.Authenticate(token)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if int64(len(body)) > s.MaxBody {
+		return Accepted{}, &TooLargeError{Limit: s.MaxBody}
+	}
+	ev, err := Decode(body)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if ev.ClinicID != "" && ev.ClinicID != clinic.ID {
+		return Accepted{}, fmt.Errorf("event names clinic %q: %w", ev.ClinicID, aftercare.ErrForbidden)
+	}
+	ev.ClinicID = clinic.ID
+	if err := ev.Validate(s.Now(), time.LoadLocation); err != nil {
+		return Accepted{}, err
+	}
+	dup, err := s.Store.PublishEvent(ctx, clinic.ID, ev)
+	if err != nil {
+		return Accepted{}, err
+	}
+	s.Log.Info("session event accepted", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "kind", ev.Kind, "duplicate", dup)
+	return Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup}, nil
+}
+
+// Decode parses a session event strictly: unknown fields and trailing data are
+// errors, so a typo in a field name is reported rather than ignored.
+func Decode(body []byte) (aftercare.SessionEvent, error) {
+	var ev aftercare.SessionEvent
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return ev, &MalformedError{Reason: describeJSONError(err)}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return ev, &MalformedError{Reason: "unexpected data after the JSON object"}
+	}
+	return ev, nil
+}
+
+func describeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tim *time.ParseError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body: want a JSON session event"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q: want a %v, got JSON %s", typ.Field, typ.Type, typ.Value)
+	case errors.As(err, &tim):
+		return fmt.Sprintf("time %q is not RFC 3339 (e.g. 2026-11-23T15:00:00Z)", tim.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	default:
+		return err.Error()
+	}
+}
+
+// ErrorResponse is the JSON body of every refused request.
+type ErrorResponse struct {
+	Error    string              `json:"error"`
+	Problems []aftercare.Problem `json:"problems,omitempty"`
+}
+
+// Outcome maps an error from Submit, or any domain error, to an HTTP status and
+// the body that explains it. NATS answers use the same statuses.
+func Outcome(err error) (int, ErrorResponse) {
+	var (
+		v   *aftercare.ValidationError
+		m   *MalformedError
+		big *TooLargeError
+	)
+	switch {
+	case errors.As(err, &v):
+		return http.StatusUnprocessableEntity, ErrorResponse{Error: "the session event has invalid fields", Problems: v.Problems}
+	case errors.As(err, &m), errors.As(err, &big):
+		status := http.StatusBadRequest
+		if big != nil {
+			status = http.StatusRequestEntityTooLarge
+		}
+		return status, ErrorResponse{Error: err.Error()}
+	case errors.Is(err, aftercare.ErrUnauthorized):
+		return http.StatusUnauthorized, ErrorResponse{Error: "missing or invalid credential: send Authorization: Bearer <your clinic's intake token>"}
+	case errors.Is(err, aftercare.ErrForbidden):
+		return http.StatusForbidden, ErrorResponse{Error: err.Error()}
+	case errors.Is(err, aftercare.ErrNotFound):
+		return http.StatusNotFound, ErrorResponse{Error: "not found"}
+	default:
+		// Details stay in our logs; the caller learns only to retry.
+		return http.StatusServiceUnavailable, ErrorResponse{Error: "temporarily unable to store the event; retry with the same event_id"}
+	}
+}
+
+// NATSReply is the answer to a session event sent as a NATS request.
+type NATSReply struct {
+	Status int `json:"status"`
+	*Accepted
+	*ErrorResponse
+}
+
+// Reply handles one NATS request: the credential is in the Authorization
+// header, as over HTTP, and the answer carries the HTTP status it would have had.
+func (s *Service) Reply(ctx context.Context, auth string, body []byte) NATSReply {
+	token, _ := strings.CutPrefix(auth, "Bearer ")
+	acc, err := s.Submit(ctx, token, body)
+	if err != nil {
+		status, resp := Outcome(err)
+		if status >= 500 {
+			s.Log.Error("nats intake failed", "err", err)
+		}
+		return NATSReply{Status: status, ErrorResponse: &resp}
+	}
+	return NATSReply{Status: http.StatusAccepted, Accepted: &acc}
+}

@@ -1,0 +1,151 @@
+// Package jobs runs a handler over a JetStream pull consumer and maps what the
+// handler returns to one JetStream action: nil acks, Retry and Snooze hand the
+// message back for later, GiveUp dead-letters it and terminates it.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// retry is a failure to try again after a delay.
+type retry struct {
+	after time.Duration
+	err   error
+}
+
+func (r *retry) Error() string { return fmt.Sprintf("retry in %v: %v", r.after, r.err) }
+func (r *retry) Unwrap() error { return r.err }
+
+// Retry hands the message back to be tried again after delay: a failure.
+func Retry(after time.Duration, err error) error { return &retry{after: after, err: err} }
+
+// snooze is not a failure: the job is not ready yet (a closed send window, a
+// rate limit, another worker holding it).
+type snooze struct {
+	after  time.Duration
+	reason string
+}
+
+func (s *snooze) Error() string { return fmt.Sprintf("snoozed %v: %s", s.after, s.reason) }
+
+// Snooze hands the message back to be looked at again after delay.
+func Snooze(after time.Duration, reason string) error { return &snooze{after: after, reason: reason} }
+
+// giveUp is a job that will never succeed.
+type giveUp struct{ err error }
+
+func (g *giveUp) Error() string { return "give up: " + g.err.Error() }
+func (g *giveUp) Unwrap() error { return g.err }
+
+// GiveUp dead-letters the message with err as the reason.
+func GiveUp(err error) error { return &giveUp{err: err} }
+
+// Handler handles one message.
+type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// DeadLetterFunc stores a message given up on, with the reason.
+type DeadLetterFunc func(ctx context.Context, msg jetstream.Msg, reason string) error
+
+// Runner pulls messages from a consumer and handles them concurrently.
+type Runner struct {
+	Name        string
+	Consumer    jetstream.Consumer
+	Concurrency int
+	Handle      Handler
+	DeadLetter  DeadLetterFunc
+	// JobTimeout bounds one handler call; keep it under the consumer's AckWait.
+	JobTimeout time.Duration
+	// UnexpectedDelay is the retry delay for errors that are none of the
+	// above (a NATS hiccup while reading a record).
+	UnexpectedDelay time.Duration
+	Log             *slog.Logger
+}
+
+// Run handles messages until ctx is done, then stops pulling, finishes the
+// messages already pulled, and returns.
+func (r *Runner) Run(ctx context.Context) error {
+	it, err := r.Consumer.Messages(jetstream.PullMaxMessages(r.Concurrency))
+	if err != nil {
+		return fmt.Errorf("%s: consume: %w", r.Name, err)
+	}
+	var wg sync.WaitGroup
+	for range r.Concurrency {
+		wg.Go(func() {
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						return
+					}
+					r.Log.Warn("pull failed", "consumer", r.Name, "err", err)
+					continue
+				}
+				r.handle(ctx, msg)
+			}
+		})
+	}
+	<-ctx.Done()
+	// Drain delivers what is already buffered to the handlers, then closes.
+	it.Drain()
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
+	// A job already pulled is finished even when shutdown has begun.
+	jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.JobTimeout)
+	defer cancel()
+	err := r.safeHandle(jobCtx, msg)
+	var (
+		rt *retry
+		sn *snooze
+		gu *giveUp
+	)
+	var ackErr error
+	switch {
+	case err == nil:
+		ackErr = msg.Ack()
+	case errors.As(err, &sn):
+		r.Log.Debug("job snoozed", "consumer", r.Name, "subject", msg.Subject(), "after", sn.after, "reason", sn.reason)
+		ackErr = msg.NakWithDelay(sn.after)
+	case errors.As(err, &rt):
+		r.Log.Warn("job failed, will retry", "consumer", r.Name, "subject", msg.Subject(), "after", rt.after, "err", rt.err)
+		ackErr = msg.NakWithDelay(rt.after)
+	case errors.As(err, &gu):
+		r.Log.Error("job dead-lettered", "consumer", r.Name, "subject", msg.Subject(), "reason", gu.err)
+		if dlErr := r.DeadLetter(jobCtx, msg, gu.err.Error()); dlErr != nil {
+			// Not stored as dead: keep the job rather than lose it.
+			r.Log.Error("dead-letter failed, job kept", "consumer", r.Name, "err", dlErr)
+			ackErr = msg.NakWithDelay(r.UnexpectedDelay)
+			break
+		}
+		ackErr = msg.Term()
+	default:
+		r.Log.Warn("job error, will retry", "consumer", r.Name, "subject", msg.Subject(), "err", err)
+		ackErr = msg.NakWithDelay(r.UnexpectedDelay)
+	}
+	if ackErr != nil {
+		// The server redelivers after AckWait; nothing is lost.
+		r.Log.Warn("ack failed", "consumer", r.Name, "subject", msg.Subject(), "err", ackErr)
+	}
+}
+
+// safeHandle turns a panic into a dead letter, so one poison message cannot
+// crash the program on every redelivery.
+func (r *Runner) safeHandle(ctx context.Context, msg jetstream.Msg) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.Log.Error("job panicked", "consumer", r.Name, "panic", p, "stack", string(debug.Stack()))
+			err = GiveUp(fmt.Errorf("handler panicked: %v", p))
+		}
+	}()
+	return r.Handle(ctx, msg)
+}

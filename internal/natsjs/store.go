@@ -1,0 +1,260 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// ErrConflict means a record changed since it was read; read it again.
+var ErrConflict = errors.New("record changed concurrently")
+
+// ReasonHeader carries why a message was dead-lettered.
+const ReasonHeader = "Aftercare-Reason"
+
+// Store reads and writes the service's records in JetStream.
+type Store struct {
+	js        jetstream.JetStream
+	sessions  jetstream.KeyValue
+	followUps jetstream.KeyValue
+	optOuts   jetstream.KeyValue
+}
+
+func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }
+
+func followUpKey(clinic, session string, step aftercare.Step) string {
+	return sessionKey(clinic, session) + "." + strconv.Itoa(int(step))
+}
+
+// PublishEvent stores a session event durably; it returns once JetStream has
+// acknowledged it. duplicate is true when the event id was already stored.
+func (s *Store) PublishEvent(ctx context.Context, clinic string, ev aftercare.SessionEvent) (duplicate bool, err error) {
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return false, fmt.Errorf("encode event %s: %w", ev.EventID, err)
+	}
+	msg := nats.NewMsg("sessions." + clinic + "." + Token(ev.SessionID))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, clinic+"."+Token(ev.EventID))
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("store event %s: %w", ev.EventID, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Session returns a session record and its revision, or aftercare.ErrNotFound.
+func (s *Store) Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
+	return getJSON[aftercare.Session](ctx, s.sessions, sessionKey(clinic, session))
+}
+
+// SaveSession writes a session record if it is still at revision rev (0: new).
+func (s *Store) SaveSession(ctx context.Context, rec aftercare.Session, rev uint64) (uint64, error) {
+	return saveJSON(ctx, s.sessions, sessionKey(rec.ClinicID, rec.SessionID), rec, rev)
+}
+
+// FollowUp returns a follow-up record and its revision, or aftercare.ErrNotFound.
+func (s *Store) FollowUp(ctx context.Context, clinic, session string, step aftercare.Step) (aftercare.FollowUp, uint64, error) {
+	return getJSON[aftercare.FollowUp](ctx, s.followUps, followUpKey(clinic, session, step))
+}
+
+// SaveFollowUp writes a follow-up record if it is still at revision rev (0: new).
+func (s *Store) SaveFollowUp(ctx context.Context, rec aftercare.FollowUp, rev uint64) (uint64, error) {
+	return saveJSON(ctx, s.followUps, followUpKey(rec.ClinicID, rec.SessionID, rec.Step), rec, rev)
+}
+
+// FollowUps returns the follow-up records of one session, in step order.
+func (s *Store) FollowUps(ctx context.Context, clinic, session string, steps int) ([]aftercare.FollowUp, error) {
+	var out []aftercare.FollowUp
+	for step := 1; step <= steps; step++ {
+		f, _, err := s.FollowUp(ctx, clinic, session, aftercare.Step(step))
+		if errors.Is(err, aftercare.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// EachFollowUp calls fn for every follow-up record, for housekeeping.
+func (s *Store) EachFollowUp(ctx context.Context, fn func(aftercare.FollowUp, uint64) error) error {
+	lister, err := s.followUps.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return fmt.Errorf("list follow-ups: %w", err)
+	}
+	defer lister.Stop()
+	for key := range lister.Keys() {
+		f, rev, err := getJSON[aftercare.FollowUp](ctx, s.followUps, key)
+		if errors.Is(err, aftercare.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(f, rev); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func dueSubjects(d aftercare.DueFollowUp) (schedule, due string) {
+	suffix := DueSuffix(d)
+	return "followups.schedule." + suffix, "followups.due." + suffix
+}
+
+// Schedule sets the durable timer of a follow-up: a JetStream message
+// schedule that publishes the job on followups.due.* at its due time.
+// Publishing again for the same step replaces the timer.
+func (s *Store) Schedule(ctx context.Context, d aftercare.DueFollowUp) error {
+	schedSubject, dueSubject := dueSubjects(d)
+	msg, err := dueMsg(schedSubject, d)
+	if err != nil {
+		return err
+	}
+	// Set by hand with fractions: nats.go's WithScheduleAt drops them, which
+	// can fire a schedule up to a second early.
+	msg.Header.Set(jetstream.ScheduleHeader, "@at "+d.DueAt.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject)
+	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s.v%d", schedSubject, d.PlanVersion))
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("schedule follow-up %s: %w", schedSubject, err)
+	}
+	return nil
+}
+
+// FireNow publishes a follow-up's job at once, for a timer that went missing.
+func (s *Store) FireNow(ctx context.Context, d aftercare.DueFollowUp) error {
+	_, dueSubject := dueSubjects(d)
+	msg, err := dueMsg(dueSubject, d)
+	if err != nil {
+		return err
+	}
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("fire follow-up %s: %w", dueSubject, err)
+	}
+	return nil
+}
+
+func dueMsg(subject string, d aftercare.DueFollowUp) (*nats.Msg, error) {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode follow-up: %w", err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	return msg, nil
+}
+
+// CancelSchedules removes every pending timer of a session. A job that has
+// already fired is stopped by the worker's check of the session record.
+func (s *Store) CancelSchedules(ctx context.Context, clinic, session string) error {
+	stream, err := s.js.Stream(ctx, StreamFollowUps)
+	if err != nil {
+		return fmt.Errorf("cancel follow-ups: %w", err)
+	}
+	filter := "followups.schedule." + sessionKey(clinic, session) + ".*"
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+		return fmt.Errorf("cancel follow-ups %s: %w", filter, err)
+	}
+	return nil
+}
+
+// DeadLetter stores a message given up on under deadletter.<kind>.<suffix>,
+// with the reason in a header and the original payload as the body.
+func (s *Store) DeadLetter(ctx context.Context, kind, suffix string, payload []byte, reason string) error {
+	msg := nats.NewMsg("deadletter." + kind + "." + suffix)
+	msg.Data = payload
+	msg.Header.Set(ReasonHeader, strings.ReplaceAll(reason, "\n", " "))
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("dead-letter %s: %w", msg.Subject, err)
+	}
+	return nil
+}
+
+// DueSuffix names a follow-up in subjects: clinic.session.step.
+func DueSuffix(d aftercare.DueFollowUp) string {
+	return d.ClinicID + "." + Token(d.SessionID) + "." + strconv.Itoa(int(d.Step))
+}
+
+func optOutKey(clinic, phone string) string {
+	return clinic + "." + strings.TrimPrefix(phone, "+")
+}
+
+// OptedOut reports whether a client has opted out of a clinic's texts.
+func (s *Store) OptedOut(ctx context.Context, clinic, phone string) (bool, error) {
+	_, err := s.optOuts.Get(ctx, optOutKey(clinic, phone))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("read opt-out: %w", err)
+	}
+}
+
+// SetOptOut records that a client opted out of (or back into) a clinic's texts.
+func (s *Store) SetOptOut(ctx context.Context, clinic, phone string, out bool, at time.Time) error {
+	key := optOutKey(clinic, phone)
+	var err error
+	if out {
+		_, err = s.optOuts.Put(ctx, key, []byte(at.UTC().Format(time.RFC3339)))
+	} else {
+		err = s.optOuts.Delete(ctx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("record opt-out: %w", err)
+	}
+	return nil
+}
+
+func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (T, uint64, error) {
+	var v T
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return v, 0, aftercare.ErrNotFound
+	}
+	if err != nil {
+		return v, 0, fmt.Errorf("read %s %s: %w", kv.Bucket(), key, err)
+	}
+	if err := json.Unmarshal(e.Value(), &v); err != nil {
+		return v, 0, fmt.Errorf("decode %s %s: %w", kv.Bucket(), key, err)
+	}
+	return v, e.Revision(), nil
+}
+
+func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) (uint64, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
+	}
+	var newRev uint64
+	if rev == 0 {
+		newRev, err = kv.Create(ctx, key, data)
+	} else {
+		newRev, err = kv.Update(ctx, key, data, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, err)
+	}
+	return newRev, nil
+}

@@ -1,0 +1,129 @@
+// Package plan computes when each follow-up of a session is sent: the offsets
+// after the session ends, the clinic's send window in the client's time zone,
+// daylight-saving changes, and steps too stale to send at all.
+package plan
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// Window is the set of minutes in which a clinic allows texts, written as a
+// standard 5-field cron spec: "* 9-19 * * *" is 09:00 to 19:59 every day,
+// "* 9-17 * * MON-FRI" office hours. It is read in the client's time zone.
+type Window struct {
+	spec     string
+	schedule *cron.SpecSchedule
+}
+
+// AlwaysOpen is the window that allows every minute.
+var AlwaysOpen = MustWindow("* * * * *")
+
+// ParseWindow parses a cron spec into a Window.
+func ParseWindow(spec string) (Window, error) {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		return Window{}, fmt.Errorf("send window %q: %w", spec, err)
+	}
+	ss, ok := s.(*cron.SpecSchedule)
+	if !ok {
+		// "@every 1h" parses to a ConstantDelaySchedule: not a set of minutes.
+		return Window{}, fmt.Errorf("send window %q: want a cron spec of minutes, hours, days", spec)
+	}
+	w := Window{spec: spec, schedule: ss}
+	if w.open(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+		return Window{}, fmt.Errorf("send window %q never opens", spec)
+	}
+	return w, nil
+}
+
+// MustWindow is ParseWindow for specs known to be valid.
+func MustWindow(spec string) Window {
+	w, err := ParseWindow(spec)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+func (w Window) String() string { return w.spec }
+
+// Next returns t if t falls inside the window in loc, otherwise the start of
+// the next opening. robfig/cron walks wall-clock fields in loc, so a day on
+// which the clocks change keeps its local opening hours.
+func (w Window) Next(t time.Time, loc *time.Location) time.Time {
+	s := *w.schedule
+	s.Location = loc
+	minute := t.Truncate(time.Minute)
+	if s.Next(minute.Add(-time.Second)).Equal(minute) {
+		return t
+	}
+	return s.Next(t)
+}
+
+// open is Next in UTC, used to check that a window opens at all.
+func (w Window) open(t time.Time) time.Time { return w.schedule.Next(t) }
+
+// Contains reports whether t falls inside the window in loc.
+func (w Window) Contains(t time.Time, loc *time.Location) bool {
+	return w.Next(t, loc).Equal(t)
+}
+
+// Policy is the part of the plan that is the same for every clinic.
+type Policy struct {
+	// Offsets after the session ends, one per step. An offset of whole days
+	// is counted in calendar days in the client's zone (same wall-clock time,
+	// even across a daylight-saving change); any other offset is a duration.
+	Offsets []time.Duration
+	// Staleness is how far past its time a step may be when we learn of it
+	// and still be sent; older steps are skipped.
+	Staleness time.Duration
+}
+
+// DefaultOffsets are day 1, day 2 and day 3 after the session.
+var DefaultOffsets = []time.Duration{24 * time.Hour, 48 * time.Hour, 72 * time.Hour}
+
+// Step is one follow-up of a plan: when it is due, or why it is skipped.
+type Step struct {
+	Step  aftercare.Step
+	DueAt time.Time // zero when skipped
+	Skip  string    // why the step is not sent; empty when it is due
+}
+
+// SkipStale is the reason given for a step that is too far in the past.
+const SkipStale = "stale: its time had passed by more than the staleness limit when the session event arrived"
+
+// Plan returns the steps for a session that ended at end, for a client in loc,
+// as known at now.
+func (p Policy) Plan(end, now time.Time, loc *time.Location, w Window) []Step {
+	steps := make([]Step, 0, len(p.Offsets))
+	for i, offset := range p.Offsets {
+		step := Step{Step: aftercare.Step(i + 1)}
+		due := after(end, offset, loc)
+		if now.Sub(due) > p.Staleness {
+			step.Skip = SkipStale
+			steps = append(steps, step)
+			continue
+		}
+		if due.Before(now) {
+			due = now
+		}
+		step.DueAt = w.Next(due, loc)
+		steps = append(steps, step)
+	}
+	return steps
+}
+
+func after(end time.Time, offset time.Duration, loc *time.Location) time.Time {
+	const day = 24 * time.Hour
+	if offset <= 0 || offset%day != 0 {
+		return end.Add(offset)
+	}
+	local := end.In(loc)
+	y, m, d := local.Date()
+	return time.Date(y, m, d+int(offset/day), local.Hour(), local.Minute(), local.Second(), local.Nanosecond(), loc)
+}

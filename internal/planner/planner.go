@@ -1,0 +1,216 @@
+// Package planner turns stored session events into follow-up plans: it
+// records the session, writes a record per follow-up step, and sets each
+// step's durable timer in JetStream; cancellations and reschedules remove them.
+package planner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/plan"
+)
+
+// Stats counts what the planner did since start.
+type Stats struct {
+	Planned    atomic.Int64 // follow-ups given a timer
+	Skipped    atomic.Int64 // follow-ups skipped as stale
+	Cancelled  atomic.Int64 // follow-ups cancelled
+	Duplicates atomic.Int64 // events seen before
+}
+
+// Planner applies session events.
+type Planner struct {
+	Store   *natsjs.Store
+	Clinics *clinics.Directory
+	Policy  plan.Policy
+	Now     func() time.Time
+	Log     *slog.Logger
+	Stats   *Stats
+}
+
+// recentEventsKept bounds the event ids remembered per session.
+const recentEventsKept = 32
+
+// Handle is the jobs.Handler for the session-event consumer.
+func (p *Planner) Handle(ctx context.Context, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return jobs.GiveUp(fmt.Errorf("read message metadata: %w", err))
+	}
+	var ev aftercare.SessionEvent
+	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
+		return jobs.GiveUp(fmt.Errorf("decode session event: %w", err))
+	}
+	return p.Apply(ctx, meta.Sequence.Stream, ev)
+}
+
+// Apply brings the records and timers of ev's session in line with ev. seq
+// orders events (the stream sequence); an older event than the one that made
+// the current plan changes nothing. Every step is idempotent, so a redelivered
+// event that was half-applied before a crash is completed, not doubled.
+func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEvent) error {
+	clinic, ok := p.Clinics.Lookup(ev.ClinicID)
+	if !ok {
+		return jobs.GiveUp(fmt.Errorf("event %s: unknown clinic %q", ev.EventID, ev.ClinicID))
+	}
+	now := p.Now()
+	if err := ev.Validate(now, time.LoadLocation); err != nil && !p.tooOld(err) {
+		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
+	}
+	for {
+		rec, rev, err := p.Store.Session(ctx, clinic.ID, ev.SessionID)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+		seen := slices.Contains(rec.RecentEvents, ev.EventID)
+		if seen && rec.PlanVersion != seq {
+			p.Stats.Duplicates.Add(1)
+			return nil
+		}
+		if rec.PlanVersion > seq {
+			// A later event already decided the plan; just remember this one.
+			rec.RecentEvents = remember(rec.RecentEvents, ev.EventID)
+			_, err = p.Store.SaveSession(ctx, rec, rev)
+			if errors.Is(err, natsjs.ErrConflict) {
+				continue
+			}
+			return err
+		}
+		if !seen {
+			rec = p.nextRecord(rec, clinic, seq, ev, now)
+			if _, err = p.Store.SaveSession(ctx, rec, rev); errors.Is(err, natsjs.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
+		if rec.Status == aftercare.SessionCancelled {
+			return p.cancel(ctx, rec)
+		}
+		return p.schedule(ctx, clinic, rec, now)
+	}
+}
+
+// tooOld lets a stored event whose session end has since aged past the
+// validation limit still be applied: it was valid when accepted.
+func (p *Planner) tooOld(err error) bool {
+	var v *aftercare.ValidationError
+	if !errors.As(err, &v) {
+		return false
+	}
+	for _, pr := range v.Problems {
+		if pr.Field != "session_end" && pr.Field != "new_session_end" {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Planner) nextRecord(rec aftercare.Session, clinic *clinics.Clinic, seq uint64, ev aftercare.SessionEvent, now time.Time) aftercare.Session {
+	rec.ClinicID = clinic.ID
+	rec.SessionID = ev.SessionID
+	rec.PlanVersion = seq
+	rec.RecentEvents = remember(rec.RecentEvents, ev.EventID)
+	rec.UpdatedAt = now
+	if ev.Client != nil {
+		rec.Client = *ev.Client
+	}
+	if end, ok := ev.PlanEnd(); ok {
+		rec.Status = aftercare.SessionActive
+		rec.End = end
+	} else {
+		rec.Status = aftercare.SessionCancelled
+	}
+	return rec
+}
+
+func remember(ids []string, id string) []string {
+	ids = append(ids, id)
+	if len(ids) > recentEventsKept {
+		ids = ids[len(ids)-recentEventsKept:]
+	}
+	return ids
+}
+
+// schedule writes the follow-up records of the current plan and sets their
+// timers. Timers of an earlier plan are removed first; their jobs, if already
+// fired, carry the old plan version and are dropped by the worker.
+func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time) error {
+	if err := p.Store.CancelSchedules(ctx, clinic.ID, rec.SessionID); err != nil {
+		return err
+	}
+	loc := clinic.ClientLocation(rec.Client.TimeZone)
+	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
+		existing, frev, err := p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+		if frev != 0 && existing.PlanVersion == rec.PlanVersion && existing.Status != aftercare.FollowUpScheduled {
+			continue // this plan's step already moved on (sent, skipped ...)
+		}
+		f := aftercare.FollowUp{
+			ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step,
+			PlanVersion: rec.PlanVersion, DueAt: step.DueAt, UpdatedAt: now,
+			Status: aftercare.FollowUpScheduled,
+		}
+		if step.Skip != "" {
+			f.Status, f.Reason = aftercare.FollowUpSkipped, step.Skip
+		}
+		if _, err := p.Store.SaveFollowUp(ctx, f, frev); err != nil {
+			return err // a conflict is retried with the whole event
+		}
+		if step.Skip != "" {
+			p.Stats.Skipped.Add(1)
+			p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
+			continue
+		}
+		if err := p.Store.Schedule(ctx, due(f)); err != nil {
+			return err
+		}
+		p.Stats.Planned.Add(1)
+		p.Log.Info("follow-up scheduled", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "due_at", step.DueAt)
+	}
+	return nil
+}
+
+func due(f aftercare.FollowUp) aftercare.DueFollowUp {
+	return aftercare.DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
+}
+
+// cancel removes the timers and marks every unfinished follow-up cancelled.
+func (p *Planner) cancel(ctx context.Context, rec aftercare.Session) error {
+	if err := p.Store.CancelSchedules(ctx, rec.ClinicID, rec.SessionID); err != nil {
+		return err
+	}
+	for step := 1; step <= len(p.Policy.Offsets); step++ {
+		f, rev, err := p.Store.FollowUp(ctx, rec.ClinicID, rec.SessionID, aftercare.Step(step))
+		if errors.Is(err, aftercare.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if f.Status.Final() {
+			continue
+		}
+		f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpCancelled, "session cancelled", p.Now()
+		if _, err := p.Store.SaveFollowUp(ctx, f, rev); err != nil {
+			return err
+		}
+		p.Stats.Cancelled.Add(1)
+	}
+	p.Log.Info("follow-ups cancelled", "clinic", rec.ClinicID, "session", rec.SessionID)
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package sms defines what the worker needs from an SMS provider, the errors a
+// provider's answer is sorted into, and the console driver used when no
+// provider is configured.
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// Message is one text to send.
+type Message struct {
+	To string
+	// From is the sending number; MessagingServiceSID is used instead when set.
+	From                string
+	MessagingServiceSID string
+	Body                string
+	// StatusCallback is where the provider reports delivery; may be empty.
+	StatusCallback string
+}
+
+// Sender returns the provider's id of the accepted message.
+type Sender interface {
+	Send(ctx context.Context, m Message) (sid string, err error)
+}
+
+// TemporaryError is a failure worth retrying: rate limits, provider outages,
+// timeouts. RetryAfter is the provider's hint, zero when it gave none.
+type TemporaryError struct {
+	Code       int // provider error code, 0 if none
+	Status     int // HTTP status, 0 if no response
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *TemporaryError) Error() string {
+	return fmt.Sprintf("temporary send failure (http %d, code %d): %v", e.Status, e.Code, e.Err)
+}
+func (e *TemporaryError) Unwrap() error { return e.Err }
+
+// PermanentError is a failure that retrying cannot fix: an invalid number, a
+// recipient who has opted out, a number that cannot receive texts.
+type PermanentError struct {
+	Code   int
+	Status int
+	Err    error
+}
+
+func (e *PermanentError) Error() string {
+	return fmt.Sprintf("permanent send failure (http %d, code %d): %v", e.Status, e.Code, e.Err)
+}
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err is a PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// Console prints each message, with the number masked, instead of sending it:
+// the driver for local runs with no provider configured.
+type Console struct {
+	mu  sync.Mutex
+	out io.Writer
+	n   atomic.Int64
+}
+
+var _ Sender = (*Console)(nil)
+
+// NewConsole returns a Console driver writing to out.
+func NewConsole(out io.Writer) *Console {
+	return &Console{out: out}
+}
+
+// Send prints the message and returns a made-up message id.
+func (c *Console) Send(_ context.Context, m Message) (string, error) {
+	sid := fmt.Sprintf("CONSOLE%08d", c.n.Add(1))
+	from := m.From
+	if m.MessagingServiceSID != "" {
+		from = m.MessagingServiceSID
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// The body is shown because this driver exists to let a developer see the
+	// texts; it is never used in production, where bodies are not logged.
+	_, err := fmt.Fprintf(c.out, "SMS %s to %s from %s: %s\n", sid, aftercare.MaskPhone(m.To), from, m.Body)
+	if err != nil {
+		return "", &TemporaryError{Err: err}
+	}
+	return sid, nil
+}

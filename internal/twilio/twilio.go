@@ -1,0 +1,201 @@
+// Package twilio sends SMS through Twilio's REST API with the official
+// twilio-go client, and sorts Twilio's answers into temporary and permanent
+// failures.
+package twilio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/aftercare/aftercare/internal/sms"
+)
+
+// DefaultBaseURL is Twilio's API; tests and Twilio-compatible providers
+// point BaseURL elsewhere.
+const DefaultBaseURL = "https://api.twilio.com"
+
+// Config is what the sender needs to reach Twilio.
+type Config struct {
+	AccountSID string
+	AuthToken  string
+	BaseURL    string        // DefaultBaseURL when empty
+	Timeout    time.Duration // per request; twilio-go requests carry no context
+}
+
+// Sender sends messages with twilio-go.
+type Sender struct {
+	cfg       Config
+	transport http.RoundTripper
+}
+
+var _ sms.Sender = (*Sender)(nil)
+
+// New returns a Sender. It checks the base URL but makes no request.
+func New(cfg Config) (*Sender, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || base.Host == "" || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, fmt.Errorf("twilio base URL %q: want http(s)://host[:port]", cfg.BaseURL)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	rt := http.DefaultTransport.(*http.Transport).Clone()
+	rt.MaxIdleConnsPerHost = 32
+	return &Sender{cfg: cfg, transport: &rebase{base: base, next: rt}}, nil
+}
+
+// Send creates the message. twilio-go keeps no response headers and takes no
+// context, so each call gets its own small client whose transport records the
+// HTTP status and Retry-After, and the context bounds the wait for it.
+func (s *Sender) Send(ctx context.Context, m sms.Message) (string, error) {
+	rec := &recorder{next: s.transport}
+	c := &twclient.Client{
+		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
+		HTTPClient: &http.Client{
+			Transport:     rec,
+			Timeout:       s.cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	c.SetAccountSid(s.cfg.AccountSID)
+	api := openapi.NewApiServiceWithClient(c)
+
+	params := &openapi.CreateMessageParams{}
+	params.SetTo(m.To)
+	if m.MessagingServiceSID != "" {
+		params.SetMessagingServiceSid(m.MessagingServiceSID)
+	} else {
+		params.SetFrom(m.From)
+	}
+	params.SetBody(m.Body)
+	if m.StatusCallback != "" {
+		params.SetStatusCallback(m.StatusCallback)
+	}
+
+	type result struct {
+		msg *openapi.ApiV2010Message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		msg, err := api.CreateMessage(params)
+		done <- result{msg, err}
+	}()
+	select {
+	case <-ctx.Done():
+		// The request may still reach Twilio; the caller treats this as an
+		// unknown outcome and retries, the one window for a duplicate.
+		return "", &sms.TemporaryError{Err: fmt.Errorf("create message: %w", ctx.Err())}
+	case r := <-done:
+		if r.err != nil {
+			return "", classify(r.err, rec.status, rec.retryAfter)
+		}
+		if r.msg == nil || r.msg.Sid == nil || *r.msg.Sid == "" {
+			return "", &sms.TemporaryError{Status: rec.status, Err: errors.New("create message: Twilio answered without a message sid")}
+		}
+		return *r.msg.Sid, nil
+	}
+}
+
+// Twilio error codes that retrying will not fix.
+var permanentCodes = map[int]string{
+	21211: "invalid To number",
+	21408: "region not enabled",
+	21610: "recipient has opted out (replied STOP)",
+	21612: "cannot route to this number",
+	21614: "To is not a mobile number",
+	21606: "From is not a valid message-capable number",
+	21659: "From is not a Twilio number",
+	21703: "messaging service has no senders",
+	20003: "authentication failed",
+	21222: "invalid account sid",
+	21224: "invalid auth token",
+	30007: "carrier filtering",
+}
+
+// Twilio error codes that mean "later": too many requests, the sender's queue full.
+var temporaryCodes = map[int]bool{20429: true, 30001: true, 21611: true, 20500: true, 20503: true}
+
+func classify(err error, status int, retryAfter time.Duration) error {
+	var rest *twclient.TwilioRestError
+	if errors.As(err, &rest) {
+		if status == 0 {
+			status = rest.Status
+		}
+		switch {
+		case temporaryCodes[rest.Code], status == http.StatusTooManyRequests, status >= 500:
+			return &sms.TemporaryError{Code: rest.Code, Status: status, RetryAfter: retryAfter, Err: err}
+		case permanentCodes[rest.Code] != "":
+			return &sms.PermanentError{Code: rest.Code, Status: status, Err: fmt.Errorf("%s: %w", permanentCodes[rest.Code], err)}
+		default:
+			// Any other 4xx is a request Twilio refuses as it stands.
+			return &sms.PermanentError{Code: rest.Code, Status: status, Err: err}
+		}
+	}
+	// Not a Twilio error body: a proxy's HTML 503, a timeout, a refused
+	// connection. Retry unless the status says the request itself is wrong.
+	if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
+		return &sms.PermanentError{Status: status, Err: err}
+	}
+	return &sms.TemporaryError{Status: status, RetryAfter: retryAfter, Err: err}
+}
+
+// rebase sends requests meant for api.twilio.com to the configured base URL.
+type rebase struct {
+	base *url.URL
+	next http.RoundTripper
+}
+
+func (r *rebase) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.base.Host == req.URL.Host && r.base.Scheme == req.URL.Scheme {
+		return r.next.RoundTrip(req)
+	}
+	req = req.Clone(req.Context())
+	req.URL.Scheme = r.base.Scheme
+	req.URL.Host = r.base.Host
+	req.URL.Path = r.base.Path + req.URL.Path
+	req.Host = r.base.Host
+	return r.next.RoundTrip(req)
+}
+
+// recorder keeps the status and Retry-After of the one response it sees.
+type recorder struct {
+	next       http.RoundTripper
+	status     int
+	retryAfter time.Duration
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := r.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	r.status = res.StatusCode
+	r.retryAfter = parseRetryAfter(res.Header.Get("Retry-After"), time.Now())
+	return res, nil
+}
+
+// parseRetryAfter reads either form of Retry-After: seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
