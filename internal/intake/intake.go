@@ -101,6 +101,8 @@ func describeJSONError(err error) string {
 	switch {
 	case errors.Is(err, io.EOF):
 		return "empty body: want a JSON session event"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "invalid JSON: the body ends before the JSON object does"
 	case errors.As(err, &syn):
 		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn)
 	case errors.As(err, &typ):

@@ -1,0 +1,87 @@
+package aftercare_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func ptr[T any](v T) *T { return &v }
+
+func valid() aftercare.SessionEvent {
+	return aftercare.SessionEvent{
+		EventID: "evt-1", SessionID: "s-1", Kind: aftercare.KindCompleted,
+		SessionEnd: ptr(now.Add(-time.Hour)),
+		Client:     &aftercare.Client{Phone: "+447700900123", TimeZone: "Europe/London", Locale: "en-GB"},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(*aftercare.SessionEvent)
+		fields []string
+	}{
+		{"valid", func(*aftercare.SessionEvent) {}, nil},
+		{"phone not E.164", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, []string{"client.phone"}},
+		{"phone missing", func(e *aftercare.SessionEvent) { e.Client.Phone = "" }, []string{"client.phone"}},
+		{"unknown time zone", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "Mars/Olympus" }, []string{"client.time_zone"}},
+		{"zone path escape", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "../../etc/passwd" }, []string{"client.time_zone"}},
+		{"end missing", func(e *aftercare.SessionEvent) { e.SessionEnd = nil }, []string{"session_end"}},
+		{"end absurdly old", func(e *aftercare.SessionEvent) { e.SessionEnd = ptr(time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)) }, []string{"session_end"}},
+		{"end absurdly far ahead", func(e *aftercare.SessionEvent) { e.SessionEnd = ptr(now.AddDate(3, 0, 0)) }, []string{"session_end"}},
+		{"unknown kind", func(e *aftercare.SessionEvent) { e.Kind = "finished" }, []string{"kind"}},
+		{"kind missing", func(e *aftercare.SessionEvent) { e.Kind = "" }, []string{"kind"}},
+		{"rescheduled without new time", func(e *aftercare.SessionEvent) { e.Kind = aftercare.KindRescheduled }, []string{"new_session_end"}},
+		{"cancelled needs no end or client", func(e *aftercare.SessionEvent) {
+			e.Kind, e.SessionEnd, e.Client = aftercare.KindCancelled, nil, nil
+		}, nil},
+		{"completed needs a client", func(e *aftercare.SessionEvent) { e.Client = nil }, []string{"client"}},
+		{"bad locale", func(e *aftercare.SessionEvent) { e.Client.Locale = "english please" }, []string{"client.locale"}},
+		{"ids missing, several problems at once", func(e *aftercare.SessionEvent) {
+			e.EventID, e.SessionID, e.Client.Phone = "", "", "123"
+		}, []string{"event_id", "session_id", "client.phone"}},
+		{"control characters in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\n1" }, []string{"session_id"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev := valid()
+			c := *ev.Client
+			ev.Client = &c
+			tt.change(&ev)
+			err := ev.Validate(now, time.LoadLocation)
+			if tt.fields == nil {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			var v *aftercare.ValidationError
+			if !errors.As(err, &v) {
+				t.Fatalf("want a ValidationError, got %v", err)
+			}
+			var got []string
+			for _, p := range v.Problems {
+				got = append(got, p.Field)
+				if p.Message == "" {
+					t.Errorf("field %s has no message", p.Field)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.fields) {
+				t.Errorf("problems in %v, want %v (%v)", got, tt.fields, err)
+			}
+		})
+	}
+}
+
+func ExampleMaskPhone() {
+	fmt.Println(aftercare.MaskPhone("+447700900123"))
+	// Output: +44********23
+}

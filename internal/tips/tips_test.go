@@ -1,0 +1,107 @@
+package tips_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/tips"
+)
+
+// Every built-in text, with the longest clinic name allowed, is one GSM-7
+// segment and carries the opt-out hint and the invitation to reply.
+func TestEveryTextFitsOneSegment(t *testing.T) {
+	t.Parallel()
+	longest := strings.Repeat("W", tips.MaxClinicName)
+	for _, lang := range tips.Languages() {
+		for step := aftercare.Step(1); step <= tips.Steps; step++ {
+			t.Run(fmt.Sprintf("%s/day%d", lang, step), func(t *testing.T) {
+				text, err := tips.Render(step, longest, lang)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, ok := tips.GSM7Length(text)
+				if !ok {
+					t.Fatalf("text is not GSM-7: %q", text)
+				}
+				if n > tips.SegmentLimit {
+					t.Fatalf("text is %d septets, over %d: %q", n, tips.SegmentLimit, text)
+				}
+				if !strings.Contains(text, "STOP") {
+					t.Error("no opt-out hint")
+				}
+				if !strings.Contains(text, "0") || !(strings.Contains(text, "WORSE") || strings.Contains(text, "PEOR")) {
+					t.Error("no invitation to reply with a pain score or WORSE")
+				}
+				if !strings.HasPrefix(text, longest+":") {
+					t.Error("text does not start with the clinic's name")
+				}
+			})
+		}
+	}
+}
+
+func TestTopicsPerDay(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"en": {"water", "heat", "stretch"},
+		"es": {"agua", "calor", "Estiramientos"},
+	}
+	for lang, words := range want {
+		for i, w := range words {
+			text, _ := tips.Render(aftercare.Step(i+1), "Clinic", lang)
+			if !strings.Contains(text, w) {
+				t.Errorf("%s day %d: %q lacks %q", lang, i+1, text, w)
+			}
+		}
+	}
+}
+
+func TestLocaleFallback(t *testing.T) {
+	t.Parallel()
+	es, _ := tips.Render(1, "C", "es-MX", "en")
+	if !strings.Contains(es, "Dia 1") {
+		t.Errorf("es-MX should use Spanish: %q", es)
+	}
+	fr, _ := tips.Render(1, "C", "fr", "es")
+	if !strings.Contains(fr, "Dia 1") {
+		t.Errorf("unsupported client locale should fall back to the clinic's: %q", fr)
+	}
+	none, _ := tips.Render(1, "C", "fr", "de")
+	if !strings.Contains(none, "Day 1") {
+		t.Errorf("no supported locale should fall back to English: %q", none)
+	}
+	if _, err := tips.Render(4, "C", "en"); err == nil {
+		t.Error("step 4 has no text: want an error")
+	}
+}
+
+func TestGSM7Length(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		text string
+		n    int
+		ok   bool
+	}{
+		{"hello", 5, true},
+		{"¿Dolor? ñ é", 11, true},
+		{"€5 [x]", 9, true},        // € [ ] are escaped: two septets each
+		{"it’s", 0, false},         // curly apostrophe
+		{"dolor — peor", 0, false}, // em dash
+		{"más", 0, false},          // á is not GSM-7
+		{"ok 👍", 0, false},
+	}
+	for _, tt := range tests {
+		n, ok := tips.GSM7Length(tt.text)
+		if n != tt.n || ok != tt.ok {
+			t.Errorf("GSM7Length(%q) = %d, %v; want %d, %v", tt.text, n, ok, tt.n, tt.ok)
+		}
+	}
+}
+
+func ExampleRender() {
+	text, _ := tips.Render(1, "Harbour Massage", "en")
+	fmt.Println(text)
+	// Output: Harbour Massage: Day 1 after your session. Drink plenty of water today; rest sore spots. How is your pain, 0-10, or WORSE? Reply STOP to opt out
+}

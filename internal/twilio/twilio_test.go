@@ -1,0 +1,134 @@
+package twilio_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/twilio"
+	"github.com/aftercare/aftercare/internal/twiliotest"
+)
+
+func setup(t *testing.T) (*twilio.Sender, *twiliotest.Server) {
+	t.Helper()
+	stand := twiliotest.NewServer()
+	t.Cleanup(stand.Close)
+	s, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, stand
+}
+
+func TestSendFromNumber(t *testing.T) {
+	t.Parallel()
+	s, stand := setup(t)
+	sid, err := s.Send(context.Background(), sms.Message{To: "+447700900123", From: "+447700900100", Body: "hello", StatusCallback: "https://example.test/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := stand.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("stand-in got %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if sid != m.SID || m.To != "+447700900123" || m.From != "+447700900100" || m.Body != "hello" || m.StatusCallback != "https://example.test/cb" {
+		t.Errorf("sent %+v, sid %q", m, sid)
+	}
+}
+
+func TestSendWithMessagingService(t *testing.T) {
+	t.Parallel()
+	s, stand := setup(t)
+	if _, err := s.Send(context.Background(), sms.Message{To: "+447700900123", MessagingServiceSID: "MG00000000000000000000000000000001", Body: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := stand.Messages()[0]; m.MessagingServiceSID != "MG00000000000000000000000000000001" || m.From != "" {
+		t.Errorf("sent %+v, want Messaging Service and no From", m)
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		reply      twiliotest.Reply
+		permanent  bool
+		retryAfter time.Duration
+	}{
+		{"429 with Retry-After seconds", twiliotest.Reply{Status: 429, Code: 20429, RetryAfter: "7"}, false, 7 * time.Second},
+		{"500 JSON", twiliotest.Reply{Status: 500, Code: 20500}, false, 0},
+		{"503 HTML from a proxy", twiliotest.Reply{Status: 503, HTML: true, RetryAfter: "3"}, false, 3 * time.Second},
+		{"21211 invalid number", twiliotest.Reply{Status: 400, Code: 21211}, true, 0},
+		{"21610 unsubscribed", twiliotest.Reply{Status: 400, Code: 21610}, true, 0},
+		{"21614 not mobile", twiliotest.Reply{Status: 400, Code: 21614}, true, 0},
+		{"30001 queue full", twiliotest.Reply{Status: 400, Code: 30001}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, stand := setup(t)
+			stand.Script(tt.reply)
+			_, err := s.Send(context.Background(), sms.Message{To: "+447700900123", From: "+447700900100", Body: "x"})
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if got := sms.IsPermanent(err); got != tt.permanent {
+				t.Fatalf("permanent = %v, want %v (%v)", got, tt.permanent, err)
+			}
+			var temp *sms.TemporaryError
+			if !tt.permanent {
+				if !errors.As(err, &temp) {
+					t.Fatalf("want a TemporaryError, got %T", err)
+				}
+				if temp.RetryAfter != tt.retryAfter {
+					t.Errorf("RetryAfter = %v, want %v", temp.RetryAfter, tt.retryAfter)
+				}
+				if temp.Status != tt.reply.Status {
+					t.Errorf("Status = %d, want %d", temp.Status, tt.reply.Status)
+				}
+			}
+			if len(stand.Messages()) != 0 {
+				t.Error("a failed request must not record a message")
+			}
+		})
+	}
+}
+
+func TestSendTimeoutIsTemporary(t *testing.T) {
+	t.Parallel()
+	s, stand := setup(t)
+	stand.Script(twiliotest.Reply{Delay: 500 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := s.Send(ctx, sms.Message{To: "+447700900123", From: "+447700900100", Body: "x"})
+	var temp *sms.TemporaryError
+	if !errors.As(err, &temp) {
+		t.Fatalf("want a TemporaryError, got %v", err)
+	}
+}
+
+func TestWrongCredentialsArePermanent(t *testing.T) {
+	t.Parallel()
+	stand := twiliotest.NewServer()
+	defer stand.Close()
+	s, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: "wrongtoken", BaseURL: stand.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Send(context.Background(), sms.Message{To: "+447700900123", From: "+447700900100", Body: "x"})
+	var perm *sms.PermanentError
+	if !errors.As(err, &perm) || perm.Status != http.StatusUnauthorized || perm.Code != 20003 {
+		t.Fatalf("want permanent 401/20003, got %v", err)
+	}
+}
+
+func TestNewRejectsBadBaseURL(t *testing.T) {
+	t.Parallel()
+	if _, err := twilio.New(twilio.Config{BaseURL: "ftp://x"}); err == nil {
+		t.Fatal("want an error for a non-http base URL")
+	}
+}

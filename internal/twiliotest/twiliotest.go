@@ -1,0 +1,172 @@
+// Package twiliotest is a local stand-in for Twilio's Messages API, speaking
+// its wire format (form-encoded POST, basic auth, JSON message resources and
+// Twilio error bodies), so tests drive the real twilio-go client against it.
+package twiliotest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Test credentials: twilio-go insists both are alphanumeric.
+const (
+	AccountSID = "AC00000000000000000000000000000001"
+	AuthToken  = "testauthtoken0000000000000000001"
+)
+
+// Message is one message the stand-in accepted.
+type Message struct {
+	SID                 string
+	To                  string
+	From                string
+	MessagingServiceSID string
+	Body                string
+	StatusCallback      string
+	At                  time.Time
+}
+
+// Reply scripts one answer: a status and body other than the normal 201.
+type Reply struct {
+	Status     int
+	Code       int    // Twilio error code for a JSON error body
+	RetryAfter string // Retry-After header, if any
+	HTML       bool   // answer with an HTML page, as a proxy in front would
+	Delay      time.Duration
+}
+
+// Server is the stand-in.
+type Server struct {
+	*httptest.Server
+	mu       sync.Mutex
+	messages []Message
+	script   []Reply
+	requests int
+}
+
+// NewServer starts a stand-in; Close it when done.
+func NewServer() *Server {
+	s := &Server{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.createMessage)
+	s.Server = httptest.NewServer(mux)
+	return s
+}
+
+// Script queues answers for the next requests, in order; after them the
+// stand-in accepts messages again.
+func (s *Server) Script(replies ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, replies...)
+}
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Requests counts every create request, accepted or not.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != AccountSID || pass != AuthToken || r.PathValue("sid") != AccountSID {
+		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		writeError(w, http.StatusBadRequest, 20001, "Content-Type must be form-encoded")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, 20001, "bad form")
+		return
+	}
+	s.mu.Lock()
+	s.requests++
+	var reply *Reply
+	if len(s.script) > 0 {
+		reply = &s.script[0]
+		s.script = s.script[1:]
+	}
+	s.mu.Unlock()
+	if reply != nil {
+		time.Sleep(reply.Delay)
+		if reply.Status != 0 {
+			if reply.RetryAfter != "" {
+				w.Header().Set("Retry-After", reply.RetryAfter)
+			}
+			if reply.HTML {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(reply.Status)
+				fmt.Fprint(w, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+				return
+			}
+			writeError(w, reply.Status, reply.Code, "scripted failure")
+			return
+		}
+	}
+	to, from, service, body := r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("MessagingServiceSid"), r.PostForm.Get("Body")
+	switch {
+	case to == "":
+		writeError(w, http.StatusBadRequest, 21604, "A 'To' phone number is required.")
+		return
+	case from == "" && service == "":
+		writeError(w, http.StatusBadRequest, 21603, "A 'From' phone number is required.")
+		return
+	case body == "":
+		writeError(w, http.StatusBadRequest, 21602, "Message body is required.")
+		return
+	}
+	s.mu.Lock()
+	m := Message{
+		SID: fmt.Sprintf("SM%032d", len(s.messages)+1), To: to, From: from, MessagingServiceSID: service,
+		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), At: time.Now(),
+	}
+	s.messages = append(s.messages, m)
+	s.mu.Unlock()
+
+	status := "queued"
+	if service != "" {
+		status = "accepted"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"sid": m.SID, "account_sid": AccountSID, "to": to, "from": nullable(from),
+		"messaging_service_sid": nullable(service), "body": body, "status": status,
+		"num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
+		"date_created": time.Now().UTC().Format(time.RFC1123Z), "error_code": nil, "error_message": nil,
+		"uri": "/2010-04-01/Accounts/" + AccountSID + "/Messages/" + m.SID + ".json",
+	})
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// writeError answers as Twilio does: a JSON body with code, message,
+// more_info and status.
+func writeError(w http.ResponseWriter, status, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"code": code, "message": message, "status": status,
+		"more_info": "https://www.twilio.com/docs/errors/" + strconv.Itoa(code),
+	})
+}
