@@ -149,3 +149,25 @@ func (r *Runner) safeHandle(ctx context.Context, msg jetstream.Msg) (err error) 
 	}()
 	return r.Handle(ctx, msg)
 }
+
+// Outcome names what the runner does with a handler's result: "ack",
+// "snooze", "retry", "give up" or "error", and the delay for the first three.
+func Outcome(err error) (string, time.Duration) {
+	var (
+		rt *retry
+		sn *snooze
+		gu *giveUp
+	)
+	switch {
+	case err == nil:
+		return "ack", 0
+	case errors.As(err, &sn):
+		return "snooze", sn.after
+	case errors.As(err, &rt):
+		return "retry", rt.after
+	case errors.As(err, &gu):
+		return "give up", 0
+	default:
+		return "error", 0
+	}
+}

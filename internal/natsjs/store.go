@@ -161,16 +161,25 @@ func dueMsg(subject string, d aftercare.DueFollowUp) (*nats.Msg, error) {
 	return msg, nil
 }
 
-// CancelSchedules removes every pending timer of a session. A job that has
-// already fired is stopped by the worker's check of the session record.
-func (s *Store) CancelSchedules(ctx context.Context, clinic, session string) error {
+// CancelSchedules removes the pending timers of a session: of the given
+// steps, or of every step when none are given. A job that has already fired
+// is stopped by the worker's check of the session record.
+func (s *Store) CancelSchedules(ctx context.Context, clinic, session string, steps ...aftercare.Step) error {
 	stream, err := s.js.Stream(ctx, StreamFollowUps)
 	if err != nil {
 		return fmt.Errorf("cancel follow-ups: %w", err)
 	}
-	filter := "followups.schedule." + sessionKey(clinic, session) + ".*"
-	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
-		return fmt.Errorf("cancel follow-ups %s: %w", filter, err)
+	filters := []string{"followups.schedule." + sessionKey(clinic, session) + ".*"}
+	if len(steps) > 0 {
+		filters = filters[:0]
+		for _, step := range steps {
+			filters = append(filters, "followups.schedule."+followUpKey(clinic, session, step))
+		}
+	}
+	for _, filter := range filters {
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
+			return fmt.Errorf("cancel follow-ups %s: %w", filter, err)
+		}
 	}
 	return nil
 }

@@ -145,12 +145,10 @@ func remember(ids []string, id string) []string {
 }
 
 // schedule writes the follow-up records of the current plan and sets their
-// timers. Timers of an earlier plan are removed first; their jobs, if already
-// fired, carry the old plan version and are dropped by the worker.
+// timers. A new timer replaces an earlier plan's timer for the same step; a
+// job of an earlier plan that has already fired carries the old plan version
+// and is dropped by the worker.
 func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time) error {
-	if err := p.Store.CancelSchedules(ctx, clinic.ID, rec.SessionID); err != nil {
-		return err
-	}
 	loc := clinic.ClientLocation(rec.Client.TimeZone)
 	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
 		existing, frev, err := p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
@@ -172,6 +170,10 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 			return err // a conflict is retried with the whole event
 		}
 		if step.Skip != "" {
+			// An earlier plan may have set a timer for this step.
+			if err := p.Store.CancelSchedules(ctx, clinic.ID, rec.SessionID, step.Step); err != nil {
+				return err
+			}
 			p.Stats.Skipped.Add(1)
 			p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
 			continue

@@ -1,0 +1,329 @@
+package dispatch_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/dispatch"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/planner"
+	"github.com/aftercare/aftercare/internal/twilio"
+	"github.com/aftercare/aftercare/internal/twiliotest"
+)
+
+// Sessions end at 10:00 London time, so each day's step is due at 10:00.
+var sessionEnd = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+type bundle struct {
+	env        *natsjstest.Env
+	clock      *natsjstest.Clock
+	twilio     *twiliotest.Server
+	dispatcher *dispatch.Dispatcher
+	planner    *planner.Planner
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	env := natsjstest.Start(t)
+	clock := natsjstest.NewClock(sessionEnd)
+	stand := twiliotest.NewServer()
+	t.Cleanup(stand.Close)
+	sender, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	directory := natsjstest.Clinics(t, "* 9-19 * * *")
+	d := &dispatch.Dispatcher{
+		Store: env.Store, Clinics: directory, Sender: sender,
+		Staleness: 12 * time.Hour, MaxAttempts: 3, RetryBase: 10 * time.Second, RetryMax: time.Minute,
+		ClaimLease: 30 * time.Second, StatusCallback: "https://aftercare.example/v1/twilio/status",
+		Limits: dispatch.NewRateLimits(1000, 1000), Now: clock.Now, Log: natsjstest.Logger(), Stats: &dispatch.Stats{},
+	}
+	p := &planner.Planner{Store: env.Store, Clinics: directory, Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour},
+		Now: clock.Now, Log: natsjstest.Logger(), Stats: &planner.Stats{}}
+	return bundle{env: env, clock: clock, twilio: stand, dispatcher: d, planner: p}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// plan records session s1 at plan version seq and returns the job of step 1,
+// with the clock moved to its due time.
+func (b bundle) plan(t *testing.T, seq uint64, clinic string) aftercare.DueFollowUp {
+	t.Helper()
+	ev := aftercare.SessionEvent{EventID: "e" + string(rune('0'+seq)), ClinicID: clinic, SessionID: "s1", Kind: aftercare.KindCompleted,
+		SessionEnd: ptr(sessionEnd), Client: &aftercare.Client{Phone: "+447700900123", TimeZone: "Europe/London"}}
+	if err := b.planner.Apply(context.Background(), seq, ev); err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := b.env.Store.FollowUp(context.Background(), clinic, "s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(f.DueAt.Sub(b.clock.Now()))
+	return aftercare.DueFollowUp{ClinicID: clinic, SessionID: "s1", Step: 1, PlanVersion: seq, DueAt: f.DueAt}
+}
+
+func (b bundle) record(t *testing.T, clinic string) aftercare.FollowUp {
+	t.Helper()
+	f, _, err := b.env.Store.FollowUp(context.Background(), clinic, "s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func outcome(t *testing.T, err error, want string) time.Duration {
+	t.Helper()
+	got, delay := jobs.Outcome(err)
+	if got != want {
+		t.Fatalf("outcome %q (%v), want %q", got, err, want)
+	}
+	return delay
+}
+
+func TestSendsTheDayOneTip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	msgs := b.twilio.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.To != "+447700900123" || m.From != "+447700900100" || m.StatusCallback != "https://aftercare.example/v1/twilio/status" {
+		t.Errorf("message %+v", m)
+	}
+	if !strings.HasPrefix(m.Body, "Harbour Massage: Day 1") || !strings.Contains(m.Body, "water") {
+		t.Errorf("body %q", m.Body)
+	}
+	f := b.record(t, "harbour")
+	if f.Status != aftercare.FollowUpSent || f.MessageSID != m.SID || f.Attempts != 1 {
+		t.Errorf("record %+v", f)
+	}
+	// Redelivery of the same job sends nothing more.
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if n := len(b.twilio.Messages()); n != 1 {
+		t.Fatalf("redelivery sent again: %d messages", n)
+	}
+}
+
+func TestSpanishClinicUsesMessagingService(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "sol")
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	m := b.twilio.Messages()[0]
+	if m.MessagingServiceSID != "MG00000000000000000000000000000001" || !strings.HasPrefix(m.Body, "Fisio Sol: Dia 1") {
+		t.Errorf("message %+v", m)
+	}
+}
+
+func TestConcurrentDeliveriesSendOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { _ = b.dispatcher.Send(context.Background(), job) })
+	}
+	wg.Wait()
+	if n := len(b.twilio.Messages()); n != 1 {
+		t.Fatalf("%d messages for one follow-up, want 1", n)
+	}
+}
+
+func TestRetryHonoursRetryAfterThenSends(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.twilio.Script(twiliotest.Reply{Status: 429, Code: 20429, RetryAfter: "45"}, twiliotest.Reply{Status: 503, HTML: true})
+	if d := outcome(t, b.dispatcher.Send(context.Background(), job), "retry"); d != 45*time.Second {
+		t.Errorf("retry after %v, want Retry-After's 45s", d)
+	}
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpScheduled || f.Attempts != 1 || f.Reason == "" {
+		t.Errorf("after a 429 the record is %+v; want scheduled, 1 attempt, a reason", f)
+	}
+	// Second attempt: a proxy's 503 page; backoff is 2 x 10s with jitter.
+	if d := outcome(t, b.dispatcher.Send(context.Background(), job), "retry"); d < 16*time.Second || d > 24*time.Second {
+		t.Errorf("retry after %v, want about 20s", d)
+	}
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpSent || f.Attempts != 3 {
+		t.Errorf("record %+v", f)
+	}
+	if b.twilio.Requests() != 3 || len(b.twilio.Messages()) != 1 {
+		t.Errorf("requests %d, messages %d; want 3 and 1", b.twilio.Requests(), len(b.twilio.Messages()))
+	}
+}
+
+func (b bundle) deadLetters(t *testing.T) []*nats.Msg {
+	t.Helper()
+	stream, err := b.env.Conn.JS.Stream(context.Background(), natsjs.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := stream.Info(context.Background())
+	var out []*nats.Msg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		raw, err := stream.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &nats.Msg{Subject: raw.Subject, Header: raw.Header, Data: raw.Data})
+	}
+	return out
+}
+
+// giveUp runs the dead-letter path the job runner takes on a GiveUp.
+func (b bundle) giveUp(t *testing.T, job aftercare.DueFollowUp, err error) {
+	t.Helper()
+	outcome(t, err, "give up")
+	msg := fakeMsg(t, job)
+	if dlErr := b.dispatcher.DeadLetter(context.Background(), msg, err.Error()); dlErr != nil {
+		t.Fatal(dlErr)
+	}
+}
+
+func TestPermanentErrorIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.twilio.Script(twiliotest.Reply{Status: 400, Code: 21211})
+	b.giveUp(t, job, b.dispatcher.Send(context.Background(), job))
+	dl := b.deadLetters(t)
+	if len(dl) != 1 || dl[0].Subject != "deadletter.followup.harbour.s1.1" || !strings.Contains(dl[0].Header.Get(natsjs.ReasonHeader), "21211") {
+		t.Fatalf("dead letters %+v", dl)
+	}
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpDead || !strings.Contains(f.Reason, "invalid To number") {
+		t.Errorf("record %+v", f)
+	}
+	if b.twilio.Requests() != 1 {
+		t.Errorf("a permanent error was retried: %d requests", b.twilio.Requests())
+	}
+	// A redelivery after the dead letter sends nothing.
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if b.twilio.Requests() != 1 {
+		t.Error("dead follow-up was sent again")
+	}
+}
+
+func TestRetryBudgetEndsInDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.twilio.Script(twiliotest.Reply{Status: 500, Code: 20500}, twiliotest.Reply{Status: 500, Code: 20500}, twiliotest.Reply{Status: 500, Code: 20500})
+	outcome(t, b.dispatcher.Send(context.Background(), job), "retry")
+	outcome(t, b.dispatcher.Send(context.Background(), job), "retry")
+	err := b.dispatcher.Send(context.Background(), job)
+	if !strings.Contains(err.Error(), "retry budget of 3") {
+		t.Errorf("error %v does not name the budget", err)
+	}
+	b.giveUp(t, job, err)
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpDead {
+		t.Errorf("record %+v", f)
+	}
+	if dl := b.deadLetters(t); len(dl) != 1 {
+		t.Errorf("%d dead letters, want 1", len(dl))
+	}
+}
+
+func TestNotSent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, b bundle, job *aftercare.DueFollowUp)
+		outcome string
+		status  aftercare.FollowUpStatus
+	}{
+		{"client opted out", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			if err := b.env.Store.SetOptOut(context.Background(), "harbour", "+447700900123", true, b.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}, "ack", aftercare.FollowUpSkipped},
+		{"session cancelled after the job fired", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			rec, rev, _ := b.env.Store.Session(context.Background(), "harbour", "s1")
+			rec.Status = aftercare.SessionCancelled
+			if _, err := b.env.Store.SaveSession(context.Background(), rec, rev); err != nil {
+				t.Fatal(err)
+			}
+		}, "ack", aftercare.FollowUpCancelled},
+		{"stale when a worker takes it", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			b.clock.Advance(13 * time.Hour)
+		}, "ack", aftercare.FollowUpSkipped},
+		{"outside the send window after a backlog", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			b.clock.Advance(10 * time.Hour) // 20:00 London
+		}, "snooze", aftercare.FollowUpScheduled},
+		{"job from an older plan", func(t *testing.T, b bundle, job *aftercare.DueFollowUp) {
+			job.PlanVersion = 0
+		}, "ack", aftercare.FollowUpScheduled},
+		{"another worker holds a fresh claim", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
+			f.Status, f.ClaimedAt = aftercare.FollowUpSending, b.clock.Now()
+			if _, err := b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
+				t.Fatal(err)
+			}
+		}, "snooze", aftercare.FollowUpSending},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			job := b.plan(t, 1, "harbour")
+			tt.prepare(t, b, &job)
+			outcome(t, b.dispatcher.Send(context.Background(), job), tt.outcome)
+			if n := b.twilio.Requests(); n != 0 {
+				t.Errorf("%d send requests, want none", n)
+			}
+			if f := b.record(t, "harbour"); f.Status != tt.status {
+				t.Errorf("record is %s, want %s", f.Status, tt.status)
+			}
+		})
+	}
+}
+
+func TestExpiredClaimIsSentAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	// A worker claimed it and died before recording anything.
+	f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
+	f.Status, f.ClaimedAt, f.Attempts = aftercare.FollowUpSending, b.clock.Now(), 1
+	if _, err := b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(31 * time.Second)
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if n := len(b.twilio.Messages()); n != 1 {
+		t.Fatalf("%d messages, want 1", n)
+	}
+}
+
+func TestRateLimitPerSender(t *testing.T) {
+	t.Parallel()
+	limits := dispatch.NewRateLimits(2, 1) // 2 per second, no burst
+	if w, ok := limits.Reserve("+447700900100"); !ok || w != 0 {
+		t.Fatalf("first send waits %v", w)
+	}
+	if w, ok := limits.Reserve("+447700900100"); !ok || w < 400*time.Millisecond || w > 500*time.Millisecond {
+		t.Fatalf("second send on the same sender waits %v, want ~500ms", w)
+	}
+	if w, ok := limits.Reserve("+15550000000"); !ok || w != 0 {
+		t.Fatalf("another sender waits %v, want 0", w)
+	}
+	for range 8 {
+		limits.Reserve("+447700900100")
+	}
+	if w, ok := limits.Reserve("+447700900100"); ok || w < 2*time.Second {
+		t.Fatalf("a long queue should hand the job back, got wait %v ok %v", w, ok)
+	}
+}

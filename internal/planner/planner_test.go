@@ -1,0 +1,197 @@
+package planner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/planner"
+)
+
+var start = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+type bundle struct {
+	env     *natsjstest.Env
+	clock   *natsjstest.Clock
+	planner *planner.Planner
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	env := natsjstest.Start(t)
+	clock := natsjstest.NewClock(start)
+	p := &planner.Planner{
+		Store: env.Store, Clinics: natsjstest.Clinics(t, "* 9-19 * * *"),
+		Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour},
+		Now:    clock.Now, Log: natsjstest.Logger(), Stats: &planner.Stats{},
+	}
+	return bundle{env: env, clock: clock, planner: p}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func completed(id string, end time.Time) aftercare.SessionEvent {
+	return aftercare.SessionEvent{
+		EventID: id, ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCompleted, SessionEnd: &end,
+		Client: &aftercare.Client{Phone: "+447700900123", TimeZone: "Europe/London"},
+	}
+}
+
+// pendingSchedules counts timers waiting in the follow-up stream for s1.
+func (b bundle) pendingSchedules(t *testing.T) uint64 {
+	t.Helper()
+	s, err := b.env.Conn.JS.Stream(context.Background(), natsjs.StreamFollowUps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("followups.schedule.harbour.s1.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
+}
+
+func (b bundle) followUps(t *testing.T) []aftercare.FollowUp {
+	t.Helper()
+	fs, err := b.env.Store.FollowUps(context.Background(), "harbour", "s1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestCompletedPlansThreeTimers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.followUps(t)
+	if len(fs) != 3 {
+		t.Fatalf("%d follow-up records, want 3", len(fs))
+	}
+	for i, f := range fs {
+		want := start.Add(-time.Hour).AddDate(0, 0, i+1) // 11:00 London, inside 9-19
+		if f.Status != aftercare.FollowUpScheduled || !f.DueAt.Equal(want) || f.PlanVersion != 1 {
+			t.Errorf("step %d: %+v, want scheduled at %v", f.Step, f, want)
+		}
+	}
+	if n := b.pendingSchedules(t); n != 3 {
+		t.Fatalf("%d timers pending, want 3", n)
+	}
+	// Applying the same delivery again (a redelivery after a crash) doubles nothing.
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.pendingSchedules(t); n != 3 {
+		t.Fatalf("after redelivery %d timers pending, want 3", n)
+	}
+	// The same event id later in the stream (past the dedup window) is a duplicate.
+	if err := b.planner.Apply(ctx, 7, completed("e1", start.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if b.planner.Stats.Duplicates.Load() != 1 {
+		t.Errorf("duplicates = %d, want 1", b.planner.Stats.Duplicates.Load())
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.PlanVersion != 1 {
+		t.Errorf("duplicate changed the plan version to %d", rec.PlanVersion)
+	}
+}
+
+func TestCancelRemovesEveryTimer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start)); err != nil {
+		t.Fatal(err)
+	}
+	cancel := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCancelled}
+	if err := b.planner.Apply(ctx, 2, cancel); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Fatalf("%d timers left after cancel", n)
+	}
+	for _, f := range b.followUps(t) {
+		if f.Status != aftercare.FollowUpCancelled {
+			t.Errorf("step %d is %s, want cancelled", f.Step, f.Status)
+		}
+	}
+	rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1")
+	if rec.Status != aftercare.SessionCancelled {
+		t.Errorf("session is %s, want cancelled", rec.Status)
+	}
+}
+
+func TestRescheduleReplacesThePlan(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start)); err != nil {
+		t.Fatal(err)
+	}
+	newEnd := start.Add(3 * 24 * time.Hour)
+	moved := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindRescheduled, NewSessionEnd: &newEnd,
+		Client: &aftercare.Client{Phone: "+447700900123"}}
+	if err := b.planner.Apply(ctx, 2, moved); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.pendingSchedules(t); n != 3 {
+		t.Fatalf("%d timers pending, want 3 (the new plan only)", n)
+	}
+	for i, f := range b.followUps(t) {
+		if f.PlanVersion != 2 || !f.DueAt.Equal(newEnd.AddDate(0, 0, i+1)) {
+			t.Errorf("step %d: version %d due %v, want version 2 due %v", f.Step, f.PlanVersion, f.DueAt, newEnd.AddDate(0, 0, i+1))
+		}
+	}
+	// The original event arriving late (an older sequence) changes nothing.
+	if err := b.planner.Apply(ctx, 1, completed("e0", start)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.PlanVersion != 2 || !rec.End.Equal(newEnd) {
+		t.Errorf("late old event changed the session: %+v", rec)
+	}
+}
+
+func TestStaleStepsAreSkippedAndCounted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// Ended 61 hours ago: day 1 and day 2 are long past.
+	if err := b.planner.Apply(context.Background(), 1, completed("e1", start.Add(-61*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.followUps(t)
+	if fs[0].Status != aftercare.FollowUpSkipped || fs[1].Status != aftercare.FollowUpSkipped || fs[2].Status != aftercare.FollowUpScheduled {
+		t.Fatalf("statuses %s %s %s, want skipped skipped scheduled", fs[0].Status, fs[1].Status, fs[2].Status)
+	}
+	if fs[0].Reason == "" {
+		t.Error("a skipped step must say why")
+	}
+	if got := b.planner.Stats.Skipped.Load(); got != 2 {
+		t.Errorf("skipped counted %d, want 2", got)
+	}
+	if n := b.pendingSchedules(t); n != 1 {
+		t.Errorf("%d timers, want 1", n)
+	}
+}
+
+func TestUnknownClinicIsGivenUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ev := completed("e1", start)
+	ev.ClinicID = "nobody"
+	if err := b.planner.Apply(context.Background(), 1, ev); err == nil {
+		t.Fatal("want an error for an unknown clinic")
+	}
+}
