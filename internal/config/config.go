@@ -5,7 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -29,7 +31,7 @@ type NATS struct {
 	Retention time.Duration `env:"NATS_RETENTION" envDefault:"720h"`
 
 	EmbeddedDir    string `env:"NATS_EMBEDDED_DIR" envDefault:"data/nats"`
-	EmbeddedListen string `env:"NATS_EMBEDDED_LISTEN" envDefault:"127.0.0.1:4222"` // "" = in-process only
+	EmbeddedListen string `env:"NATS_EMBEDDED_LISTEN" envDefault:"127.0.0.1:4222"` // "none": in-process only
 	// EmbeddedSync is "always" (fsync before every acknowledgement) or a
 	// duration between background fsyncs, such as "2m" (JetStream's default).
 	EmbeddedSync string `env:"NATS_EMBEDDED_SYNC" envDefault:"always"`
@@ -260,10 +262,39 @@ func parse(cfg any, getenv func(string) string) error {
 			vars[p.Key] = v
 		}
 	}
-	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	err = env.ParseWithOptions(cfg, env.Options{Environment: vars})
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
 	}
-	return nil
+	// env names the struct field; say which variable held the bad value.
+	keys := envKeys(reflect.TypeOf(cfg).Elem())
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && keys[pe.Name] != "" {
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid %v: %w", keys[pe.Name], vars[keys[pe.Name]], pe.Type, pe.Err))
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// envKeys maps struct field names to their environment variable names.
+func envKeys(t reflect.Type) map[string]string {
+	keys := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+			maps.Copy(keys, envKeys(f.Type))
+			continue
+		}
+		if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+			keys[f.Name] = key
+		}
+	}
+	return keys
 }
 
 func checkURL(raw string) (*url.URL, error) {

@@ -16,8 +16,8 @@ import (
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
-	"github.com/aftercare/aftercare/internal/planner"
 	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/planner"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)

@@ -109,7 +109,7 @@ func startEmbedded(cfg config.NATS) (*server.Server, error) {
 		SyncAlways:   sync == 0,
 		SyncInterval: sync,
 	}
-	if cfg.EmbeddedListen == "" {
+	if cfg.EmbeddedListen == "none" {
 		opts.DontListen = true
 	} else {
 		host, port, err := net.SplitHostPort(cfg.EmbeddedListen)

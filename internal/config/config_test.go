@@ -1,0 +1,124 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aftercare/aftercare/internal/config"
+)
+
+const clinics = `{"clinics":[{"id":"harbour","name":"Harbour Massage","time_zone":"Europe/London",
+ "sender":{"from":"+447700900100"},"intake_token_env":"HARBOUR_TOKEN"}]}`
+
+func getenv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func writeClinics(t *testing.T, doc string) string {
+	t.Helper()
+	path := t.TempDir() + "/clinics.json"
+	if err := writeFile(path, doc); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSchedulerDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, list, err := config.LoadScheduler(getenv(map[string]string{
+		"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTPAddr != ":8080" || len(cfg.Offsets) != 3 || cfg.Offsets[2].Hours() != 72 || cfg.NATS.EmbeddedSync != "always" {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if len(list) != 1 || list[0].SendWindow != config.DefaultSendWindow || list[0].IntakeToken == "" || list[0].Locale != "en" {
+		t.Errorf("clinic defaults: %+v", list)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"FOLLOWUP_OFFSETS": "48h,24h"}, "FOLLOWUP_OFFSETS"},
+		{map[string]string{"FOLLOWUP_OFFSETS": "soon"}, "FOLLOWUP_OFFSETS"},
+		{map[string]string{"FOLLOWUP_STALENESS": "-1h"}, "FOLLOWUP_STALENESS"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"NATS_REPLICAS": "2"}, "NATS_REPLICAS"},
+		{map[string]string{"NATS_EMBEDDED_SYNC": "sometimes"}, "NATS_EMBEDDED_SYNC"},
+		{map[string]string{"NATS_RETENTION": "24h"}, "NATS_RETENTION"},
+		{map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
+		{map[string]string{"HARBOUR_TOKEN": "short"}, "HARBOUR_TOKEN"},
+		{map[string]string{"CLINICS_FILE": "/nonexistent.json"}, "CLINICS_FILE"},
+	}
+	for _, tt := range tests {
+		vars := map[string]string{"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32)}
+		for k, v := range tt.vars {
+			vars[k] = v
+		}
+		_, _, err := config.LoadScheduler(getenv(vars))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v does not name %s", tt.vars, err, tt.want)
+		}
+	}
+}
+
+func TestWorkerDriverChoice(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"CLINICS_FILE": writeClinics(t, clinics)}
+	cfg, _, err := config.LoadWorker(getenv(base))
+	if err != nil || cfg.SMSDriver != config.DriverConsole {
+		t.Fatalf("no credentials: driver %q, err %v; want console", cfg.SMSDriver, err)
+	}
+	withTwilio := map[string]string{"CLINICS_FILE": base["CLINICS_FILE"], "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "abc123"}
+	if cfg, _, err = config.LoadWorker(getenv(withTwilio)); err != nil || cfg.SMSDriver != config.DriverTwilio {
+		t.Fatalf("with credentials: driver %q, err %v; want twilio", cfg.SMSDriver, err)
+	}
+	half := map[string]string{"CLINICS_FILE": base["CLINICS_FILE"], "SMS_DRIVER": "twilio", "TWILIO_ACCOUNT_SID": "AC123"}
+	if _, _, err = config.LoadWorker(getenv(half)); err == nil || !strings.Contains(err.Error(), "TWILIO_AUTH_TOKEN") {
+		t.Fatalf("twilio without a token: %v", err)
+	}
+}
+
+func TestClinicProblems(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ doc, want string }{
+		{`{"clinics":[]}`, "no clinics"},
+		{`{"clinics":[{"id":"Bad ID","name":"X","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "id must be"},
+		{`{"clinics":[{"id":"a","name":"Clínica","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "GSM-7"},
+		{`{"clinics":[{"id":"a","name":"A name far too long for one segment","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "name must be"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"Mars/Base","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "time_zone"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","send_window":"nine to five","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "send window"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{},"intake_token_env":"T"}]}`, "exactly one"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T","token":"x"}]}`, "unknown field"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"},
+		  {"id":"b","name":"B","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "same as clinic"},
+	}
+	env := getenv(map[string]string{"T": strings.Repeat("t", 32)})
+	for _, tt := range tests {
+		_, err := config.ParseClinics([]byte(tt.doc), env, true)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want it to mention %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+func TestExampleClinicsFileIsValid(t *testing.T) {
+	t.Parallel()
+	secrets := func(name string) string { return name + strings.Repeat("s", 32) }
+	list, err := config.LoadClinics("../../config/clinics.example.json", secrets, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) < 2 {
+		t.Fatalf("example has %d clinics", len(list))
+	}
+	if _, err := config.LoadClinics("../../config/clinics.local.json", secrets, true); err != nil {
+		t.Fatal(err)
+	}
+}

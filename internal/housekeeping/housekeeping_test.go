@@ -1,0 +1,141 @@
+package housekeeping_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/housekeeping"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/planner"
+)
+
+var end = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T) (*natsjstest.Env, *natsjstest.Clock) {
+	t.Helper()
+	env := natsjstest.Start(t)
+	clock := natsjstest.NewClock(end)
+	p := &planner.Planner{Store: env.Store, Clinics: natsjstest.Clinics(t), Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour},
+		Now: clock.Now, Log: natsjstest.Logger(), Stats: &planner.Stats{}}
+	ev := aftercare.SessionEvent{EventID: "e1", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCompleted, SessionEnd: &end,
+		Client: &aftercare.Client{Phone: "+447700900123"}}
+	if err := p.Apply(context.Background(), 1, ev); err != nil {
+		t.Fatal(err)
+	}
+	return env, clock
+}
+
+func dueJobs(t *testing.T, env *natsjstest.Env) uint64 {
+	t.Helper()
+	s, _ := env.Conn.JS.Stream(context.Background(), natsjs.StreamFollowUps)
+	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("followups.due.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n
+}
+
+func TestReconcileRefiresLostTimers(t *testing.T) {
+	t.Parallel()
+	env, clock := setup(t)
+	ctx := context.Background()
+	// The timers are lost (say, purged by hand); the records remain.
+	if err := env.Store.CancelSchedules(ctx, "harbour", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	// Step 2 is in a worker's retry loop: it must be left to the worker.
+	f, rev, _ := env.Store.FollowUp(ctx, "harbour", "s1", 2)
+	f.Attempts = 1
+	if _, err := env.Store.SaveFollowUp(ctx, f, rev); err != nil {
+		t.Fatal(err)
+	}
+	r := &housekeeping.Reconciler{Store: env.Store, Grace: 10 * time.Minute, Now: clock.Now, Log: natsjstest.Logger()}
+
+	// Not overdue yet: nothing to do.
+	if res, err := r.Run(ctx); err != nil || res.Refired != 0 || res.Checked != 3 {
+		t.Fatalf("before due: %+v %v", res, err)
+	}
+	clock.Advance(72*time.Hour + 11*time.Minute) // all three overdue by more than the grace
+	res, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Refired != 2 {
+		t.Fatalf("re-fired %d, want 2 (steps 1 and 3)", res.Refired)
+	}
+	if n := dueJobs(t, env); n != 2 {
+		t.Fatalf("%d due jobs published, want 2", n)
+	}
+}
+
+func TestReconcileIgnoresCancelledSessions(t *testing.T) {
+	t.Parallel()
+	env, clock := setup(t)
+	ctx := context.Background()
+	rec, rev, _ := env.Store.Session(ctx, "harbour", "s1")
+	rec.Status = aftercare.SessionCancelled
+	if _, err := env.Store.SaveSession(ctx, rec, rev); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(80 * time.Hour)
+	r := &housekeeping.Reconciler{Store: env.Store, Grace: time.Minute, Now: clock.Now, Log: natsjstest.Logger()}
+	if res, err := r.Run(ctx); err != nil || res.Refired != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestCronRunsAndLogsTheJob(t *testing.T) {
+	t.Parallel()
+	env, clock := setup(t)
+	logs := &syncBuffer{}
+	r := &housekeeping.Reconciler{Store: env.Store, Grace: time.Minute, Now: clock.Now, Log: slog.New(slog.NewTextHandler(logs, nil))}
+	c, err := housekeeping.Start(context.Background(), "@every 1s", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "reconcile done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no run logged: %s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "checked=3") {
+		t.Errorf("log lacks the count: %s", logs.String())
+	}
+	if _, err := housekeeping.Start(context.Background(), "whenever", r); err == nil {
+		t.Error("a bad spec must be refused")
+	}
+}
