@@ -65,7 +65,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 
 	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes}
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
-		reply := intakeSvc.Reply(ctx, m.Header.Get("Authorization"), m.Data)
+		// Requests already taken are finished even while shutting down.
+		reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		reply := intakeSvc.Reply(reqCtx, m.Header.Get("Authorization"), m.Data)
 		data, _ := json.Marshal(reply)
 		if err := m.Respond(data); err != nil {
 			log.Warn("nats intake: reply failed", "err", err)

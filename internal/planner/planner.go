@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,14 @@ func (p *Planner) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 		return jobs.GiveUp(fmt.Errorf("decode session event: %w", err))
 	}
+	// The subject names the clinic: NATS permissions let a booking system
+	// publish only under its own clinic's subjects, so a body naming another
+	// clinic is refused rather than believed.
+	clinic := strings.Split(msg.Subject(), ".")[1]
+	if ev.ClinicID != "" && ev.ClinicID != clinic {
+		return jobs.GiveUp(fmt.Errorf("event %s published under clinic %q names clinic %q", ev.EventID, clinic, ev.ClinicID))
+	}
+	ev.ClinicID = clinic
 	return p.Apply(ctx, meta.Sequence.Stream, ev)
 }
 

@@ -5,6 +5,7 @@ package systemtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -324,4 +329,97 @@ func TestWorkerKilledMidSend(t *testing.T) {
 	if dups > 1 {
 		t.Errorf("%d duplicates; at most the one in flight may repeat", dups)
 	}
+}
+
+// A booking system that speaks NATS publishes straight to JetStream under
+// its clinic's subject; the subject, not the body, decides the clinic.
+func TestEventPublishedToJetStream(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1s,2s,3s")
+	s.start("scheduler")
+	s.start("worker")
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	publish := func(subject, id, body string) {
+		msg := nats.NewMsg(subject)
+		msg.Header.Set(jetstream.MsgIDHeader, id)
+		msg.Data = []byte(body)
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("sessions.harbour.d1", "harbour.d1-e1", event("d1-e1", "d1", "completed", "+447700900301", time.Now()))
+	// A body claiming another clinic than its subject is refused.
+	wrong := strings.Replace(event("d2-e1", "d2", "completed", "+447700900302", time.Now()), `"event_id"`, `"clinic_id":"sol","event_id"`, 1)
+	publish("sessions.harbour.d2", "harbour.d2-e1", wrong)
+
+	if got := s.messagesTo("+447700900301", 3, 15*time.Second); len(got) != 3 {
+		t.Fatalf("%d texts, want 3", len(got))
+	}
+	if got := s.messagesTo("+447700900302", 1, time.Second); len(got) != 0 {
+		t.Fatalf("the mislabelled event was planned: %d texts", len(got))
+	}
+	dl := s.deadLetter(t, js, "deadletter.session.>")
+	if dl == nil || !strings.Contains(dl.Header.Get(natsjs.ReasonHeader), `names clinic "sol"`) {
+		t.Fatalf("dead letter %+v", dl)
+	}
+}
+
+// A permanent Twilio error goes through the real consumer loop to the
+// dead-letter stream with its reason, and the clinic sees why.
+func TestPermanentErrorDeadLettered(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1s,2s,3s")
+	scheduler := s.start("scheduler")
+	s.start("worker")
+	s.twilio.Script(twiliotest.Reply{Status: 400, Code: 21211})
+	s.post(scheduler, event("e1", "p1", "completed", "+447700900401", time.Now()))
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	dl := s.deadLetter(t, js, "deadletter.followup.harbour.p1.1")
+	if dl == nil || !strings.Contains(dl.Header.Get(natsjs.ReasonHeader), "21211") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	// Steps 2 and 3 still go out; step 1 is not retried.
+	if got := s.messagesTo("+447700900401", 2, 10*time.Second); len(got) != 2 {
+		t.Fatalf("%d texts, want 2", len(got))
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+scheduler.addr+"/v1/sessions/p1", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var view struct {
+		FollowUps []struct{ Status, Reason string } `json:"follow_ups"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&view)
+	if len(view.FollowUps) != 3 || view.FollowUps[0].Status != "dead" || !strings.Contains(view.FollowUps[0].Reason, "invalid To number") {
+		t.Fatalf("clinic's view: %+v", view)
+	}
+}
+
+// deadLetter waits for the first dead letter on subject.
+func (s *system) deadLetter(t *testing.T, js jetstream.JetStream, subject string) *jetstream.RawStreamMsg {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		stream, err := js.Stream(context.Background(), natsjs.StreamDeadLetter)
+		if err == nil {
+			if msg, err := stream.GetLastMsgForSubject(context.Background(), subject); err == nil {
+				return msg
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
 }
