@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -35,15 +34,11 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 
 	connectCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	conn, err := natsjs.Connect(connectCtx, cfg.NATS, "aftercare-scheduler", log)
+	conn, store, err := natsjs.Open(connectCtx, cfg.NATS, "aftercare-scheduler", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	store, err := natsjs.Provision(connectCtx, conn.JS, natsjs.Settings{Replicas: cfg.NATS.Replicas, Retention: cfg.NATS.Retention})
-	if err != nil {
-		return err
-	}
 	consumer, err := natsjs.PlannerConsumer(connectCtx, conn.JS)
 	if err != nil {
 		return err
@@ -58,10 +53,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		},
 		JobTimeout: 20 * time.Second, UnexpectedDelay: time.Second, Log: log,
 	}
-	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRunner()
-	runnerDone := make(chan struct{})
-	go func() { defer close(runnerDone); _ = runner.Run(runCtx) }()
+	stopRunner := runner.Start()
+	defer func() { _ = stopRunner(context.Background()) }()
 
 	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes}
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
@@ -84,17 +77,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return err
 	}
 
-	ready := func() error {
-		if !conn.NC.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if _, err := consumer.Info(ictx); err != nil {
-			return fmt.Errorf("consumer %s: %w", natsjs.ConsumerPlanner, err)
-		}
-		return nil
-	}
+	ready := func() error { return conn.Ready(ctx, consumer) }
 	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Log: log}
 	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.SchedulerRoutes(api), log)
 	if err != nil {
@@ -122,11 +105,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		log.Warn("nats intake drain", "err", err)
 	}
 	<-crons.Stop().Done()
-	stopRunner()
-	select {
-	case <-runnerDone:
-	case <-shutdownCtx.Done():
-		log.Warn("planner did not finish in time; unacknowledged events will be redelivered")
+	if err := stopRunner(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
 	}
 	log.Info("scheduler stopped")
 	return serveErr

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,15 +41,11 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 
 	connectCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	conn, err := natsjs.Connect(connectCtx, cfg.NATS, "aftercare-worker", log)
+	conn, store, err := natsjs.Open(connectCtx, cfg.NATS, "aftercare-worker", log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	store, err := natsjs.Provision(connectCtx, conn.JS, natsjs.Settings{Replicas: cfg.NATS.Replicas, Retention: cfg.NATS.Retention})
-	if err != nil {
-		return err
-	}
 	consumer, err := natsjs.SenderConsumer(connectCtx, conn.JS, cfg.AckWait, 4*cfg.Concurrency)
 	if err != nil {
 		return err
@@ -73,22 +68,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		// Leave room within AckWait to record the outcome after a slow send.
 		JobTimeout: cfg.AckWait - 5*time.Second, UnexpectedDelay: 2 * time.Second, Log: log,
 	}
-	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRunner()
-	runnerDone := make(chan struct{})
-	go func() { defer close(runnerDone); _ = runner.Run(runCtx) }()
+	stopRunner := runner.Start()
+	defer func() { _ = stopRunner(context.Background()) }()
 
-	ready := func() error {
-		if !conn.NC.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		if _, err := consumer.Info(ictx); err != nil {
-			return fmt.Errorf("consumer %s: %w", natsjs.ConsumerSender, err)
-		}
-		return nil
-	}
+	ready := func() error { return conn.Ready(ctx, consumer) }
 	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.WorkerRoutes(ready), log)
 	if err != nil {
 		return err
@@ -105,11 +88,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	log.Info("worker stopping")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelShutdown()
-	stopRunner()
-	select {
-	case <-runnerDone:
-	case <-shutdownCtx.Done():
-		log.Warn("jobs did not finish in time; they will be redelivered")
+	if err := stopRunner(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
 	}
 	if err := http.Stop(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/natsjs"
@@ -37,16 +35,7 @@ func setup(t *testing.T) (*natsjstest.Env, *natsjstest.Clock) {
 
 func dueJobs(t *testing.T, env *natsjstest.Env) uint64 {
 	t.Helper()
-	s, _ := env.Conn.JS.Stream(context.Background(), natsjs.StreamFollowUps)
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("followups.due.>"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n
+	return env.Count(t, natsjs.StreamFollowUps, "followups.due.>")
 }
 
 func TestReconcileRefiresLostTimers(t *testing.T) {

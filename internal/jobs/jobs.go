@@ -171,3 +171,26 @@ func Outcome(err error) (string, time.Duration) {
 		return "error", 0
 	}
 }
+
+// Start runs the runner in the background. The returned stop ends pulling,
+// waits for the jobs in hand until ctx ends, and says if they did not finish
+// (they are then redelivered after AckWait, not lost).
+func (r *Runner) Start() (stop func(ctx context.Context) error) {
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(runCtx); err != nil {
+			r.Log.Error("consumer stopped", "consumer", r.Name, "err", err)
+		}
+	}()
+	return func(ctx context.Context) error {
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%s: jobs in hand did not finish before shutdown; they will be redelivered", r.Name)
+		}
+	}
+}

@@ -165,3 +165,32 @@ func (c *Conn) shutdownEmbedded() {
 		c.embedded.WaitForShutdown()
 	}
 }
+
+// Open connects to NATS (or starts the embedded server) and provisions every
+// stream and bucket, giving up when ctx ends.
+func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*Conn, *Store, error) {
+	conn, err := Connect(ctx, cfg, name, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := Provision(ctx, conn.JS, Settings{Replicas: cfg.Replicas, Retention: cfg.Retention})
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, store, nil
+}
+
+// Ready reports why the program cannot do its work, or nil: the connection
+// must be up and the program's consumer present.
+func (c *Conn) Ready(ctx context.Context, consumer jetstream.Consumer) error {
+	if !c.NC.IsConnected() {
+		return errors.New("nats not connected")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := consumer.Info(ctx); err != nil {
+		return fmt.Errorf("consumer %s: %w", consumer.CachedInfo().Name, err)
+	}
+	return nil
+}

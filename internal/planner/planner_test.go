@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
@@ -46,19 +44,7 @@ func completed(id string, end time.Time) aftercare.SessionEvent {
 // pendingSchedules counts timers waiting in the follow-up stream for s1.
 func (b bundle) pendingSchedules(t *testing.T) uint64 {
 	t.Helper()
-	s, err := b.env.Conn.JS.Stream(context.Background(), natsjs.StreamFollowUps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background(), jetstream.WithSubjectFilter("followups.schedule.harbour.s1.*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n
+	return b.env.Count(t, natsjs.StreamFollowUps, "followups.schedule.harbour.s1.*")
 }
 
 func (b bundle) followUps(t *testing.T) []aftercare.FollowUp {
