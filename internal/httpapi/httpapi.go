@@ -35,7 +35,8 @@ func bearer(r *http.Request) string {
 
 func (s *SchedulerAPI) postSession(w http.ResponseWriter, r *http.Request) {
 	// Authenticate before reading the body: no work for a stranger.
-	if _, err := s.Intake.Clinics.Authenticate(bearer(r)); err != nil {
+	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	if err != nil {
 		s.writeError(w, err)
 		return
 	}
@@ -53,7 +54,7 @@ func (s *SchedulerAPI) postSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &intake.MalformedError{Reason: "could not read the body: " + err.Error()})
 		return
 	}
-	acc, err := s.Intake.Submit(r.Context(), bearer(r), body)
+	acc, err := s.Intake.Submit(r.Context(), clinic, body)
 	if err != nil {
 		s.writeError(w, err)
 		return

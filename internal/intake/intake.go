@@ -50,13 +50,9 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("request body is over the %d-byte limit", e.Limit)
 }
 
-// Submit authenticates token, decodes body and stores the event. Nothing is
-// stored unless every check passes.
-func (s *Service) Submit(ctx context.Context, token string, body []byte) (Accepted, error) {
-	clinic, err := s.Clinics.Authenticate(token)
-	if err != nil {
-		return Accepted{}, err
-	}
+// Submit decodes body as an event of the (already authenticated) clinic and
+// stores it. Nothing is stored unless every check passes.
+func (s *Service) Submit(ctx context.Context, clinic *clinics.Clinic, body []byte) (Accepted, error) {
 	if int64(len(body)) > s.MaxBody {
 		return Accepted{}, &TooLargeError{Limit: s.MaxBody}
 	}
@@ -162,7 +158,11 @@ type NATSReply struct {
 // header, as over HTTP, and the answer carries the HTTP status it would have had.
 func (s *Service) Reply(ctx context.Context, auth string, body []byte) NATSReply {
 	token, _ := strings.CutPrefix(auth, "Bearer ")
-	acc, err := s.Submit(ctx, token, body)
+	clinic, err := s.Clinics.Authenticate(token)
+	var acc Accepted
+	if err == nil {
+		acc, err = s.Submit(ctx, clinic, body)
+	}
 	if err != nil {
 		status, resp := Outcome(err)
 		if status >= 500 {

@@ -85,7 +85,10 @@ func (r *Runner) Run(ctx context.Context) error {
 					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 						return
 					}
+					// Heartbeat misses and the like: the iterator recovers by
+					// itself; pause so a lasting fault does not spin.
 					r.Log.Warn("pull failed", "consumer", r.Name, "err", err)
+					time.Sleep(time.Second)
 					continue
 				}
 				r.handle(ctx, msg)

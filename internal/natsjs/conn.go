@@ -44,7 +44,7 @@ func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 	c := &Conn{}
 	url := cfg.URL
 	if url == "" {
-		ns, err := startEmbedded(cfg)
+		ns, err := startEmbedded(cfg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func connectWithRetry(ctx context.Context, url string, opts []nats.Option) (*nat
 	}
 }
 
-func startEmbedded(cfg config.NATS) (*server.Server, error) {
+func startEmbedded(cfg config.NATS, log *slog.Logger) (*server.Server, error) {
 	sync, err := config.EmbeddedSyncInterval(cfg.EmbeddedSync)
 	if err != nil {
 		return nil, fmt.Errorf("NATS_EMBEDDED_SYNC: %w", err)
@@ -125,6 +125,7 @@ func startEmbedded(cfg config.NATS) (*server.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats-server: %w", err)
 	}
+	ns.SetLoggerV2(serverLog{log}, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
@@ -194,3 +195,23 @@ func (c *Conn) Ready(ctx context.Context, consumer jetstream.Consumer) error {
 	}
 	return nil
 }
+
+// serverLog passes the embedded server's notices, warnings and errors to slog.
+type serverLog struct{ log *slog.Logger }
+
+func (l serverLog) Noticef(format string, v ...any) {
+	l.log.Debug("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l serverLog) Warnf(format string, v ...any) {
+	l.log.Warn("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l serverLog) Fatalf(format string, v ...any) {
+	l.log.Error("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l serverLog) Errorf(format string, v ...any) {
+	l.log.Error("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l serverLog) Debugf(format string, v ...any) {
+	l.log.Debug("nats-server: " + fmt.Sprintf(format, v...))
+}
+func (l serverLog) Tracef(string, ...any) {}
