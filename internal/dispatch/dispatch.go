@@ -174,13 +174,18 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	return nil
 }
 
-// recordSent writes the sent state over whatever the record holds now (a
-// cancellation may have raced the send: the SMS went out all the same).
+// recordSent writes the sent state over what the record holds now (a
+// cancellation may have raced the send: the SMS went out all the same),
+// unless a reschedule has replaced the record with a newer plan's step.
 func (d *Dispatcher) recordSent(ctx context.Context, f aftercare.FollowUp) error {
 	for range 5 {
-		_, rev, err := d.Store.FollowUp(ctx, f.ClinicID, f.SessionID, f.Step)
+		cur, rev, err := d.Store.FollowUp(ctx, f.ClinicID, f.SessionID, f.Step)
 		if err != nil {
 			return err
+		}
+		if cur.PlanVersion > f.PlanVersion {
+			d.Log.Info("sent a follow-up of a plan replaced meanwhile", "clinic", f.ClinicID, "session", f.SessionID, "step", f.Step, "sid", f.MessageSID)
+			return nil
 		}
 		if _, err = d.Store.SaveFollowUp(ctx, f, rev); !errors.Is(err, natsjs.ErrConflict) {
 			return err

@@ -327,3 +327,28 @@ func TestRateLimitPerSender(t *testing.T) {
 		t.Fatalf("a long queue should hand the job back, got wait %v ok %v", w, ok)
 	}
 }
+
+// A reschedule that lands while the old plan's text is with Twilio keeps the
+// new plan's record: the old text is sent, the new step still waits.
+func TestRescheduleDuringSendKeepsTheNewPlan(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.twilio.Script(twiliotest.Reply{Delay: 300 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- b.dispatcher.Send(context.Background(), job) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.twilio.Requests() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	newEnd := sessionEnd.Add(48 * time.Hour)
+	moved := aftercare.SessionEvent{EventID: "e9", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindRescheduled, NewSessionEnd: &newEnd,
+		Client: &aftercare.Client{Phone: "+447700900123"}}
+	if err := b.planner.Apply(context.Background(), 2, moved); err != nil {
+		t.Fatal(err)
+	}
+	outcome(t, <-done, "ack")
+	if f := b.record(t, "harbour"); f.PlanVersion != 2 || f.Status != aftercare.FollowUpScheduled {
+		t.Fatalf("record %+v, want plan 2 scheduled", f)
+	}
+}

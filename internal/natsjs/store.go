@@ -131,7 +131,8 @@ func (s *Store) Schedule(ctx context.Context, d aftercare.DueFollowUp) error {
 	// can fire a schedule up to a second early.
 	msg.Header.Set(jetstream.ScheduleHeader, "@at "+d.DueAt.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject)
-	msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("%s.v%d", schedSubject, d.PlanVersion))
+	// No Nats-Msg-Id: publishing again must always replace the timer, and a
+	// repeat of the same timer is harmless.
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("schedule follow-up %s: %w", schedSubject, err)
 	}

@@ -89,13 +89,15 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 			return nil
 		}
 		if rec.PlanVersion > seq {
-			// A later event already decided the plan; just remember this one.
+			// A later event already decided the plan; remember this one, and
+			// make sure no timer of it displaced the later plan's.
 			rec.RecentEvents = remember(rec.RecentEvents, ev.EventID)
-			_, err = p.Store.SaveSession(ctx, rec, rev)
-			if errors.Is(err, natsjs.ErrConflict) {
+			if _, err = p.Store.SaveSession(ctx, rec, rev); errors.Is(err, natsjs.ErrConflict) {
 				continue
+			} else if err != nil {
+				return err
 			}
-			return err
+			return p.settleTimers(ctx, clinic.ID, rec.SessionID)
 		}
 		if !seen {
 			rec = p.nextRecord(rec, clinic, seq, ev, now)
@@ -164,6 +166,9 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
 			return err
 		}
+		if existing.PlanVersion > rec.PlanVersion {
+			return nil // a newer event is being applied concurrently; it owns the plan
+		}
 		if frev != 0 && existing.PlanVersion == rec.PlanVersion && existing.Status != aftercare.FollowUpScheduled {
 			continue // this plan's step already moved on (sent, skipped ...)
 		}
@@ -178,20 +183,55 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 		if _, err := p.Store.SaveFollowUp(ctx, f, frev); err != nil {
 			return err // a conflict is retried with the whole event
 		}
+		if err := p.settleTimer(ctx, clinic.ID, rec.SessionID, step.Step); err != nil {
+			return err
+		}
 		if step.Skip != "" {
-			// An earlier plan may have set a timer for this step.
-			if err := p.Store.CancelSchedules(ctx, clinic.ID, rec.SessionID, step.Step); err != nil {
-				return err
-			}
 			p.Stats.Skipped.Add(1)
 			p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
 			continue
 		}
-		if err := p.Store.Schedule(ctx, due(f)); err != nil {
-			return err
-		}
 		p.Stats.Planned.Add(1)
 		p.Log.Info("follow-up scheduled", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "due_at", step.DueAt)
+	}
+	return nil
+}
+
+// settleTimer makes a step's timer match its record: set for a scheduled
+// step, removed for a skipped or cancelled one. It repeats until the record
+// did not change meanwhile, so when two events of a session are applied at
+// once, the slower one cannot leave its timer in place of the newer plan's:
+// whoever publishes last checks the record afterwards and corrects it.
+func (p *Planner) settleTimer(ctx context.Context, clinic, session string, step aftercare.Step) error {
+	for {
+		f, rev, err := p.Store.FollowUp(ctx, clinic, session, step)
+		if errors.Is(err, aftercare.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch f.Status {
+		case aftercare.FollowUpScheduled:
+			err = p.Store.Schedule(ctx, due(f))
+		case aftercare.FollowUpSkipped, aftercare.FollowUpCancelled:
+			err = p.Store.CancelSchedules(ctx, clinic, session, step)
+		}
+		if err != nil {
+			return err
+		}
+		_, after, err := p.Store.FollowUp(ctx, clinic, session, step)
+		if err != nil || after == rev {
+			return err
+		}
+	}
+}
+
+func (p *Planner) settleTimers(ctx context.Context, clinic, session string) error {
+	for step := 1; step <= len(p.Policy.Offsets); step++ {
+		if err := p.settleTimer(ctx, clinic, session, aftercare.Step(step)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

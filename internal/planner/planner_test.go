@@ -2,6 +2,10 @@ package planner_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +183,109 @@ func TestUnknownClinicIsGivenUp(t *testing.T) {
 	ev.ClinicID = "nobody"
 	if err := b.planner.Apply(context.Background(), 1, ev); err == nil {
 		t.Fatal("want an error for an unknown clinic")
+	}
+}
+
+// Events of one session applied concurrently (two scheduler replicas, or a
+// booking system that sends "completed" and "rescheduled" back to back) must
+// leave every timer on the newest plan.
+func TestConcurrentEventsConvergeOnTheNewestPlan(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const sessions = 300
+	var wg sync.WaitGroup
+	for i := range sessions {
+		id := fmt.Sprint("c", i)
+		end1 := start.Add(time.Hour)
+		end2 := start.Add(26 * time.Hour)
+		first := aftercare.SessionEvent{EventID: id + "-1", ClinicID: "harbour", SessionID: id, Kind: aftercare.KindCompleted, SessionEnd: &end1,
+			Client: &aftercare.Client{Phone: "+447700900123"}}
+		second := aftercare.SessionEvent{EventID: id + "-2", ClinicID: "harbour", SessionID: id, Kind: aftercare.KindRescheduled, NewSessionEnd: &end2,
+			Client: &aftercare.Client{Phone: "+447700900123"}}
+		wg.Go(func() {
+			if err := retryConflicts(func() error { return b.planner.Apply(ctx, uint64(2*i+1), first) }); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if err := retryConflicts(func() error { return b.planner.Apply(ctx, uint64(2*i+2), second) }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	stream, err := b.env.Conn.JS.Stream(ctx, natsjs.StreamFollowUps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sessions {
+		id := fmt.Sprint("c", i)
+		rec, _, err := b.env.Store.Session(ctx, "harbour", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.PlanVersion != uint64(2*i+2) {
+			t.Fatalf("%s: plan version %d, want the reschedule's %d", id, rec.PlanVersion, 2*i+2)
+		}
+		for step := 1; step <= 3; step++ {
+			msg, err := stream.GetLastMsgForSubject(ctx, fmt.Sprintf("followups.schedule.harbour.%s.%d", id, step))
+			if err != nil {
+				t.Fatalf("%s step %d: no timer: %v", id, step, err)
+			}
+			var job aftercare.DueFollowUp
+			if err := json.Unmarshal(msg.Data, &job); err != nil {
+				t.Fatal(err)
+			}
+			f, _, err := b.env.Store.FollowUp(ctx, "harbour", id, aftercare.Step(step))
+			if err != nil || f.PlanVersion != rec.PlanVersion || f.Status != aftercare.FollowUpScheduled {
+				t.Errorf("%s step %d: record %+v (%v), want scheduled on plan %d", id, step, f, err, rec.PlanVersion)
+			}
+			if job.PlanVersion != rec.PlanVersion {
+				t.Errorf("%s step %d: timer of plan %d, session on plan %d: this follow-up would never be sent", id, step, job.PlanVersion, rec.PlanVersion)
+			}
+		}
+	}
+}
+
+// retryConflicts retries as the consumer would redeliver a failed event.
+func retryConflicts(apply func() error) error {
+	var err error
+	for range 20 {
+		if err = apply(); err == nil || !errors.Is(err, natsjs.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+// The late publish of the race above, made deterministic: an older plan's
+// timer lands after the newer plan's; the older event's applier corrects it.
+func TestStaleTimerIsCorrected(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	newEnd := start.Add(26 * time.Hour)
+	moved := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindRescheduled, NewSessionEnd: &newEnd,
+		Client: &aftercare.Client{Phone: "+447700900123"}}
+	if err := b.planner.Apply(ctx, 2, moved); err != nil {
+		t.Fatal(err)
+	}
+	stale := aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s1", Step: 1, PlanVersion: 1, DueAt: start.Add(24 * time.Hour)}
+	if err := b.env.Store.Schedule(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.planner.Apply(ctx, 1, completed("e1", start)); err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := b.env.Conn.JS.Stream(ctx, natsjs.StreamFollowUps)
+	msg, err := stream.GetLastMsgForSubject(ctx, "followups.schedule.harbour.s1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job aftercare.DueFollowUp
+	_ = json.Unmarshal(msg.Data, &job)
+	if job.PlanVersion != 2 || !job.DueAt.Equal(newEnd.AddDate(0, 0, 1)) {
+		t.Fatalf("timer is %+v, want plan 2's", job)
 	}
 }
