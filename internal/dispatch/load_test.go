@@ -38,15 +38,11 @@ func BenchmarkDueLateness(b *testing.B) {
 
 func lateness(b *testing.B, syncSetting string, sessions int) {
 	ctx := context.Background()
-	conn, err := natsjs.Connect(ctx, config.NATS{EmbeddedDir: b.TempDir(), EmbeddedListen: "none", EmbeddedSync: syncSetting}, "load", natsjstest.Logger())
+	conn, store, err := natsjs.Open(ctx, config.NATS{EmbeddedDir: b.TempDir(), EmbeddedListen: "none", EmbeddedSync: syncSetting, Replicas: 1, Retention: 30 * 24 * time.Hour}, "load", natsjstest.Logger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	store, err := natsjs.Provision(ctx, conn.JS, natsjs.Settings{Replicas: 1, Retention: 30 * 24 * time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
 	stand := twiliotest.NewServer()
 	defer stand.Close()
 	sender, _ := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL})

@@ -26,15 +26,11 @@ func BenchmarkPostSession(b *testing.B) {
 	for _, sync := range []string{"always", "2m"} {
 		b.Run("sync="+sync, func(b *testing.B) {
 			ctx := context.Background()
-			conn, err := natsjs.Connect(ctx, config.NATS{EmbeddedDir: b.TempDir(), EmbeddedListen: "none", EmbeddedSync: sync}, "bench", natsjstest.Logger())
+			conn, store, err := natsjs.Open(ctx, config.NATS{EmbeddedDir: b.TempDir(), EmbeddedListen: "none", EmbeddedSync: sync, Replicas: 1, Retention: 30 * 24 * time.Hour}, "bench", natsjstest.Logger())
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			store, err := natsjs.Provision(ctx, conn.JS, natsjs.Settings{Replicas: 1, Retention: 30 * 24 * time.Hour})
-			if err != nil {
-				b.Fatal(err)
-			}
 			svc := &intake.Service{Store: store, Clinics: natsjstest.Clinics(b), Now: func() time.Time { return now }, Log: natsjstest.Logger(), MaxBody: 4096}
 			srv := httptest.NewServer(httpapi.SchedulerRoutes(&httpapi.SchedulerAPI{Intake: svc, Store: store, Steps: 3, Ready: func() error { return nil }, Log: natsjstest.Logger()}))
 			defer srv.Close()

@@ -49,15 +49,11 @@ func Start(t testing.TB) *Env {
 	ns := StartServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := natsjs.Connect(ctx, config.NATS{URL: ns.ClientURL()}, t.Name(), Logger())
+	conn, store, err := natsjs.Open(ctx, config.NATS{URL: ns.ClientURL(), Replicas: 1, Retention: 30 * 24 * time.Hour}, t.Name(), Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	store, err := natsjs.Provision(ctx, conn.JS, natsjs.Settings{Replicas: 1, Retention: 30 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &Env{Server: ns, Conn: conn, Store: store}
 }
 
