@@ -63,15 +63,6 @@ func (d *Directory) Lookup(id string) (*Clinic, bool) {
 	return c, ok
 }
 
-// All returns every clinic, in no particular order.
-func (d *Directory) All() []*Clinic {
-	out := make([]*Clinic, 0, len(d.byID))
-	for _, c := range d.byID {
-		out = append(out, c)
-	}
-	return out
-}
-
 // Authenticate returns the clinic a booking-system credential belongs to.
 // Tokens are compared by their hashes, in constant time, so neither a map
 // lookup's timing nor a byte-by-byte compare leaks a valid token.

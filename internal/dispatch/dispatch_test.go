@@ -83,7 +83,7 @@ func (b bundle) record(t *testing.T, clinic string) aftercare.FollowUp {
 
 func outcome(t *testing.T, err error, want string) time.Duration {
 	t.Helper()
-	got, delay := jobs.Outcome(err)
+	got, delay, _ := jobs.Outcome(err)
 	if got != want {
 		t.Fatalf("outcome %q (%v), want %q", got, err, want)
 	}

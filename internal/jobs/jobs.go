@@ -107,24 +107,20 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.JobTimeout)
 	defer cancel()
 	err := r.safeHandle(jobCtx, msg)
-	var (
-		rt *retry
-		sn *snooze
-		gu *giveUp
-	)
+	action, delay, cause := Outcome(err)
 	var ackErr error
-	switch {
-	case err == nil:
+	switch action {
+	case "ack":
 		ackErr = msg.Ack()
-	case errors.As(err, &sn):
-		r.Log.Debug("job snoozed", "consumer", r.Name, "subject", msg.Subject(), "after", sn.after, "reason", sn.reason)
-		ackErr = msg.NakWithDelay(sn.after)
-	case errors.As(err, &rt):
-		r.Log.Warn("job failed, will retry", "consumer", r.Name, "subject", msg.Subject(), "after", rt.after, "err", rt.err)
-		ackErr = msg.NakWithDelay(rt.after)
-	case errors.As(err, &gu):
-		r.Log.Error("job dead-lettered", "consumer", r.Name, "subject", msg.Subject(), "reason", gu.err)
-		if dlErr := r.DeadLetter(jobCtx, msg, gu.err.Error()); dlErr != nil {
+	case "snooze":
+		r.Log.Debug("job snoozed", "consumer", r.Name, "subject", msg.Subject(), "after", delay, "reason", cause)
+		ackErr = msg.NakWithDelay(delay)
+	case "retry":
+		r.Log.Warn("job failed, will retry", "consumer", r.Name, "subject", msg.Subject(), "after", delay, "err", cause)
+		ackErr = msg.NakWithDelay(delay)
+	case "give up":
+		r.Log.Error("job dead-lettered", "consumer", r.Name, "subject", msg.Subject(), "reason", cause)
+		if dlErr := r.DeadLetter(jobCtx, msg, cause.Error()); dlErr != nil {
 			// Not stored as dead: keep the job rather than lose it.
 			r.Log.Error("dead-letter failed, job kept", "consumer", r.Name, "err", dlErr)
 			ackErr = msg.NakWithDelay(r.UnexpectedDelay)
@@ -154,8 +150,9 @@ func (r *Runner) safeHandle(ctx context.Context, msg jetstream.Msg) (err error) 
 }
 
 // Outcome names what the runner does with a handler's result: "ack",
-// "snooze", "retry", "give up" or "error", and the delay for the first three.
-func Outcome(err error) (string, time.Duration) {
+// "snooze", "retry", "give up" or "error"; the delay for snooze and retry;
+// and the cause (the snooze reason, the failure, the reason for giving up).
+func Outcome(err error) (action string, delay time.Duration, cause error) {
 	var (
 		rt *retry
 		sn *snooze
@@ -163,15 +160,15 @@ func Outcome(err error) (string, time.Duration) {
 	)
 	switch {
 	case err == nil:
-		return "ack", 0
+		return "ack", 0, nil
 	case errors.As(err, &sn):
-		return "snooze", sn.after
+		return "snooze", sn.after, errors.New(sn.reason)
 	case errors.As(err, &rt):
-		return "retry", rt.after
+		return "retry", rt.after, rt.err
 	case errors.As(err, &gu):
-		return "give up", 0
+		return "give up", 0, gu.err
 	default:
-		return "error", 0
+		return "error", 0, err
 	}
 }
 
