@@ -18,7 +18,10 @@ import (
 	"github.com/aftercare/aftercare/internal/twilio"
 )
 
-func run(ctx context.Context, _ []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "triage" {
+		return runTriage(args[1:], stdout, stderr)
+	}
 	cfg, clinicList, err := config.LoadWorker(getenv)
 	if err != nil {
 		return err

@@ -1,0 +1,795 @@
+// Package triage reads a client's SMS reply and decides what it says: a red
+// flag, worsening pain, a question for the clinic, improving, the same, or
+// something else, always with the reason. Every rule is in this file.
+//
+// It is tuned for recall on red flags and worsening: a missed client who is
+// getting worse is far worse than a call the clinic did not need to make, so
+// when in doubt a reply counts as worsening.
+package triage
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Class is what a reply says.
+type Class string
+
+const (
+	RedFlag   Class = "red_flag"  // a symptom that needs a clinician now
+	Worsening Class = "worsening" // pain getting worse, or a high score
+	Question  Class = "question"  // a question for the clinic
+	Improving Class = "improving" // getting better
+	Same      Class = "same"      // about the same, or sore as expected
+	Other     Class = "other"     // thanks, ok, anything else
+)
+
+// Classes lists every class, most urgent first.
+func Classes() []Class { return []Class{RedFlag, Worsening, Question, Improving, Same, Other} }
+
+// Escalates reports whether a reply of this class is raised to the clinic.
+func (c Class) Escalates() bool { return c == RedFlag || c == Worsening }
+
+// Decision is the outcome of triage.
+type Decision struct {
+	Class  Class  `json:"class"`
+	Reason string `json:"reason"`
+	// Escalate says the clinic must hear of this reply now.
+	Escalate bool `json:"escalate"`
+	// Score is the pain score (0-10) the reply gave, if any.
+	Score *int `json:"pain_score,omitempty"`
+	// PreviousScore is the client's last score, given by the caller.
+	PreviousScore *int `json:"previous_score,omitempty"`
+}
+
+// Thresholds for pain scores: a score this high counts as worsening or as a
+// red flag, and so does a rise of this much since the last score.
+const (
+	WorseningScore = 7
+	SevereScore    = 9
+	WorseningRise  = 2
+)
+
+// MaxLength bounds the text looked at; an SMS reply is rarely past 1,600
+// characters (10 segments), and triage must stay linear and quick.
+const MaxLength = 2000
+
+// Classify decides what a reply says. previous is the client's last pain
+// score, or nil when there is none.
+func Classify(text string, previous *int) Decision {
+	if len(text) > MaxLength {
+		text = text[:MaxLength]
+		for !utf8.ValidString(text) {
+			text = text[:len(text)-1]
+		}
+	}
+	norm := normalize(text)
+	clauses := splitClauses(norm)
+	var f findings
+	for i, c := range clauses {
+		f.scan(c, i, clauses)
+	}
+	f.score = painScore(norm)
+	d := f.decide(previous)
+	d.PreviousScore = previous
+	d.Escalate = d.Class.Escalates()
+	return d
+}
+
+// ---- normalizing ---------------------------------------------------------
+
+var accents = strings.NewReplacer(
+	"á", "a", "é", "e", "í", "i", "ó", "o", "ú", "u", "ü", "u", "ñ", "n",
+	"à", "a", "è", "e", "ì", "i", "ò", "o", "ù", "u",
+	"’", "'", "‘", "'", "´", "'", "`", "'",
+)
+
+// Emoji clients use about pain, mapped to words the rules know.
+var emojiWords = map[rune]string{
+	'😭': "emojibad", '😫': "emojibad", '😩': "emojibad", '😖': "emojibad", '😣': "emojibad",
+	'🤕': "emojibad", '😢': "emojibad", '😰': "emojibad", '😧': "emojibad", '😟': "emojibad",
+	'🙁': "emojibad", '☹': "emojibad", '😞': "emojibad", '😬': "emojibad", '😵': "dizzy", '🥴': "dizzy",
+	'🤒': "fever", '🥵': "fever", '🥶': "chills", '🆘': "emojibad", '🚑': "emojibad", '💔': "emojibad",
+	'😀': "emojigood", '😃': "emojigood", '😄': "emojigood", '😁': "emojigood", '😊': "emojigood",
+	'🙂': "emojigood", '👍': "emojigood", '💪': "emojigood", '😌': "emojigood", '🥰': "emojigood",
+	'👌': "emojigood", '🙌': "emojigood", '✅': "emojigood", '😎': "emojigood", '🤩': "emojigood",
+	'😐': "emojisame", '😑': "emojisame", '🤷': "emojisame",
+	'❓': "?", '❔': "?",
+}
+
+// normalize lowercases, strips accents and apostrophes, and turns emoji
+// into words, so "Can’t WALK 😭" reads "cant walk emojibad".
+func normalize(text string) string {
+	text = accents.Replace(strings.ToLower(text))
+	var b strings.Builder
+	for _, r := range text {
+		if w, ok := emojiWords[r]; ok {
+			b.WriteString(" " + w + " ")
+			continue
+		}
+		if r == '\'' {
+			continue // can't -> cant
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// clause is a run of words between sentence breaks or contrast words.
+type clause struct {
+	words    []string
+	question bool // ended with "?"
+	contrast bool // began with "but", "pero" ...
+}
+
+var (
+	wordPattern = regexp.MustCompile(`[a-z0-9]+|,`)
+	contrasts   = map[string]bool{"but": true, "though": true, "although": true, "however": true, "pero": true, "aunque": true, "sino": true, "tho": true, "altho": true}
+)
+
+func splitClauses(norm string) []clause {
+	var out []clause
+	start := 0
+	flush := func(end int, question bool) {
+		words := wordPattern.FindAllString(norm[start:end], -1)
+		start = end + 1
+		cur := clause{question: question}
+		for _, w := range words {
+			w = canonical(w)
+			if contrasts[w] && len(cur.words) > 0 {
+				out = append(out, cur)
+				cur = clause{contrast: true}
+				continue
+			}
+			cur.words = append(cur.words, strings.Fields(w)...)
+		}
+		if len(cur.words) > 0 || question {
+			out = append(out, cur)
+		}
+	}
+	for i := 0; i < len(norm); i++ {
+		switch norm[i] {
+		case '.', '!', ';', '\n', '?':
+			flush(i, norm[i] == '?')
+		}
+	}
+	flush(len(norm), false)
+	return out
+}
+
+// canonical fixes the shorthand and typos seen in replies, and spells
+// contractions one way.
+func canonical(w string) string {
+	if c, ok := shorthand[w]; ok {
+		return c
+	}
+	if len(w) >= 6 {
+		for _, v := range fuzzyVocabulary {
+			if closeEnough(w, v) {
+				return v
+			}
+		}
+	}
+	return w
+}
+
+var shorthand = map[string]string{
+	// worse
+	"wrse": "worse", "wors": "worse", "wrose": "worse", "worsr": "worse", "woerse": "worse", "worce": "worse",
+	"wosre": "worse", "owrse": "worse", "wurse": "worse", "werse": "worse", "worsee": "worse", "worser": "worse",
+	"worsening": "worsening", "wrsening": "worsening", "worsning": "worsening",
+	// better
+	"bettr": "better", "beter": "better", "btr": "better", "bttr": "better", "betta": "better", "bettah": "better",
+	"bettet": "better", "bettrr": "better", "bertter": "better",
+	// negation and modals
+	"cant": "cant", "cannot": "cant", "couldnt": "cant", "cnt": "cant", "carnt": "cant", "cn't": "cant",
+	"isnt": "not", "aint": "not", "wasnt": "not", "dont": "not", "doesnt": "not", "didnt": "not", "arent": "not",
+	"havent": "not", "hasnt": "not", "nt": "not", "n0t": "not", "nope": "no", "nah": "no", "nothin": "nothing",
+	"wont": "not",
+	// shorthand
+	"v": "very", "rly": "really", "rlly": "really", "realy": "really", "sooo": "so", "soooo": "so", "abit": "a bit",
+	"lil": "little", "gud": "good", "gd": "good", "gr8": "great", "k": "ok", "kk": "ok", "okey": "ok", "okay": "ok",
+	"thx": "thanks", "ty": "thanks", "tx": "thanks", "pls": "please", "plz": "please", "u": "you", "ur": "your",
+	"im": "im", "i'm": "im", "idk": "not sure", "tmrw": "tomorrow", "tmr": "tomorrow", "yday": "yesterday",
+	"yest": "yesterday", "yesterdy": "yesterday", "2day": "today", "tdy": "today", "2nite": "tonight",
+	"lol": "", "lmao": "", "x": "", "xx": "", "xxx": "",
+	"hurst": "hurts", "hurtz": "hurts", "hurtin": "hurting", "hurtng": "hurting", "paine": "pain", "pian": "pain",
+	"numbb": "numb", "numm": "numb", "nunb": "numb", "numbe": "numb", "numbnes": "numbness",
+	"feaver": "fever", "fevr": "fever", "fver": "fever", "fevar": "fever",
+	"tingly": "tingling", "tinglin": "tingling", "tinglng": "tingling", "tingle": "tingling", "tingles": "tingling", "tingled": "tingling",
+	"swolen": "swollen", "swolled": "swollen", "sweling": "swelling", "swellin": "swelling",
+	"breath": "breath", "breathe": "breathe", "breth": "breath", "brethe": "breathe", "breate": "breathe",
+	"blurry": "blurry", "blury": "blurry", "blurr": "blurry",
+	"sorer": "more sore", "achier": "more sore",
+	"peorr": "peor", "peior": "peor", "mejorr": "mejor",
+}
+
+// Longer words are also matched with one slip of the thumb.
+var fuzzyVocabulary = []string{
+	"numbness", "tingling", "swelling", "swollen", "shooting", "blurred", "breathing", "breathless",
+	"excruciating", "unbearable", "worsening", "improving", "improved", "throbbing", "stabbing",
+	"hormigueo", "entumecido", "entumecida", "adormecido", "adormecida", "hinchazon", "hinchado", "hinchada",
+	"mejorando", "empeorando", "insoportable", "punzante", "escalofrios", "respirar",
+	"feverish", "temperature", "dizziness", "weakness", "tightness",
+}
+
+// closeEnough reports a Damerau-Levenshtein distance of at most one.
+func closeEnough(a, b string) bool {
+	if a == b {
+		return true
+	}
+	la, lb := len(a), len(b)
+	if la-lb > 1 || lb-la > 1 {
+		return false
+	}
+	i := 0
+	for i < la && i < lb && a[i] == b[i] {
+		i++
+	}
+	switch {
+	case la == lb:
+		if a[i+1:] == b[i+1:] {
+			return true // one substitution
+		}
+		return i+1 < la && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] // transposition
+	case la > lb:
+		return a[i+1:] == b[i:]
+	default:
+		return a[i:] == b[i+1:]
+	}
+}
+
+// ---- rules ---------------------------------------------------------------
+
+// A rule's phrases are word sequences over normalized words. "a|b" takes
+// either word; "_" takes up to two words of any kind ("cant _ walk" also
+// reads "cant really walk").
+type rule struct {
+	class   Class
+	reason  string
+	phrases []string
+	// symptom rules share negation across a list: "no numbness, tingling
+	// or fever" denies all three.
+	symptom bool
+	// negated is the class a denied match gives: "not worse" is the same,
+	// "not good" is worsening. Empty: a denial counts for nothing.
+	negated Class
+	// resolvable matches lose their force when followed by "gone",
+	// "stopped" ...: "the tingling has gone".
+	resolvable bool
+
+	compiled [][][]string // phrase, word, alternatives; see compile
+}
+
+// compile splits a rule's phrases once, so matching allocates nothing.
+func (r rule) compile() rule {
+	r.compiled = nil
+	for _, p := range r.phrases {
+		var words [][]string
+		for _, w := range strings.Fields(p) {
+			words = append(words, strings.Split(w, "|"))
+		}
+		r.compiled = append(r.compiled, words)
+	}
+	return r
+}
+
+func compileAll(rules []rule) []rule {
+	for i := range rules {
+		rules[i] = rules[i].compile()
+	}
+	return rules
+}
+
+func init() {
+	compileAll(redFlags)
+	compileAll(worsening)
+	compileAll(improving)
+	compileAll(same)
+	swelling, redOrHot, calf = swelling.compile(), redOrHot.compile(), calf.compile()
+	questionRule = questionRule.compile()
+}
+
+var limbs = "leg|legs|foot|feet|toes|arm|arms|hand|hands|fingers|face|side|back|thigh|calf|shoulder|neck|pierna|piernas|pie|pies|brazo|brazos|mano|manos|dedos|cara|espalda"
+
+var redFlags = []rule{
+	{class: RedFlag, reason: "numbness", symptom: true, resolvable: true, phrases: []string{
+		"numb", "numbness", "numbed", "no feeling", "lost _ feeling", "cant feel my|the|anything|" + limbs, "dead leg|arm", "going|gone|goes|feels dead", "like jelly", "nearly fell", "almost fell",
+		"entumecido", "entumecida", "entumecimiento", "adormecido", "adormecida", "adormecimiento", "adormecimientos",
+		"no siento _ " + limbs, limbs + " dormida|dormido|dormidas|dormidos", "se me duerme|durmio|duermen", "insensible",
+	}},
+	{class: RedFlag, reason: "tingling or pins and needles", symptom: true, resolvable: true, phrases: []string{
+		"tingling", "pins and needles", "pins needles", "hormigueo", "hormigueos", "cosquilleo", "electric shock", "electric shocks", "electricity", "calambres", "descargas",
+	}},
+	{class: RedFlag, reason: "cannot walk or move", phrases: []string{
+		"cant _ walk|move|stand|straighten|bend|lift|turn|sit", "cant _ get up|out", "unable to walk|move|stand|lift|turn", "barely _ walk|move|stand",
+		"hardly _ walk|move|stand", "cant bear weight", "cant put weight", "gave way", "giving way", "gives way", "collapsed", "fell over",
+		"no puedo _ caminar|andar|moverme|mover|levantarme|pararme|agacharme|girar", "no me puedo _ mover|levantar|parar", "casi no puedo",
+		"stuck in bed", "bedbound", "locked up",
+	}},
+	{class: RedFlag, reason: "severe, sharp or shooting pain", symptom: true, resolvable: true, phrases: []string{
+		"severe", "excruciating", "unbearable", "agony", "agonizing", "agonising", "shooting", "sharp", "stabbing",
+		"worst pain", "worst ever", "screaming", "crying in pain", "in tears", "insoportable", "punzante", "agudo", "aguda",
+		"dolor intenso", "dolor muy fuerte", "muchisimo dolor", "fatal dolor", "lightning", "radiating", "shoots down", "goes down my leg|arm",
+	}},
+	{class: RedFlag, reason: "fever or chills", symptom: true, resolvable: true, phrases: []string{
+		"fever", "feverish", "temperature", "temp", "chills", "shivering", "shivers", "hot and cold", "fiebre", "calentura",
+		"escalofrios", "febril", "sweats", "night sweats",
+	}},
+	{class: RedFlag, reason: "chest pain", symptom: true, phrases: []string{
+		"chest", "pecho", "heart racing", "palpitations",
+	}},
+	{class: RedFlag, reason: "shortness of breath", symptom: true, phrases: []string{
+		"short of breath", "shortness of breath", "breathless", "breathlessness", "cant _ breathe|breath", "hard to breathe", "struggling to breathe",
+		"difficulty breathing", "trouble breathing", "out of breath", "breathing is hard|difficult", "wheezing", "falta de aire",
+		"falta el aire", "no puedo respirar", "cuesta respirar", "ahogo", "me ahogo", "sin aliento", "dificultad para respirar",
+	}},
+	{class: RedFlag, reason: "blurred vision", symptom: true, phrases: []string{
+		"blurred", "blurry", "double vision", "seeing double", "cant see", "vision", "vision borrosa", "borroso", "borrosa", "veo doble",
+	}},
+	{class: RedFlag, reason: "dizziness or fainting", symptom: true, resolvable: true, phrases: []string{
+		"dizzy", "dizziness", "fainted", "feel|felt|feeling|very|bit faint", "passed out", "blacked out", "lightheaded", "light headed", "vomiting", "vomited", "throwing up",
+		"mareo", "mareos", "mareado", "mareada", "desmaye", "desmayo", "vomito", "vomitando",
+	}},
+	{class: RedFlag, reason: "weakness in a limb", symptom: true, phrases: []string{
+		"weak", "weakness", "no strength", "cant grip", "debil", "debilidad", "sin fuerza",
+	}},
+	{class: RedFlag, reason: "bladder or bowel trouble", symptom: true, phrases: []string{
+		"bladder", "bowel", "incontinence", "wet myself", "cant pee", "cant wee", "orinar", "vejiga",
+	}},
+	{class: RedFlag, reason: "bruising or bleeding", symptom: true, resolvable: true, phrases: []string{
+		"bleeding", "blood", "sangre", "sangrando",
+	}},
+}
+
+// Swelling alone is worth a call; swelling with redness or heat, or in the
+// calf, can be an infection or a clot and is a red flag.
+var (
+	swelling = rule{class: Worsening, reason: "swelling", symptom: true, resolvable: true, phrases: []string{
+		"swelling", "swollen", "swelled", "puffy", "hinchazon", "hinchado", "hinchada", "inflamado", "inflamada", "inflamacion", "lump", "inflamed", "inflammation",
+	}}
+	redOrHot = rule{class: RedFlag, reason: "redness or heat", symptom: true, resolvable: true, phrases: []string{
+		"red", "redness", "reddish", "hot", "warm to _ touch", "feels|is|its|very|quite warm", "heat in|from|coming", "burning",
+		"rojo", "roja", "rojiza", "enrojecido", "enrojecida", "caliente",
+	}}
+	calf = rule{class: RedFlag, reason: "calf pain or swelling", symptom: true, phrases: []string{"calf", "calves", "pantorrilla", "gemelo"}}
+)
+
+var worsening = []rule{
+	{class: Worsening, reason: "says worse", negated: Same, phrases: []string{
+		"worse", "worsening", "worst", "getting bad", "more pain", "more painful", "more sore", "hurts more", "hurting more", "aches more", "hurting|hurts|aching|sore loads|lots|way more",
+		"increased", "increasing", "escalating", "peor", "empeorado", "empeorando", "empeora", "empeoro", "mas dolor", "duele mas", "mas fuerte",
+		"mas adolorido", "mas adolorida",
+	}},
+	{class: Worsening, reason: "describes bad pain", negated: Same, phrases: []string{
+		"terrible", "awful", "horrible", "horrendous", "dreadful", "really bad", "very bad", "so bad", "pretty bad", "quite bad", "bad",
+		"killing me", "killing", "a lot of pain", "lots of pain", "in pain", "so much pain", "very painful", "really painful", "throbbing",
+		"spasm", "spasms", "cramping", "cramp", "bruised", "bruise", "bruises", "bruising", "agony", "emojibad", "help", "not ok", "not good", "not great",
+		"not well", "muy mal", "fatal", "mal", "horrible", "duele mucho", "mucho dolor", "ayuda", "moreton", "morado",
+	}},
+	{class: Worsening, reason: "pain keeps them from sleep or daily life", phrases: []string{
+		"cant sleep", "couldnt sleep", "kept me up", "keeping me up", "woke me", "up all night", "no sleep", "cant work", "off work",
+		"painkillers|pain killers|tablets|ibuprofen|paracetamol not _ touching|working|helping", "nothing helps", "nothing is helping", "nothing works", "no puedo dormir", "no dormi",
+	}},
+}
+
+var improving = []rule{
+	{class: Improving, reason: "says better", negated: Same, phrases: []string{
+		"better", "improving", "improved", "improvement", "easing", "eased", "easier", "less pain", "less sore", "less tight", "less stiff",
+		"no pain", "pain free", "painfree", "no more pain", "gone", "went away", "loads better", "relief", "relieved", "looser", "recovered",
+		"not as bad", "not so bad", "not too bad", "mejor", "mejorando", "mejorado", "mejoro", "menos dolor", "sin dolor", "ya no duele",
+		"no duele", "no me duele", "emojigood", "feel great", "feel good", "feeling great", "feeling good", "amazing", "fantastic", "wonderful",
+		"great", "good", "fine", "perfect", "excellent", "loose", "relaxed", "genial", "perfecto", "estupendo", "excelente", "bien",
+		"doing well", "feel well", "feeling well", "im well", "im ok", "feel ok", "feeling ok", "doing ok", "its ok", "all ok", "all good", "much ok", "pretty ok", "ok now",
+	}},
+}
+
+var same = []rule{
+	{class: Same, reason: "about the same", phrases: []string{
+		"same", "no change", "unchanged", "similar", "still", "sore", "stiff", "tender", "achy", "aching", "ache", "tight", "hurts", "hurt",
+		"pain", "painful", "igual", "lo mismo", "sin cambios", "adolorido", "adolorida", "duele", "dolor", "emojisame", "meh", "so so",
+	}},
+}
+
+// Words that deny what follows: "not worse", "no numbness".
+var negators = map[string]bool{
+	"not": true, "no": true, "never": true, "without": true, "nothing": true, "none": true, "nor": true, "zero": true,
+	"sin": true, "ni": true, "nada": true, "tampoco": true, "nunca": true,
+}
+
+// Words that may stand between a denial and what it denies.
+var fillers = map[string]bool{
+	"any": true, "a": true, "an": true, "the": true, "more": true, "much": true, "really": true, "very": true, "so": true, "too": true,
+	"as": true, "at": true, "all": true, "getting": true, "feeling": true, "feel": true, "felt": true, "got": true, "get": true, "it": true,
+	"its": true, "is": true, "been": true, "longer": true, "signs": true, "sign": true, "of": true, "real": true, "even": true, "bit": true,
+	"little": true, "that": true, "there": true, "theres": true, "have": true, "has": true, "had": true, "hay": true, "tengo": true, "me": true,
+	"siento": true, "es": true, "esta": true, "estoy": true, "ya": true, "mas": true, "anymore": true, "issues": true, "problems": true,
+	"problem": true, "any more": true, "i": true, "from": true, "some": true, "further": true, "new": true, "actually": true, "definitely": true,
+}
+
+var listWords = map[string]bool{",": true, "or": true, "and": true, "nor": true, "o": true, "y": true, "ni": true, "no": true}
+
+// Words after a symptom that say it has passed.
+var resolutions = map[string]bool{
+	"gone": true, "stopped": true, "went": true, "passed": true, "disappeared": true, "cleared": true,
+	"desaparecio": true, "paso": true, "quito": true,
+}
+
+// Words that place a complaint in the past: "was worse yesterday".
+var pastMarkers = map[string]bool{
+	"was": true, "were": true, "yesterday": true, "last": true, "earlier": true, "initially": true, "first": true, "had": true,
+	"ayer": true, "anoche": true, "antes": true, "estaba": true, "estuvo": true, "fue": true, "tenia": true, "before": true,
+	"monday": true, "tuesday": true, "wednesday": true, "thursday": true, "friday": true, "saturday": true, "sunday": true,
+}
+
+var questionStarts = map[string]bool{
+	"can": true, "could": true, "who": true, "whos": true, "should": true, "is": true, "are": true, "do": true, "does": true, "what": true, "when": true,
+	"how": true, "why": true, "would": true, "may": true, "which": true, "where": true, "shall": true,
+	"puedo": true, "debo": true, "deberia": true, "que": true, "cuando": true, "como": true, "por": true, "es": true, "cual": true, "donde": true,
+}
+
+var questionRule = rule{class: Question, reason: "asks the clinic", phrases: []string{
+	"wondering", "wonder", "want to book", "book", "booking", "appointment", "call me", "call back", "ring me", "please call",
+	"question", "advice", "recommend", "cita", "llamar", "llamen", "llamenme", "pregunta", "reservar", "consulta",
+}}
+
+// ---- scanning ------------------------------------------------------------
+
+type signal struct {
+	class  Class
+	reason string
+	part   int  // which clause, and which part of it between commas
+	past   bool // its part of the clause places it in the past
+}
+
+type findings struct {
+	signals  []signal
+	question string
+	score    *scoreFound
+}
+
+// add records a signal found at m. Its part of the clause, between commas,
+// says whether it is placed in the past: "was worse yesterday, better now".
+func (f *findings) add(class Class, reason string, c clause, idx int, m match) {
+	start, part := m.start, 0
+	for start > 0 && c.words[start-1] != "," {
+		start--
+	}
+	for _, w := range c.words[:start] {
+		if w == "," {
+			part++
+		}
+	}
+	past := false
+	for _, w := range c.words[start:] {
+		if w == "," {
+			break
+		}
+		past = past || pastMarkers[w]
+	}
+	f.signals = append(f.signals, signal{class: class, reason: reason, part: idx*1000 + part, past: past})
+}
+
+func (f *findings) scan(c clause, idx int, all []clause) {
+	for _, r := range redFlags {
+		f.apply(r, c, idx, all)
+	}
+	// Swelling: a red flag with redness or heat, or in the calf.
+	sw := matches(swelling, c.words)
+	if len(sw) > 0 && !f.denied(swelling, c, sw[0], all, idx) {
+		if hot := matches(redOrHot, c.words); len(hot) > 0 && !f.denied(redOrHot, c, hot[0], all, idx) {
+			f.add(RedFlag, fmt.Sprintf("swelling with redness or heat (%q, %q)", sw[0].text, hot[0].text), c, idx, sw[0])
+		} else {
+			f.add(Worsening, fmt.Sprintf("swelling (%q)", sw[0].text), c, idx, sw[0])
+		}
+	}
+	if cm := matches(calf, c.words); len(cm) > 0 && (len(sw) > 0 || slices.ContainsFunc(c.words, isPainWord)) {
+		f.add(RedFlag, fmt.Sprintf("calf pain or swelling (%q), which can be a clot", cm[0].text), c, idx, cm[0])
+	}
+	for _, group := range [][]rule{worsening, improving, same} {
+		for _, r := range group {
+			f.apply(r, c, idx, all)
+		}
+	}
+	if f.question == "" {
+		f.question = questionIn(c)
+	}
+}
+
+func isPainWord(w string) bool {
+	switch w {
+	case "pain", "hurts", "hurt", "hurting", "sore", "ache", "aching", "tender", "dolor", "duele", "cramp", "cramping", "tight":
+		return true
+	}
+	return false
+}
+
+func (f *findings) apply(r rule, c clause, idx int, all []clause) {
+	for _, m := range matches(r, c.words) {
+		if f.denied(r, c, m, all, idx) {
+			if r.negated != "" {
+				f.add(r.negated, fmt.Sprintf("%s denied (%q)", r.reason, "not "+m.text), c, idx, m)
+			}
+			continue
+		}
+		f.add(r.class, fmt.Sprintf("%s (%q)", r.reason, m.text), c, idx, m)
+		return
+	}
+}
+
+type match struct {
+	start, end int // word positions [start, end)
+	text       string
+}
+
+// matches finds a rule's phrases in words.
+func matches(r rule, words []string) []match {
+	var out []match
+	for _, parts := range r.compiled {
+		for i := range words {
+			if end, ok := matchAt(parts, words, i); ok {
+				out = append(out, match{start: i, end: end, text: strings.Join(words[i:end], " ")})
+			}
+		}
+	}
+	return out
+}
+
+func matchAt(parts [][]string, words []string, i int) (int, bool) {
+	if len(parts) == 0 {
+		return i, true
+	}
+	if parts[0][0] == "_" {
+		for skip := 0; skip <= 2 && i+skip <= len(words); skip++ {
+			if end, ok := matchAt(parts[1:], words, i+skip); ok {
+				return end, true
+			}
+		}
+		return 0, false
+	}
+	if i >= len(words) || !slices.Contains(parts[0], words[i]) {
+		return 0, false
+	}
+	return matchAt(parts[1:], words, i+1)
+}
+
+// denied reports whether a match is negated ("no numbness", "not worse")
+// or said to have passed ("the tingling has gone").
+func (f *findings) denied(r rule, c clause, m match, all []clause, idx int) bool {
+	if negators[c.words[m.start]] {
+		return false // the phrase carries its own negation: "no feeling", "no pain"
+	}
+	steps := 0
+	for j := m.start - 1; j >= 0 && steps < 8; j-- {
+		w := c.words[j]
+		steps++
+		if negators[w] {
+			return true
+		}
+		if fillers[w] || r.symptom && (listWords[w] || symptomWords[w]) {
+			continue
+		}
+		break
+	}
+	if !r.resolvable {
+		return false
+	}
+	for j := m.end; j < len(c.words) && j < m.end+4; j++ {
+		if resolutions[c.words[j]] {
+			return true
+		}
+	}
+	// "Had some tingling yesterday, it's gone now": the next clause says it
+	// passed and names nothing else.
+	if idx+1 < len(all) {
+		next := all[idx+1].words
+		resolved, other := false, false
+		for _, w := range next {
+			switch {
+			case resolutions[w]:
+				resolved = true
+			case symptomWords[w] || isPainWord(w) || w == "worse" || w == "peor":
+				other = true
+			}
+		}
+		return resolved && !other
+	}
+	return false
+}
+
+var symptomWords = func() map[string]bool {
+	words := map[string]bool{}
+	for _, r := range append(slices.Clone(redFlags), swelling, redOrHot, calf) {
+		for _, p := range r.phrases {
+			for _, part := range strings.Fields(p) {
+				for _, w := range strings.Split(part, "|") {
+					if !negators[w] && w != "_" && !fillers[w] && w != "cant" {
+						words[w] = true
+					}
+				}
+			}
+		}
+	}
+	return words
+}()
+
+func questionIn(c clause) string {
+	if c.question {
+		return "asks a question (\"?\")"
+	}
+	if len(c.words) >= 3 && questionStarts[c.words[0]] {
+		return fmt.Sprintf("asks a question (%q)", strings.Join(c.words[:3], " "))
+	}
+	if m := matches(questionRule, c.words); len(m) > 0 {
+		return fmt.Sprintf("asks the clinic (%q)", m[0].text)
+	}
+	return ""
+}
+
+// ---- pain scores ---------------------------------------------------------
+
+type scoreFound struct {
+	value int
+	text  string
+}
+
+var (
+	outOfTen  = regexp.MustCompile(`\b(\d{1,2}(?:[.,]5)?|` + numberWordAlt + `)(?:\s*-\s*(\d{1,2}))?\s*(?:/|out of|outta|of|de|sobre|en)\s*(?:10|ten|diez)\b`)
+	bare      = regexp.MustCompile(`^\W*(?:about|around|maybe|like|prob|probably|approx|roughly|a|an|its|it is|still|now|today|pain|hoy|ahora|un|una|como|unos|mas o menos|dolor)?\s*(?:a |an |un |una |de |en |at |is |es )?(\d{1,2}(?:[.,]5)?|` + numberWordAlt + `)(?:\s*-\s*(\d{1,2}))?\W*(?:today|now|hoy|ahora|thanks|thank you|gracias|emoji\w+)?\W*$`)
+	afterPain = regexp.MustCompile(`\b(?:pain|dolor|score|level|nivel|about|around|at|still)\s+(?:is\s+|es\s+|at\s+|de\s+|en\s+|about\s+|around\s+|now\s+|level\s+)?(?:like\s+|maybe\s+|about\s+|around\s+|como\s+)?(?:a\s+|an\s+|un\s+|una\s+)?(\d{1,2}|` + numberWordAlt + `)(?:\s*(?:-|or|to|o|a)\s*(\d{1,2}))?\b(\s*\w+)?`)
+)
+
+const numberWordAlt = `zero|one|two|three|four|five|six|seven|eight|nine|ten|cero|uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez`
+
+var numberWords = map[string]int{
+	"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+	"cero": 0, "uno": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6, "siete": 7, "ocho": 8, "nueve": 9, "diez": 10,
+}
+
+// Units after a number that make it not a pain score: "2 days", "at 3pm".
+var units = map[string]bool{
+	"day": true, "days": true, "hour": true, "hours": true, "hrs": true, "h": true, "am": true, "pm": true, "min": true, "mins": true,
+	"minutes": true, "minute": true, "dias": true, "horas": true, "pills": true, "tablets": true, "times": true, "x": true, "weeks": true,
+	"o": true, "oclock": true, "ibuprofen": true, "mg": true, "percent": true,
+}
+
+// painScore finds a 0-10 pain score: "8/10", "8 out of 10", "7 de 10", a
+// bare "6" (the texts ask for a number), "pain is about a 5". A range such
+// as "6-7" counts as its top, for recall.
+func painScore(norm string) *scoreFound {
+	pick := func(m []string) *scoreFound {
+		v, ok := scoreValue(m[1])
+		if m[2] != "" {
+			if hi, err := strconv.Atoi(m[2]); err == nil && hi > v && hi <= 10 {
+				v = hi
+			}
+		}
+		if !ok || v < 0 || v > 10 {
+			return nil
+		}
+		return &scoreFound{value: v, text: strings.TrimSpace(m[0])}
+	}
+	if m := outOfTen.FindStringSubmatch(norm); m != nil {
+		return pick(m)
+	}
+	if m := bare.FindStringSubmatch(strings.TrimSpace(norm)); m != nil {
+		return pick(m)
+	}
+	for _, m := range afterPain.FindAllStringSubmatch(norm, -1) {
+		if units[strings.TrimSpace(m[3])] {
+			continue
+		}
+		if s := pick(m[:3]); s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+func scoreValue(s string) (int, bool) {
+	if v, ok := numberWords[s]; ok {
+		return v, true
+	}
+	// Half points round up: "6.5" counts as 7.
+	if whole, half, ok := strings.Cut(strings.ReplaceAll(s, ",", "."), "."); ok && half == "5" {
+		v, err := strconv.Atoi(whole)
+		return v + 1, err == nil
+	}
+	v, err := strconv.Atoi(s)
+	return v, err == nil
+}
+
+// ---- deciding ------------------------------------------------------------
+
+// decide weighs what was found: a red flag first, then worsening (unless a
+// later clause says it has passed: "was worse yesterday but better today"),
+// the pain score, a question, improving, the same, other.
+func (f *findings) decide(previous *int) Decision {
+	if s := f.first(RedFlag, false); s != nil {
+		return Decision{Class: RedFlag, Reason: "red flag: " + s.reason, Score: f.scoreValue()}
+	}
+	if f.score != nil && f.score.value >= SevereScore {
+		return Decision{Class: RedFlag, Reason: fmt.Sprintf("red flag: severe pain (%q is %d or more out of 10)", f.score.text, SevereScore), Score: f.scoreValue()}
+	}
+	if s := f.currentWorsening(); s != nil {
+		return Decision{Class: Worsening, Reason: "worsening: " + s.reason, Score: f.scoreValue()}
+	}
+	if f.score != nil {
+		v := f.score.value
+		switch {
+		case v >= WorseningScore:
+			return Decision{Class: Worsening, Reason: fmt.Sprintf("worsening: pain score %q is %d or more", f.score.text, WorseningScore), Score: &v}
+		case previous != nil && v-*previous >= WorseningRise:
+			return Decision{Class: Worsening, Reason: fmt.Sprintf("worsening: pain rose from %d to %d out of 10", *previous, v), Score: &v}
+		}
+	}
+	if f.question != "" {
+		return Decision{Class: Question, Reason: "question: " + f.question, Score: f.scoreValue()}
+	}
+	if f.score != nil {
+		v := f.score.value
+		switch {
+		case previous != nil && v < *previous:
+			return Decision{Class: Improving, Reason: fmt.Sprintf("improving: pain fell from %d to %d out of 10", *previous, v), Score: &v}
+		case v == 0:
+			return Decision{Class: Improving, Reason: fmt.Sprintf("improving: no pain (%q)", f.score.text), Score: &v}
+		case previous != nil:
+			return Decision{Class: Same, Reason: fmt.Sprintf("same: pain %d out of 10, was %d", v, *previous), Score: &v}
+		}
+		if s := f.first(Improving, true); s != nil {
+			return Decision{Class: Improving, Reason: "improving: " + s.reason, Score: &v}
+		}
+		return Decision{Class: Same, Reason: fmt.Sprintf("same: pain score %q, none before to compare", f.score.text), Score: &v}
+	}
+	if s := f.first(Improving, true); s != nil {
+		return Decision{Class: Improving, Reason: "improving: " + s.reason}
+	}
+	if s := f.first(Same, true); s != nil {
+		return Decision{Class: Same, Reason: "same: " + s.reason}
+	}
+	return Decision{Class: Other, Reason: "other: no pain report, symptom or question found"}
+}
+
+func (f *findings) scoreValue() *int {
+	if f.score == nil {
+		return nil
+	}
+	v := f.score.value
+	return &v
+}
+
+// first returns the first signal of a class; last picks the latest clause.
+func (f *findings) first(class Class, last bool) *signal {
+	var found *signal
+	for i := range f.signals {
+		if f.signals[i].class == class {
+			found = &f.signals[i]
+			if !last {
+				return found
+			}
+		}
+	}
+	return found
+}
+
+// currentWorsening returns a worsening signal unless it is placed in the
+// past and another clause says things are better or the same now.
+func (f *findings) currentWorsening() *signal {
+	for i := range f.signals {
+		s := &f.signals[i]
+		if s.class != Worsening {
+			continue
+		}
+		if s.past && slices.ContainsFunc(f.signals, func(o signal) bool {
+			return o.part != s.part && !o.past && o.class == Improving
+		}) {
+			continue
+		}
+		return s
+	}
+	return nil
+}
