@@ -77,7 +77,10 @@ type Session struct {
 	PlanVersion uint64 `json:"plan_version"`
 	// RecentEvents remembers the last event ids applied, so a replay of an
 	// old event changes nothing even after JetStream's duplicate window.
-	RecentEvents []string  `json:"recent_events"`
+	RecentEvents []string `json:"recent_events"`
+	// EscalationID is set when the client reported getting worse: the
+	// clinic takes over and no more generic tips are sent for the session.
+	EscalationID string    `json:"escalation_id,omitempty"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
@@ -115,7 +118,11 @@ type FollowUp struct {
 	ClaimedAt   time.Time      `json:"claimed_at,omitzero"`
 	MessageSID  string         `json:"message_sid,omitempty"`
 	SentAt      time.Time      `json:"sent_at,omitzero"`
-	UpdatedAt   time.Time      `json:"updated_at"`
+	// Delivery is Twilio's last reported status of the sent text.
+	Delivery      string    `json:"delivery,omitempty"`
+	DeliveryError string    `json:"delivery_error,omitempty"`
+	DeliveryAt    time.Time `json:"delivery_at,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // DueFollowUp is the job that fires when a follow-up falls due.

@@ -12,10 +12,13 @@ type Clinic struct {
 	Sender     Sender `json:"sender"`
 	// ContactPhone is the clinic's own number, given to clients who ask HELP.
 	ContactPhone string `json:"contact_phone"`
+	// EmergencyNumber is the local emergency number given to a client who
+	// reports a red flag; empty: worked out from the clinic's numbers.
+	EmergencyNumber string `json:"emergency_number,omitempty"`
 	// IntakeTokenEnv names the environment variable holding the credential
 	// the clinic's booking system presents; the secret never sits in a file.
-	IntakeTokenEnv string     `json:"intake_token_env"`
-	Escalation     Escalation `json:"escalation"`
+	IntakeTokenEnv string             `json:"intake_token_env"`
+	Escalation     EscalationContacts `json:"escalation"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
 }
@@ -35,8 +38,8 @@ func (s Sender) Key() string {
 	return s.From
 }
 
-// Escalation says who at the clinic hears about a client getting worse.
-type Escalation struct {
+// EscalationContacts says who at the clinic hears about a client getting worse.
+type EscalationContacts struct {
 	OnCallPhone      string `json:"on_call_phone,omitempty"`
 	WebhookURL       string `json:"webhook_url,omitempty"`
 	WebhookSecretEnv string `json:"webhook_secret_env,omitempty"`

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,11 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		d.Stats.Cancelled.Add(1)
 		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "session cancelled")
 	}
+	if sess.EscalationID != "" {
+		// The client reported getting worse: the clinic calls, we do not tip.
+		d.Stats.Cancelled.Add(1)
+		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
+	}
 	out, err := d.Store.OptedOut(ctx, job.ClinicID, sess.Client.Phone)
 	if err != nil {
 		return err
@@ -118,6 +125,14 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	if out {
 		d.Stats.Skipped.Add(1)
 		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, "client opted out")
+	}
+	client, _, err := d.Store.Client(ctx, job.ClinicID, sess.Client.Phone)
+	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return err
+	}
+	if client.Failing != "" {
+		d.Stats.Skipped.Add(1)
+		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, "number failing: "+client.Failing)
 	}
 	if late := now.Sub(f.DueAt); late > d.Staleness {
 		d.Stats.Skipped.Add(1)
@@ -149,9 +164,10 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	sid, sendErr := d.Sender.Send(ctx, sms.Message{
 		To: sess.Client.Phone, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID,
-		Body: body, StatusCallback: d.StatusCallback,
+		Body: body, StatusCallback: d.statusCallback(f),
 	})
 	if sendErr != nil {
+		d.noteNumber(ctx, log, sess.ClinicID, sess.Client.Phone, sendErr)
 		return d.failed(ctx, log, f, rev, sendErr)
 	}
 	sentAt := d.Now()
@@ -172,6 +188,44 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	log.Info("follow-up sent", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "late_ms", late.Milliseconds(), "attempt", f.Attempts)
 	return nil
+}
+
+// statusCallback names the follow-up in the callback URL's query. Twilio
+// signs the whole URL, so the worker can trust it when the status arrives.
+func (d *Dispatcher) statusCallback(f aftercare.FollowUp) string {
+	if d.StatusCallback == "" {
+		return ""
+	}
+	q := url.Values{"kind": {"followup"}, "clinic": {f.ClinicID}, "session": {f.SessionID}, "step": {strconv.Itoa(int(f.Step))}}
+	return d.StatusCallback + "?" + q.Encode()
+}
+
+// noteNumber records what a failed send says about the client's number: a
+// carrier opt-out (21610) opts them out; an invalid or unreachable number
+// stops further texts to it until the client texts us.
+func (d *Dispatcher) noteNumber(ctx context.Context, log *slog.Logger, clinic, phone string, sendErr error) {
+	code := sms.ErrorCode(sendErr)
+	var err error
+	switch sms.VerdictOf(code) {
+	case sms.NumberOptedOut:
+		err = d.Store.SetOptOut(ctx, clinic, phone, true, d.Now())
+	case sms.NumberFailing:
+		err = MarkFailing(ctx, d.Store, clinic, phone, code, d.Now())
+	}
+	if err != nil {
+		log.Warn("could not record the number's state", "code", code, "err", err)
+	}
+}
+
+// MarkFailing records that texts to a number fail for good.
+func MarkFailing(ctx context.Context, store *natsjs.Store, clinic, phone string, code int, now time.Time) error {
+	return store.UpdateClient(ctx, clinic, phone, now, func(c *aftercare.ClientRecord) bool {
+		if c.Failing != "" {
+			return false
+		}
+		c.Failing, c.FailingSince = "Twilio error "+strconv.Itoa(code), now
+		return true
+	})
 }
 
 // recordSent writes the sent state over what the record holds now (a

@@ -100,7 +100,7 @@ func TestSendsTheDayOneTip(t *testing.T) {
 		t.Fatalf("%d messages, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.To != "+447700900123" || m.From != "+447700900100" || m.StatusCallback != "https://aftercare.example/v1/twilio/status" {
+	if m.To != "+447700900123" || m.From != "+447700900100" || m.StatusCallback != "https://aftercare.example/v1/twilio/status?clinic=harbour&kind=followup&session=s1&step=1" {
 		t.Errorf("message %+v", m)
 	}
 	if !strings.HasPrefix(m.Body, "Harbour Massage: Day 1") || !strings.Contains(m.Body, "water") {

@@ -184,14 +184,16 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (
 
 // Ready reports why the program cannot do its work, or nil: the connection
 // must be up and the program's consumer present.
-func (c *Conn) Ready(ctx context.Context, consumer jetstream.Consumer) error {
+func (c *Conn) Ready(ctx context.Context, consumers ...jetstream.Consumer) error {
 	if !c.NC.IsConnected() {
 		return errors.New("nats not connected")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := consumer.Info(ctx); err != nil {
-		return fmt.Errorf("consumer %s: %w", consumer.CachedInfo().Name, err)
+	for _, consumer := range consumers {
+		if _, err := consumer.Info(ctx); err != nil {
+			return fmt.Errorf("consumer %s: %w", consumer.CachedInfo().Name, err)
+		}
 	}
 	return nil
 }

@@ -27,6 +27,10 @@ type Store struct {
 	sessions  jetstream.KeyValue
 	followUps jetstream.KeyValue
 	optOuts   jetstream.KeyValue
+
+	clients     jetstream.KeyValue
+	replies     jetstream.KeyValue
+	escalations jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

@@ -15,6 +15,13 @@ const (
 	StreamSessions   = "AFTERCARE_SESSIONS"   // session events as received
 	StreamFollowUps  = "AFTERCARE_FOLLOWUPS"  // follow-up timers and due jobs
 	StreamDeadLetter = "AFTERCARE_DEADLETTER" // jobs given up on, with the reason
+	StreamReplies    = "AFTERCARE_REPLIES"    // clients' texts, as Twilio delivered them
+	StreamDelivery   = "AFTERCARE_DELIVERY"   // Twilio's delivery statuses of our texts
+	StreamEscalation = "AFTERCARE_ESCALATIONS"
+
+	BucketClients     = "aftercare_clients"     // per clinic and number: sessions, last score
+	BucketReplies     = "aftercare_replies"     // one record per inbound text
+	BucketEscalations = "aftercare_escalations" // one record per escalation
 
 	BucketSessions  = "aftercare_sessions"  // one record per clinic session
 	BucketFollowUps = "aftercare_followups" // one record per follow-up step
@@ -22,6 +29,9 @@ const (
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	ConsumerSender  = "sender"  // the worker's consumer of due follow-ups
+	ConsumerReplies = "replies" // the worker's triage of inbound texts
+	ConsumerStatus  = "delivery"
+	ConsumerNotify  = "notifier" // tells clinics of escalations
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -56,6 +66,30 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		Duplicates:        10 * time.Minute,
 		AllowMsgSchedules: true,
 	}, {
+		Name:        StreamReplies,
+		Description: "Clients' texts (replies.<clinic>), stored before Twilio is answered",
+		Subjects:    []string{"replies.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      s.Retention,
+		Duplicates:  24 * time.Hour, // Twilio's MessageSid: a replayed webhook is stored once
+	}, {
+		Name:        StreamDelivery,
+		Description: "Twilio delivery statuses (delivery.<clinic>)",
+		Subjects:    []string{"delivery.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      7 * 24 * time.Hour,
+		Duplicates:  time.Hour,
+	}, {
+		Name:        StreamEscalation,
+		Description: "Escalations raised (escalations.<clinic>), for the notifier and any subscriber",
+		Subjects:    []string{"escalations.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      s.Retention,
+		Duplicates:  24 * time.Hour,
+	}, {
 		Name:        StreamDeadLetter,
 		Description: "Follow-ups and events given up on, with the reason in the Aftercare-Reason header",
 		Subjects:    []string{"deadletter.>"},
@@ -70,6 +104,9 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketSessions, Description: "Session records", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketFollowUps, Description: "Follow-up records", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketOptOuts, Description: "Opted-out clients per clinic", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketClients, Description: "Clients per clinic: recent sessions, last pain score", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketReplies, Description: "Inbound texts and their triage", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketEscalations, Description: "Escalations and their notices", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -85,7 +122,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 		}
 	}
 	st := &Store{js: js}
-	kvs := make([]jetstream.KeyValue, 0, 3)
+	kvs := make([]jetstream.KeyValue, 0, 6)
 	for _, bc := range bucketConfigs(s) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, bc)
 		if err != nil {
@@ -94,6 +131,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 		kvs = append(kvs, kv)
 	}
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
+	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	return st, nil
 }
 
@@ -117,17 +155,36 @@ func PlannerConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Con
 // Attempts are counted in the follow-up record, not by MaxDeliver, so that
 // waiting for a send window or a rate limit does not use up retries.
 func SenderConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, StreamFollowUps, jetstream.ConsumerConfig{
-		Durable:       ConsumerSender,
-		Description:   "Sends due follow-ups as SMS",
-		FilterSubject: "followups.due.>",
+	return workerConsumer(ctx, js, StreamFollowUps, ConsumerSender, "followups.due.>", "Sends due follow-ups as SMS", ackWait, maxAckPending)
+}
+
+// RepliesConsumer creates or updates the durable consumer of inbound texts.
+func RepliesConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamReplies, ConsumerReplies, "replies.>", "Triages clients' texts, handles STOP/START/HELP, raises escalations", ackWait, maxAckPending)
+}
+
+// DeliveryConsumer creates or updates the durable consumer of delivery statuses.
+func DeliveryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamDelivery, ConsumerStatus, "delivery.>", "Records Twilio delivery statuses", ackWait, maxAckPending)
+}
+
+// NotifyConsumer creates or updates the durable consumer of escalations.
+func NotifyConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamEscalation, ConsumerNotify, "escalations.>", "Tells clinics of escalations by webhook and on-call SMS", ackWait, maxAckPending)
+}
+
+func workerConsumer(ctx context.Context, js jetstream.JetStream, stream, name, filter, description string, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   description,
+		FilterSubject: filter,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
 		MaxAckPending: maxAckPending,
 		MaxDeliver:    -1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("provision consumer %s: %w", ConsumerSender, err)
+		return nil, fmt.Errorf("provision consumer %s: %w", name, err)
 	}
 	return c, nil
 }

@@ -107,11 +107,28 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 				return err
 			}
 		}
-		if rec.Status == aftercare.SessionCancelled {
-			return p.cancel(ctx, rec)
+		if err := p.noteClient(ctx, rec, now); err != nil {
+			return err
+		}
+		switch {
+		case rec.Status == aftercare.SessionCancelled:
+			return p.cancel(ctx, rec, "session cancelled")
+		case rec.EscalationID != "":
+			// The clinic has taken over; a moved session gets no tips either.
+			return p.cancel(ctx, rec, "client escalated to the clinic: "+rec.EscalationID)
 		}
 		return p.schedule(ctx, clinic, rec, now)
 	}
+}
+
+// noteClient keeps the client's list of sessions current, so that a reply
+// is linked to their most recent session in follow-up.
+func (p *Planner) noteClient(ctx context.Context, rec aftercare.Session, now time.Time) error {
+	if rec.Client.Phone == "" {
+		return nil
+	}
+	cs := aftercare.ClientSession{SessionID: rec.SessionID, End: rec.End, Cancelled: rec.Status == aftercare.SessionCancelled}
+	return p.Store.NoteClientSession(ctx, rec.ClinicID, rec.Client.Phone, cs, now)
 }
 
 // tooOld lets a stored event whose session end has since aged past the
@@ -241,27 +258,12 @@ func due(f aftercare.FollowUp) aftercare.DueFollowUp {
 }
 
 // cancel removes the timers and marks every unfinished follow-up cancelled.
-func (p *Planner) cancel(ctx context.Context, rec aftercare.Session) error {
-	if err := p.Store.CancelSchedules(ctx, rec.ClinicID, rec.SessionID); err != nil {
+func (p *Planner) cancel(ctx context.Context, rec aftercare.Session, reason string) error {
+	n, err := p.Store.CancelFollowUps(ctx, rec.ClinicID, rec.SessionID, len(p.Policy.Offsets), reason, p.Now())
+	p.Stats.Cancelled.Add(int64(n))
+	if err != nil {
 		return err
 	}
-	for step := 1; step <= len(p.Policy.Offsets); step++ {
-		f, rev, err := p.Store.FollowUp(ctx, rec.ClinicID, rec.SessionID, aftercare.Step(step))
-		if errors.Is(err, aftercare.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if f.Status.Final() {
-			continue
-		}
-		f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpCancelled, "session cancelled", p.Now()
-		if _, err := p.Store.SaveFollowUp(ctx, f, rev); err != nil {
-			return err
-		}
-		p.Stats.Cancelled.Add(1)
-	}
-	p.Log.Info("follow-ups cancelled", "clinic", rec.ClinicID, "session", rec.SessionID)
+	p.Log.Info("follow-ups cancelled", "clinic", rec.ClinicID, "session", rec.SessionID, "reason", reason)
 	return nil
 }

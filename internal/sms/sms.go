@@ -96,3 +96,39 @@ func (c *Console) Send(_ context.Context, m Message) (string, error) {
 	}
 	return sid, nil
 }
+
+// NumberVerdict is what a provider error code says about the recipient.
+type NumberVerdict int
+
+const (
+	NumberFine     NumberVerdict = iota
+	NumberOptedOut               // the recipient replied STOP at the carrier
+	NumberFailing                // the number cannot get texts: invalid, landline, unreachable
+)
+
+// Twilio error codes that describe the recipient's number, not the request.
+var numberCodes = map[int]NumberVerdict{
+	21610: NumberOptedOut,
+	21211: NumberFailing, // invalid To
+	21614: NumberFailing, // not a mobile number
+	21612: NumberFailing, // cannot route to this number
+	30003: NumberFailing, // unreachable handset
+	30005: NumberFailing, // unknown or inactive number
+	30006: NumberFailing, // landline or unreachable carrier
+}
+
+// VerdictOf reads a provider error code.
+func VerdictOf(code int) NumberVerdict { return numberCodes[code] }
+
+// ErrorCode returns the provider error code inside err, or 0.
+func ErrorCode(err error) int {
+	var p *PermanentError
+	if errors.As(err, &p) {
+		return p.Code
+	}
+	var t *TemporaryError
+	if errors.As(err, &t) {
+		return t.Code
+	}
+	return 0
+}

@@ -119,4 +119,3 @@ func ratio(n, d int) string {
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(d))
 }
-

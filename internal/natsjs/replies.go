@@ -1,0 +1,243 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// UnknownClinic files texts sent to a number no clinic is configured with.
+// Clinic ids are lowercase letters, digits and dashes, so none can clash.
+const UnknownClinic = "_unknown"
+
+func phoneKey(clinic, phone string) string {
+	return clinic + "." + Token(strings.TrimPrefix(phone, "+"))
+}
+
+func clinicOrUnknown(id string) string {
+	if id == "" {
+		return UnknownClinic
+	}
+	return id
+}
+
+// PublishInbound stores a client's text. It returns once JetStream holds it;
+// a webhook replayed with the same MessageSid is stored only once.
+func (s *Store) PublishInbound(ctx context.Context, in aftercare.InboundSMS) (duplicate bool, err error) {
+	return s.publishJSON(ctx, "replies."+clinicOrUnknown(in.ClinicID), "reply."+Token(in.MessageSID), in)
+}
+
+// PublishDelivery stores a delivery status from Twilio.
+func (s *Store) PublishDelivery(ctx context.Context, st aftercare.DeliveryStatus) error {
+	_, err := s.publishJSON(ctx, "delivery."+st.ClinicID, "delivery."+Token(st.MessageSID)+"."+Token(st.Status), st)
+	return err
+}
+
+// PublishEscalation announces an escalation on escalations.<clinic>; the
+// notifier consumes it, and a clinic's own systems may subscribe too.
+func (s *Store) PublishEscalation(ctx context.Context, e aftercare.Escalation) error {
+	_, err := s.publishJSON(ctx, "escalations."+e.ClinicID, "escalation."+Token(e.ID), e)
+	return err
+}
+
+func (s *Store) publishJSON(ctx context.Context, subject, msgID string, v any) (bool, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("encode %s: %w", subject, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return false, fmt.Errorf("store %s: %w", subject, err)
+	}
+	return ack.Duplicate, nil
+}
+
+// Reply returns the record of an inbound text, or aftercare.ErrNotFound.
+func (s *Store) Reply(ctx context.Context, clinic, messageSID string) (aftercare.Reply, uint64, error) {
+	return getJSON[aftercare.Reply](ctx, s.replies, clinicOrUnknown(clinic)+"."+Token(messageSID))
+}
+
+// SaveReply writes the record of an inbound text if still at revision rev.
+func (s *Store) SaveReply(ctx context.Context, r aftercare.Reply, rev uint64) (uint64, error) {
+	return saveJSON(ctx, s.replies, clinicOrUnknown(r.ClinicID)+"."+Token(r.MessageSID), r, rev)
+}
+
+// Client returns what we know of a clinic's client, or aftercare.ErrNotFound.
+func (s *Store) Client(ctx context.Context, clinic, phone string) (aftercare.ClientRecord, uint64, error) {
+	return getJSON[aftercare.ClientRecord](ctx, s.clients, phoneKey(clinic, phone))
+}
+
+// UpdateClient applies change to a client's record (a new one if there is
+// none) and writes it, reading again if it changed meanwhile. change
+// returns false to leave the record as it is.
+func (s *Store) UpdateClient(ctx context.Context, clinic, phone string, now time.Time, change func(*aftercare.ClientRecord) bool) error {
+	for range 10 {
+		rec, rev, err := s.Client(ctx, clinic, phone)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+		rec.ClinicID, rec.Phone = clinic, phone
+		if !change(&rec) {
+			return nil
+		}
+		rec.UpdatedAt = now
+		if _, err = saveJSON(ctx, s.clients, phoneKey(clinic, phone), rec, rev); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("update client: %w", ErrConflict)
+}
+
+// NoteClientSession records a client's session for linking replies: added
+// or moved, or marked cancelled.
+func (s *Store) NoteClientSession(ctx context.Context, clinic, phone string, cs aftercare.ClientSession, now time.Time) error {
+	return s.UpdateClient(ctx, clinic, phone, now, func(rec *aftercare.ClientRecord) bool {
+		i := slices.IndexFunc(rec.Sessions, func(o aftercare.ClientSession) bool { return o.SessionID == cs.SessionID })
+		if i >= 0 && rec.Sessions[i] == cs {
+			return false
+		}
+		if i >= 0 {
+			rec.Sessions = slices.Delete(rec.Sessions, i, i+1)
+		}
+		rec.Sessions = append(rec.Sessions, cs)
+		slices.SortStableFunc(rec.Sessions, func(a, b aftercare.ClientSession) int { return a.End.Compare(b.End) })
+		if len(rec.Sessions) > aftercare.MaxClientSessions {
+			rec.Sessions = rec.Sessions[len(rec.Sessions)-aftercare.MaxClientSessions:]
+		}
+		return true
+	})
+}
+
+func escalationKey(clinic, id string) string { return clinic + "." + Token(id) }
+
+// Escalation returns an escalation of a clinic, or aftercare.ErrNotFound.
+// The clinic is part of the key, so one clinic cannot read another's.
+func (s *Store) Escalation(ctx context.Context, clinic, id string) (aftercare.Escalation, uint64, error) {
+	return getJSON[aftercare.Escalation](ctx, s.escalations, escalationKey(clinic, id))
+}
+
+// SaveEscalation writes an escalation if it is still at revision rev (0: new).
+func (s *Store) SaveEscalation(ctx context.Context, e aftercare.Escalation, rev uint64) (uint64, error) {
+	return saveJSON(ctx, s.escalations, escalationKey(e.ClinicID, e.ID), e, rev)
+}
+
+// UpdateEscalation applies change to an escalation and writes it, reading
+// again if it changed meanwhile; change returns an error to abandon.
+func (s *Store) UpdateEscalation(ctx context.Context, clinic, id string, change func(*aftercare.Escalation) error) (aftercare.Escalation, error) {
+	for range 10 {
+		e, rev, err := s.Escalation(ctx, clinic, id)
+		if err != nil {
+			return e, err
+		}
+		if err := change(&e); err != nil {
+			return e, err
+		}
+		if _, err = s.SaveEscalation(ctx, e, rev); !errors.Is(err, ErrConflict) {
+			return e, err
+		}
+	}
+	return aftercare.Escalation{}, fmt.Errorf("update escalation %s: %w", id, ErrConflict)
+}
+
+// Escalations returns a clinic's escalations, newest first.
+func (s *Store) Escalations(ctx context.Context, clinic string) ([]aftercare.Escalation, error) {
+	lister, err := s.escalations.ListKeysFiltered(ctx, clinic+".>")
+	if err != nil {
+		return nil, fmt.Errorf("list escalations: %w", err)
+	}
+	defer lister.Stop()
+	var out []aftercare.Escalation
+	for key := range lister.Keys() {
+		e, _, err := getJSON[aftercare.Escalation](ctx, s.escalations, key)
+		if errors.Is(err, aftercare.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b aftercare.Escalation) int { return b.RaisedAt.Compare(a.RaisedAt) })
+	return out, ctx.Err()
+}
+
+// UpdateSession applies change to a session record and writes it, reading
+// again if it changed meanwhile.
+func (s *Store) UpdateSession(ctx context.Context, clinic, session string, change func(*aftercare.Session) bool) error {
+	for range 10 {
+		rec, rev, err := s.Session(ctx, clinic, session)
+		if err != nil {
+			return err
+		}
+		if !change(&rec) {
+			return nil
+		}
+		if _, err = s.SaveSession(ctx, rec, rev); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("update session %s: %w", session, ErrConflict)
+}
+
+// CancelFollowUps removes a session's timers and marks each unfinished
+// follow-up of steps 1..steps cancelled with the reason. It returns how many
+// it marked; running it again marks none.
+func (s *Store) CancelFollowUps(ctx context.Context, clinic, session string, steps int, reason string, now time.Time) (int, error) {
+	if err := s.CancelSchedules(ctx, clinic, session); err != nil {
+		return 0, err
+	}
+	n := 0
+	for step := 1; step <= steps; step++ {
+		for {
+			f, rev, err := s.FollowUp(ctx, clinic, session, aftercare.Step(step))
+			if errors.Is(err, aftercare.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				return n, err
+			}
+			if f.Status.Final() {
+				break
+			}
+			f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpCancelled, reason, now
+			if _, err := s.SaveFollowUp(ctx, f, rev); errors.Is(err, ErrConflict) {
+				continue
+			} else if err != nil {
+				return n, err
+			}
+			n++
+			break
+		}
+	}
+	return n, nil
+}
+
+// UpdateFollowUp applies change to a follow-up record and writes it,
+// reading again if it changed meanwhile.
+func (s *Store) UpdateFollowUp(ctx context.Context, clinic, session string, step aftercare.Step, change func(*aftercare.FollowUp) bool) error {
+	for range 10 {
+		f, rev, err := s.FollowUp(ctx, clinic, session, step)
+		if err != nil {
+			return err
+		}
+		if !change(&f) {
+			return nil
+		}
+		if _, err = s.SaveFollowUp(ctx, f, rev); !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("update follow-up: %w", ErrConflict)
+}
