@@ -78,7 +78,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	ready := func() error { return conn.Ready(ctx, consumer) }
-	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Log: log}
+	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Now: time.Now, Log: log}
 	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.SchedulerRoutes(api), log)
 	if err != nil {
 		return err

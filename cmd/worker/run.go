@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/config"
+	"github.com/aftercare/aftercare/internal/delivery"
 	"github.com/aftercare/aftercare/internal/dispatch"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/replies"
 	"github.com/aftercare/aftercare/internal/sms"
 	"github.com/aftercare/aftercare/internal/twilio"
 )
@@ -49,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer conn.Close()
-	consumer, err := natsjs.SenderConsumer(connectCtx, conn.JS, cfg.AckWait, 4*cfg.Concurrency)
+	consumers, err := openConsumers(connectCtx, conn, cfg)
 	if err != nil {
 		return err
 	}
@@ -65,38 +72,107 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Limits: dispatch.NewRateLimits(cfg.SendRate, cfg.SendBurst),
 		Now:    time.Now, Log: log, Stats: &dispatch.Stats{},
 	}
-	runner := &jobs.Runner{
-		Name: natsjs.ConsumerSender, Consumer: consumer, Concurrency: cfg.Concurrency,
-		Handle: dispatcher.Handle, DeadLetter: dispatcher.DeadLetter,
-		// Leave room within AckWait to record the outcome after a slow send.
-		JobTimeout: cfg.AckWait - 5*time.Second, UnexpectedDelay: 2 * time.Second, Log: log,
+	processor := &replies.Processor{
+		Store: store, Clinics: directory, Sender: sender, Steps: len(cfg.Offsets), AnswerAttempts: 5,
+		Now: time.Now, Log: log, Stats: &replies.Stats{},
 	}
-	stopRunner := runner.Start()
-	defer func() { _ = stopRunner(context.Background()) }()
+	notifier := &escalation.Notifier{
+		Store: store, Clinics: directory, Sender: sender, HTTP: &http.Client{Timeout: cfg.EscalationTimeout},
+		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
+		GiveUpAfter: cfg.EscalationGiveUpAfter, Now: time.Now, Log: log, Stats: &escalation.Stats{},
+	}
+	recorder := &delivery.Recorder{Store: store, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
+	deadLetter := func(kind string) jobs.DeadLetterFunc {
+		return func(ctx context.Context, msg jetstream.Msg, reason string) error {
+			return store.DeadLetter(ctx, kind, strings.TrimPrefix(msg.Subject(), kind+"."), msg.Data(), reason)
+		}
+	}
+	// Leave room within AckWait to record the outcome after a slow call.
+	jobTimeout := cfg.AckWait - 5*time.Second
+	runners := []*jobs.Runner{{
+		Name: natsjs.ConsumerSender, Consumer: consumers.sender, Concurrency: cfg.Concurrency,
+		Handle: dispatcher.Handle, DeadLetter: dispatcher.DeadLetter,
+	}, {
+		// Replies and escalations come first for the clinic: they have
+		// their own consumers, so a backlog of tips never delays them.
+		Name: natsjs.ConsumerReplies, Consumer: consumers.replies, Concurrency: 8,
+		Handle: processor.Handle, DeadLetter: deadLetter("replies"),
+	}, {
+		Name: natsjs.ConsumerNotify, Consumer: consumers.notify, Concurrency: 8,
+		Handle: notifier.Handle, DeadLetter: notifier.DeadLetter,
+	}, {
+		Name: natsjs.ConsumerStatus, Consumer: consumers.delivery, Concurrency: 4,
+		Handle: recorder.Handle, DeadLetter: deadLetter("delivery"),
+	}}
+	var stops []func(context.Context) error
+	for _, r := range runners {
+		r.JobTimeout, r.UnexpectedDelay, r.Log = jobTimeout, 2*time.Second, log
+		stops = append(stops, r.Start())
+	}
+	stopRunners := func(ctx context.Context) error {
+		var errs []error
+		for _, stop := range stops {
+			errs = append(errs, stop(ctx))
+		}
+		return errors.Join(errs...)
+	}
+	defer func() { _ = stopRunners(context.Background()) }()
 
-	ready := func() error { return conn.Ready(ctx, consumer) }
-	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.WorkerRoutes(ready), log)
+	if cfg.TwilioAuthToken == "" {
+		log.Warn("TWILIO_AUTH_TOKEN is not set: Twilio webhooks (replies, delivery statuses) will be refused")
+	}
+	api := &httpapi.WorkerAPI{
+		Verifier: twilio.NewWebhookVerifier(cfg.TwilioAuthToken, cfg.PublicBaseURL),
+		Store:    store, Clinics: directory, Now: time.Now, Log: log,
+		Ready: func() error { return conn.Ready(ctx, consumers.all()...) },
+	}
+	server, err := httpapi.Listen(cfg.HTTPAddr, httpapi.WorkerRoutes(api), log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "worker listening on http://%s (sms driver: %s)\n", http.Addr(), cfg.SMSDriver)
-	log.Info("worker started", "http", http.Addr(), "driver", cfg.SMSDriver, "concurrency", cfg.Concurrency, "rate_per_sender", cfg.SendRate)
+	fmt.Fprintf(stdout, "worker listening on http://%s (sms driver: %s)\n", server.Addr(), cfg.SMSDriver)
+	log.Info("worker started", "http", server.Addr(), "driver", cfg.SMSDriver, "concurrency", cfg.Concurrency, "rate_per_sender", cfg.SendRate)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
-	case serveErr = <-http.Failed():
+	case serveErr = <-server.Failed():
 	}
 	// Stop pulling, finish or hand back the jobs in hand, then close NATS.
 	log.Info("worker stopping")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancelShutdown()
-	if err := stopRunner(shutdownCtx); err != nil {
+	if err := stopRunners(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
-	if err := http.Stop(shutdownCtx); err != nil {
+	if err := server.Stop(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	log.Info("worker stopped", "sent", dispatcher.Stats.Sent.Load(), "dead_lettered", dispatcher.Stats.DeadLettered.Load())
+	log.Info("worker stopped", "sent", dispatcher.Stats.Sent.Load(), "dead_lettered", dispatcher.Stats.DeadLettered.Load(),
+		"replies", processor.Stats.Replies.Load(), "escalations", processor.Stats.Escalations.Load(), "clinics_notified", notifier.Stats.Notified.Load())
 	return serveErr
+}
+
+type workerConsumers struct {
+	sender, replies, notify, delivery jetstream.Consumer
+}
+
+func (c workerConsumers) all() []jetstream.Consumer {
+	return []jetstream.Consumer{c.sender, c.replies, c.notify, c.delivery}
+}
+
+func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker) (workerConsumers, error) {
+	var c workerConsumers
+	var err error
+	if c.sender, err = natsjs.SenderConsumer(ctx, conn.JS, cfg.AckWait, 4*cfg.Concurrency); err != nil {
+		return c, err
+	}
+	if c.replies, err = natsjs.RepliesConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
+		return c, err
+	}
+	if c.notify, err = natsjs.NotifyConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
+		return c, err
+	}
+	c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256)
+	return c, err
 }

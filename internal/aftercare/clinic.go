@@ -1,5 +1,7 @@
 package aftercare
 
+import "strings"
+
 // Clinic is one massage or physiotherapy clinic using the service.
 type Clinic struct {
 	ID       string `json:"id"`        // short, lowercase: used in subjects and URLs
@@ -46,4 +48,27 @@ type EscalationContacts struct {
 	Email            string `json:"email,omitempty"`
 
 	WebhookSecret string `json:"-"` // read from WebhookSecretEnv at start
+}
+
+// Emergency numbers by the country code of a phone number. 112 reaches the
+// emergency services from any GSM phone in most of the world.
+var emergencyNumbers = []struct{ prefix, number string }{
+	{"+353", "112"}, {"+44", "999"}, {"+61", "000"}, {"+64", "111"}, {"+1", "911"}, {"+52", "911"},
+	{"+54", "911"}, {"+57", "123"}, {"+56", "131"}, {"+27", "112"}, {"+91", "112"}, {"+81", "119"},
+}
+
+// Emergency is the emergency number to give a client: the clinic's own
+// setting, else the one of the client's country, else the clinic's.
+func (c Clinic) Emergency(clientPhone string) string {
+	if c.EmergencyNumber != "" {
+		return c.EmergencyNumber
+	}
+	for _, phone := range []string{clientPhone, c.ContactPhone, c.Sender.From} {
+		for _, e := range emergencyNumbers {
+			if strings.HasPrefix(phone, e.prefix) {
+				return e.number
+			}
+		}
+	}
+	return "112"
 }

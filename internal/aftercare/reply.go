@@ -31,13 +31,12 @@ type Reply struct {
 	PreviousScore *int   `json:"previous_score,omitempty"`
 	EscalationID  string `json:"escalation_id,omitempty"`
 	// Answer is what the client was told back, if anything.
-	Answer       string    `json:"answer,omitempty"`
-	AnswerSID    string    `json:"answer_sid,omitempty"`
-	AnswerError  string    `json:"answer_error,omitempty"`
-	AnsweredAt   time.Time `json:"answered_at,omitzero"`
-	TriagedAt    time.Time `json:"triaged_at,omitzero"`
-	ProcessedAt  time.Time `json:"processed_at,omitzero"`
-	AnswerClaims int       `json:"answer_claims,omitempty"`
+	Answer      string    `json:"answer,omitempty"`
+	AnswerSID   string    `json:"answer_sid,omitempty"`
+	AnswerError string    `json:"answer_error,omitempty"`
+	AnsweredAt  time.Time `json:"answered_at,omitzero"`
+	TriagedAt   time.Time `json:"triaged_at,omitzero"`
+	ProcessedAt time.Time `json:"processed_at,omitzero"`
 }
 
 // ClientSession is one of a client's recent sessions, for linking replies.

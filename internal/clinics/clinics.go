@@ -34,11 +34,14 @@ func (c *Clinic) ClientLocation(tz string) *time.Location {
 type Directory struct {
 	byID    map[string]*Clinic
 	byToken map[[32]byte]*Clinic
+	// bySender finds a clinic by its number or Messaging Service; the
+	// configuration makes sure no two clinics share one.
+	bySender map[string]*Clinic
 }
 
 // New builds a directory from validated clinic configuration.
 func New(list []aftercare.Clinic) (*Directory, error) {
-	d := &Directory{byID: map[string]*Clinic{}, byToken: map[[32]byte]*Clinic{}}
+	d := &Directory{byID: map[string]*Clinic{}, byToken: map[[32]byte]*Clinic{}, bySender: map[string]*Clinic{}}
 	for _, c := range list {
 		loc, err := time.LoadLocation(c.TimeZone)
 		if err != nil {
@@ -50,6 +53,15 @@ func New(list []aftercare.Clinic) (*Directory, error) {
 		}
 		entry := &Clinic{Clinic: c, Location: loc, Window: w}
 		d.byID[c.ID] = entry
+		for _, sender := range []string{c.Sender.From, c.Sender.MessagingServiceSID} {
+			if sender == "" {
+				continue
+			}
+			if other, dup := d.bySender[sender]; dup {
+				return nil, fmt.Errorf("clinic %s: sender %s is also clinic %s's; replies could not be told apart", c.ID, sender, other.ID)
+			}
+			d.bySender[sender] = entry
+		}
 		if c.IntakeToken != "" {
 			d.byToken[sha256.Sum256([]byte(c.IntakeToken))] = entry
 		}
@@ -77,4 +89,16 @@ func (d *Directory) Authenticate(token string) (*Clinic, error) {
 		}
 	}
 	return nil, aftercare.ErrUnauthorized
+}
+
+// BySender returns the clinic whose texts come from a Messaging Service or
+// number: the clinic a client's reply to that sender belongs to.
+func (d *Directory) BySender(to, messagingServiceSID string) (*Clinic, bool) {
+	if messagingServiceSID != "" {
+		if c, ok := d.bySender[messagingServiceSID]; ok {
+			return c, true
+		}
+	}
+	c, ok := d.bySender[to]
+	return c, ok
 }

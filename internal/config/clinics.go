@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"regexp"
 	"time"
@@ -21,9 +22,10 @@ const DefaultSendWindow = "* 9-19 * * *"
 const MinTokenLength = 24
 
 var (
-	clinicIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	serviceSID      = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-	envNamePattern  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	clinicIDPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	serviceSID       = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	envNamePattern   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	emergencyPattern = regexp.MustCompile(`^[0-9]{2,6}$`)
 )
 
 // LoadClinics reads the clinics file and the secrets its entries name from
@@ -53,6 +55,7 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 	var errs []error
 	seen := map[string]bool{}
 	tokens := map[string]string{}
+	senders := map[string]string{}
 	for i := range doc.Clinics {
 		c := &doc.Clinics[i]
 		fail := func(format string, args ...any) {
@@ -92,15 +95,29 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		case s.MessagingServiceSID != "" && !serviceSID.MatchString(s.MessagingServiceSID):
 			fail("sender.messaging_service_sid is not MG followed by 32 hex digits")
 		}
-		if c.ContactPhone != "" && !aftercare.ValidPhone(c.ContactPhone) {
-			fail("contact_phone is not an E.164 number")
+		if !aftercare.ValidPhone(c.ContactPhone) {
+			fail("contact_phone is required, as an E.164 number: clients who text HELP or a question are given it")
+		}
+		if c.EmergencyNumber != "" && !emergencyPattern.MatchString(c.EmergencyNumber) {
+			fail("emergency_number must be 2-6 digits, such as 999, 911 or 112")
+		}
+		for _, sender := range []string{c.Sender.From, c.Sender.MessagingServiceSID} {
+			if other, dup := senders[sender]; dup && sender != "" {
+				fail("sender %s is also clinic %q's: clients' replies could not be told apart", sender, other)
+			}
+			senders[sender] = c.ID
+		}
+		if c.Escalation.OnCallPhone == "" && c.Escalation.WebhookURL == "" {
+			fail("escalation: set on_call_phone or webhook_url (or both), or no one hears of a client getting worse")
 		}
 		if p := c.Escalation.OnCallPhone; p != "" && !aftercare.ValidPhone(p) {
 			fail("escalation.on_call_phone is not an E.164 number")
 		}
 		if u := c.Escalation.WebhookURL; u != "" {
-			if _, err := checkURL(u); err != nil {
+			if parsed, err := checkURL(u); err != nil {
 				fail("escalation.webhook_url: %v", err)
+			} else if parsed.Scheme != "https" && !loopback(parsed.Hostname()) {
+				fail("escalation.webhook_url must be https: it carries client health data")
 			}
 			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", fail)
 		}
@@ -130,4 +147,13 @@ func secret(name string, getenv func(string) string, field string, fail func(str
 		return ""
 	}
 	return v
+}
+
+// loopback reports a host on this machine, where plain http is no risk.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -71,9 +71,16 @@ type Worker struct {
 	TwilioAuthToken  string        `env:"TWILIO_AUTH_TOKEN"`
 	TwilioBaseURL    string        `env:"TWILIO_API_BASE_URL" envDefault:"https://api.twilio.com"`
 	TwilioTimeout    time.Duration `env:"TWILIO_TIMEOUT" envDefault:"10s"`
-	// PublicBaseURL is the URL Twilio reaches this worker at, for status
-	// callbacks and, later, webhook signature checks.
+	// PublicBaseURL is the URL Twilio reaches this worker at: the base of
+	// the status-callback URL, and of the URL webhook signatures cover.
 	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
+
+	// Escalation notices: the clinic's webhook is retried with backoff from
+	// the base delay up to the max, for up to ESCALATION_GIVE_UP_AFTER.
+	EscalationTimeout     time.Duration `env:"ESCALATION_WEBHOOK_TIMEOUT" envDefault:"10s"`
+	EscalationRetryBase   time.Duration `env:"ESCALATION_RETRY_BASE_DELAY" envDefault:"1s"`
+	EscalationRetryMax    time.Duration `env:"ESCALATION_RETRY_MAX_DELAY" envDefault:"30s"`
+	EscalationGiveUpAfter time.Duration `env:"ESCALATION_GIVE_UP_AFTER" envDefault:"24h"`
 
 	Concurrency    int           `env:"WORKER_CONCURRENCY" envDefault:"16"`
 	SendRate       float64       `env:"SEND_RATE_PER_SENDER" envDefault:"1"` // messages per second
@@ -171,6 +178,16 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	}
 	if cfg.TwilioTimeout <= 0 || cfg.TwilioTimeout >= cfg.AckWait {
 		errs = append(errs, errors.New("TWILIO_TIMEOUT: must be positive and shorter than WORKER_ACK_WAIT"))
+	}
+	// A notice makes one webhook call and one Twilio call within AckWait.
+	if cfg.EscalationTimeout <= 0 || cfg.EscalationTimeout+cfg.TwilioTimeout >= cfg.AckWait {
+		errs = append(errs, errors.New("ESCALATION_WEBHOOK_TIMEOUT: must be positive, and with TWILIO_TIMEOUT shorter than WORKER_ACK_WAIT"))
+	}
+	if cfg.EscalationRetryBase <= 0 || cfg.EscalationRetryMax < cfg.EscalationRetryBase {
+		errs = append(errs, errors.New("ESCALATION_RETRY_BASE_DELAY, ESCALATION_RETRY_MAX_DELAY: want 0 < base <= max"))
+	}
+	if cfg.EscalationGiveUpAfter < time.Minute {
+		errs = append(errs, errors.New("ESCALATION_GIVE_UP_AFTER: must be at least 1m"))
 	}
 	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, false)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 )
 
 const clinics = `{"clinics":[{"id":"harbour","name":"Harbour Massage","time_zone":"Europe/London",
- "sender":{"from":"+447700900100"},"intake_token_env":"HARBOUR_TOKEN"}]}`
+ "sender":{"from":"+447700900100"},"contact_phone":"+442079460000","intake_token_env":"HARBOUR_TOKEN",
+ "escalation":{"on_call_phone":"+447700900199"}}]}`
 
 func getenv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
@@ -98,8 +99,20 @@ func TestClinicProblems(t *testing.T) {
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T","token":"x"}]}`, "unknown field"},
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"},
 		  {"id":"b","name":"B","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "same as clinic"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"},
+		  {"id":"b","name":"B","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "replies could not be told apart"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "contact_phone is required"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "set on_call_phone or webhook_url"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T","emergency_number":"call 999"}]}`, "emergency_number"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T",
+		  "escalation":{"webhook_url":"http://clinic.example/hook","webhook_secret_env":"T"}}]}`, "must be https"},
 	}
 	env := getenv(map[string]string{"T": strings.Repeat("t", 32)})
+	good := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+	  "intake_token_env":"T","escalation":{"webhook_url":"http://127.0.0.1:9000/hook","webhook_secret_env":"T"}}]}`
+	if _, err := config.ParseClinics([]byte(good), env, true); err != nil {
+		t.Errorf("a loopback http webhook is allowed for local runs: %v", err)
+	}
 	for _, tt := range tests {
 		_, err := config.ParseClinics([]byte(tt.doc), env, true)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -32,7 +32,7 @@ func BenchmarkPostSession(b *testing.B) {
 			}
 			defer conn.Close()
 			svc := &intake.Service{Store: store, Clinics: natsjstest.Clinics(b), Now: func() time.Time { return now }, Log: natsjstest.Logger(), MaxBody: 4096}
-			srv := httptest.NewServer(httpapi.SchedulerRoutes(&httpapi.SchedulerAPI{Intake: svc, Store: store, Steps: 3, Ready: func() error { return nil }, Log: natsjstest.Logger()}))
+			srv := httptest.NewServer(httpapi.SchedulerRoutes(&httpapi.SchedulerAPI{Intake: svc, Store: store, Steps: 3, Ready: func() error { return nil }, Now: time.Now, Log: natsjstest.Logger()}))
 			defer srv.Close()
 			latencies := make([]time.Duration, 0, b.N)
 			b.ResetTimer()

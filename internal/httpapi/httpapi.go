@@ -25,6 +25,7 @@ type SchedulerAPI struct {
 	Store  *natsjs.Store
 	Steps  int
 	Ready  func() error
+	Now    func() time.Time
 	Log    *slog.Logger
 }
 

@@ -32,7 +32,7 @@ func setup(t *testing.T) bundle {
 	t.Helper()
 	env := natsjstest.Start(t)
 	svc := &intake.Service{Store: env.Store, Clinics: natsjstest.Clinics(t), Now: func() time.Time { return now }, Log: natsjstest.Logger(), MaxBody: 4096}
-	api := &httpapi.SchedulerAPI{Intake: svc, Store: env.Store, Steps: 3, Ready: func() error { return nil }, Log: natsjstest.Logger()}
+	api := &httpapi.SchedulerAPI{Intake: svc, Store: env.Store, Steps: 3, Ready: func() error { return nil }, Now: time.Now, Log: natsjstest.Logger()}
 	srv := httptest.NewServer(httpapi.SchedulerRoutes(api))
 	t.Cleanup(srv.Close)
 	return bundle{env: env, server: srv, intake: svc}

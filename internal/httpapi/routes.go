@@ -7,14 +7,20 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions", s.postSession)
 	mux.HandleFunc("GET /v1/sessions/{session_id}", s.getSession)
+	mux.HandleFunc("GET /v1/escalations", s.listEscalations)
+	mux.HandleFunc("GET /v1/escalations/{id}", s.getEscalation)
+	mux.HandleFunc("POST /v1/escalations/{id}/acknowledge", s.acknowledgeEscalation)
+	mux.HandleFunc("POST /v1/escalations/{id}/resolve", s.resolveEscalation)
 	addHealth(mux, s.Ready)
 	return mux
 }
 
-// WorkerRoutes are the worker's HTTP endpoints.
-func WorkerRoutes(ready func() error) http.Handler {
+// WorkerRoutes are the worker's HTTP endpoints: Twilio's webhooks.
+func WorkerRoutes(a *WorkerAPI) http.Handler {
 	mux := http.NewServeMux()
-	addHealth(mux, ready)
+	mux.HandleFunc("POST /v1/twilio/inbound", a.inbound)
+	mux.HandleFunc("POST /v1/twilio/status", a.status)
+	addHealth(mux, a.Ready)
 	return mux
 }
 

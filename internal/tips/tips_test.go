@@ -105,3 +105,31 @@ func ExampleRender() {
 	fmt.Println(text)
 	// Output: Harbour Massage: Day 1 after your session. Drink plenty of water today; rest sore spots. How is your pain, 0-10, or WORSE? Reply STOP to opt out
 }
+
+func TestAnswersFitTwoSegments(t *testing.T) {
+	t.Parallel()
+	f := tips.Fields{Clinic: strings.Repeat("W", tips.MaxClinicName), Contact: "+442079460000", Emergency: "999"}
+	for _, lang := range tips.Languages() {
+		for _, a := range []tips.Answer{tips.AnswerWorsening, tips.AnswerRedFlag, tips.AnswerHelp, tips.AnswerOptOut, tips.AnswerOptIn, tips.AnswerQuestion, tips.AnswerUnknownClient, tips.AnswerUnknownNumber} {
+			text, err := tips.RenderAnswer(a, f, lang)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, ok := tips.GSM7Length(text)
+			if !ok || n > 2*153 {
+				t.Errorf("%s %s: %d septets, GSM-7 %v: %q", lang, a, n, ok, text)
+			}
+			if strings.Contains(text, "%!") {
+				t.Errorf("%s %s: bad template: %q", lang, a, text)
+			}
+		}
+	}
+	red, _ := tips.RenderAnswer(tips.AnswerRedFlag, f, "en")
+	if !strings.Contains(red, "999") || !strings.Contains(red, "urgent") {
+		t.Errorf("red-flag answer %q must give the emergency number", red)
+	}
+	help, _ := tips.RenderAnswer(tips.AnswerHelp, f, "es-MX")
+	if !strings.Contains(help, f.Clinic) || !strings.Contains(help, "+442079460000") || !strings.Contains(help, "llame") {
+		t.Errorf("help answer %q must name the clinic and its contact, in Spanish", help)
+	}
+}

@@ -77,10 +77,12 @@ func Clinics(t testing.TB, windows ...string) *clinics.Directory {
 	}
 	list := []aftercare.Clinic{{
 		ID: "harbour", Name: "Harbour Massage", TimeZone: "Europe/London", SendWindow: window, Locale: "en",
-		Sender: aftercare.Sender{From: "+447700900100"}, IntakeToken: HarbourToken,
+		Sender: aftercare.Sender{From: "+447700900100"}, IntakeToken: HarbourToken, ContactPhone: "+442079460000",
+		Escalation: aftercare.EscalationContacts{OnCallPhone: "+447700900199"},
 	}, {
 		ID: "sol", Name: "Fisio Sol", TimeZone: "America/Mexico_City", SendWindow: window, Locale: "es",
-		Sender: aftercare.Sender{MessagingServiceSID: "MG00000000000000000000000000000001"}, IntakeToken: SolToken,
+		Sender: aftercare.Sender{MessagingServiceSID: "MG00000000000000000000000000000001"}, IntakeToken: SolToken, ContactPhone: "+525555550100",
+		Escalation: aftercare.EscalationContacts{OnCallPhone: "+525555550199"},
 	}}
 	d, err := clinics.New(list)
 	if err != nil {

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/delivery"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/twilio"
+)
+
+// WorkerAPI holds what the worker's Twilio webhooks need.
+type WorkerAPI struct {
+	Verifier *twilio.WebhookVerifier
+	Store    *natsjs.Store
+	Clinics  *clinics.Directory
+	Ready    func() error
+	Now      func() time.Time
+	Log      *slog.Logger
+}
+
+// maxWebhookBody is far above any real Twilio webhook (a 1,600-character
+// body and a few dozen parameters).
+const maxWebhookBody = 64 << 10
+
+var (
+	messageSIDPattern = regexp.MustCompile(`^(SM|MM)[0-9a-fA-F]{32}$`)
+	emptyTwiML        = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
+)
+
+// webhookForm reads, authenticates and parses a Twilio webhook. It writes
+// the error response itself and returns ok=false when the request is
+// refused; nothing has been recorded then.
+func (a *WorkerAPI) webhookForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		writeText(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeText(w, http.StatusRequestEntityTooLarge, "body over "+strconv.Itoa(maxWebhookBody)+" bytes")
+		return nil, false
+	}
+	if err != nil {
+		writeText(w, http.StatusBadRequest, "could not read the body")
+		return nil, false
+	}
+	if err := a.Verifier.Verify(r, body); err != nil {
+		// Log where it came from, never the body: it may be a client's text.
+		a.Log.Warn("webhook refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+		writeText(w, http.StatusForbidden, err.Error())
+		return nil, false
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		writeText(w, http.StatusBadRequest, "body is not form-encoded: "+err.Error())
+		return nil, false
+	}
+	if sid := form.Get("MessageSid"); !messageSIDPattern.MatchString(sid) {
+		writeText(w, http.StatusBadRequest, "MessageSid must be SM or MM followed by 32 hex digits")
+		return nil, false
+	}
+	return form, true
+}
+
+// inbound takes a client's text. It is stored in JetStream before Twilio
+// gets its 200, so a crash after the answer loses nothing; triage and any
+// reply to the client follow from the stored copy.
+func (a *WorkerAPI) inbound(w http.ResponseWriter, r *http.Request) {
+	form, ok := a.webhookForm(w, r)
+	if !ok {
+		return
+	}
+	in := aftercare.InboundSMS{
+		MessageSID: form.Get("MessageSid"), AccountSID: form.Get("AccountSid"),
+		From: form.Get("From"), To: form.Get("To"), MessagingServiceSID: form.Get("MessagingServiceSid"),
+		Body: form.Get("Body"), OptOutType: form.Get("OptOutType"), ReceivedAt: a.Now(),
+	}
+	in.NumMedia, _ = strconv.Atoi(form.Get("NumMedia"))
+	if in.From == "" || in.To == "" || len(in.From) > 64 || len(in.To) > 64 {
+		writeText(w, http.StatusBadRequest, "From and To are required, at most 64 characters each")
+		return
+	}
+	if c, ok := a.Clinics.BySender(in.To, in.MessagingServiceSID); ok {
+		in.ClinicID = c.ID
+	}
+	duplicate, err := a.Store.PublishInbound(r.Context(), in)
+	if err != nil {
+		a.Log.Error("could not store inbound text", "message_sid", in.MessageSID, "err", err)
+		writeText(w, http.StatusServiceUnavailable, "temporarily unable to store the message")
+		return
+	}
+	a.Log.Info("inbound text stored", "clinic", in.ClinicID, "message_sid", in.MessageSID, "from", aftercare.MaskPhone(in.From), "duplicate", duplicate)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(emptyTwiML)
+}
+
+// status takes a delivery status. What it is about (follow-up or on-call
+// text, clinic, session, step) is in the callback URL's query, which
+// Twilio's signature covers.
+func (a *WorkerAPI) status(w http.ResponseWriter, r *http.Request) {
+	form, ok := a.webhookForm(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	st := aftercare.DeliveryStatus{
+		MessageSID: form.Get("MessageSid"), Status: strings.ToLower(form.Get("MessageStatus")), ErrorCode: form.Get("ErrorCode"),
+		To: form.Get("To"), ClinicID: q.Get("clinic"), Kind: q.Get("kind"), SessionID: q.Get("session"),
+		Escalation: q.Get("escalation"), ReceivedAt: a.Now(),
+	}
+	step, _ := strconv.Atoi(q.Get("step"))
+	st.Step = aftercare.Step(step)
+	if _, known := a.Clinics.Lookup(st.ClinicID); !known || st.Status == "" ||
+		(st.Kind == delivery.KindFollowUp && (st.SessionID == "" || st.Step < 1)) ||
+		(st.Kind == delivery.KindOnCall && st.Escalation == "") ||
+		(st.Kind != delivery.KindFollowUp && st.Kind != delivery.KindOnCall) {
+		writeText(w, http.StatusBadRequest, "not a status callback this service asked for")
+		return
+	}
+	if err := a.Store.PublishDelivery(r.Context(), st); err != nil {
+		a.Log.Error("could not store delivery status", "message_sid", st.MessageSID, "err", err)
+		writeText(w, http.StatusServiceUnavailable, "temporarily unable to store the status")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg+"\n")
+}

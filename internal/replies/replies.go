@@ -1,0 +1,311 @@
+// Package replies handles clients' texts after Twilio's webhook has stored
+// them: STOP/START/HELP, linking a text to its clinic, client and session,
+// triage, raising an escalation for a client who is getting worse, and the
+// answer sent back. Every step can run again after a crash without doing
+// anything twice but, at worst, the answer text.
+package replies
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/tips"
+	"github.com/aftercare/aftercare/internal/triage"
+)
+
+// Stats counts replies since start.
+type Stats struct {
+	Replies     atomic.Int64
+	Replayed    atomic.Int64 // a reply already processed, delivered again
+	OptOuts     atomic.Int64
+	OptIns      atomic.Int64
+	Help        atomic.Int64
+	Unlinked    atomic.Int64 // from a number with no session in follow-up
+	Escalations atomic.Int64
+	Answers     atomic.Int64
+	// ByClass counts replies per triage class, in triage.Classes() order.
+	ByClass [6]atomic.Int64
+}
+
+// Processor handles stored inbound texts.
+type Processor struct {
+	Store   *natsjs.Store
+	Clinics *clinics.Directory
+	Sender  sms.Sender
+	// Steps is how many follow-up steps a plan has; an escalation cancels
+	// those not yet sent.
+	Steps int
+	// AnswerAttempts bounds the tries to send the answer; the rest of the
+	// reply's handling does not wait on it.
+	AnswerAttempts int
+	Now            func() time.Time
+	Log            *slog.Logger
+	Stats          *Stats
+}
+
+// Handle is the jobs.Handler for the replies consumer.
+func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) error {
+	var in aftercare.InboundSMS
+	if err := json.Unmarshal(msg.Data(), &in); err != nil {
+		return jobs.GiveUp(fmt.Errorf("decode inbound text: %w", err))
+	}
+	attempt := 1
+	if meta, err := msg.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	return p.Process(ctx, in, attempt)
+}
+
+// Process handles one inbound text; attempt counts deliveries of it.
+func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attempt int) error {
+	rec, rev, err := p.Store.Reply(ctx, in.ClinicID, in.MessageSID)
+	switch {
+	case errors.Is(err, aftercare.ErrNotFound):
+		rec = aftercare.Reply{InboundSMS: in}
+	case err != nil:
+		return err
+	case !rec.ProcessedAt.IsZero():
+		p.Stats.Replayed.Add(1)
+		return nil
+	}
+	log := p.Log.With("clinic", natsjsClinic(in.ClinicID), "message_sid", in.MessageSID, "from", aftercare.MaskPhone(in.From))
+	clinic, known := p.Clinics.Lookup(in.ClinicID)
+	if !known {
+		// Sent to a number of ours no clinic uses: record it, answer from
+		// that number, escalate to no one.
+		rec.Reason = "sent to a number no clinic is configured with"
+		answer, err := tips.RenderAnswer(tips.AnswerUnknownNumber, tips.Fields{Emergency: aftercare.Clinic{}.Emergency(in.From)})
+		if err != nil {
+			return jobs.GiveUp(err)
+		}
+		return p.finish(ctx, log, rec, rev, answer, sms.Message{To: in.From, From: in.To}, attempt)
+	}
+
+	kw := triage.KeywordOf(in.Body, in.OptOutType)
+	if kw != triage.NoKeyword {
+		return p.keyword(ctx, log, clinic, rec, rev, kw, attempt)
+	}
+
+	var sess aftercare.Session
+	if rec.TriagedAt.IsZero() {
+		if rec, rev, err = p.triage(ctx, clinic, rec, rev); err != nil {
+			return err
+		}
+	}
+	if rec.SessionID != "" {
+		if sess, _, err = p.Store.Session(ctx, clinic.ID, rec.SessionID); err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+	}
+	log = log.With("session", rec.SessionID, "class", rec.Class)
+	fields := tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(in.From)}
+	var kind tips.Answer
+	switch {
+	case rec.SessionID == "":
+		p.Stats.Unlinked.Add(1)
+		kind = tips.AnswerUnknownClient
+	case triage.Class(rec.Class).Escalates():
+		if rec, rev, err = p.escalate(ctx, log, clinic, sess, rec, rev); err != nil {
+			return err
+		}
+		kind = tips.AnswerWorsening
+		if rec.Class == string(triage.RedFlag) {
+			kind = tips.AnswerRedFlag
+		}
+	case rec.Class == string(triage.Question):
+		kind = tips.AnswerQuestion
+	}
+	answer := ""
+	if kind != "" {
+		if answer, err = tips.RenderAnswer(kind, fields, sess.Client.Locale, clinic.Locale); err != nil {
+			return jobs.GiveUp(err)
+		}
+	}
+	return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, in.From), attempt)
+}
+
+func natsjsClinic(id string) string {
+	if id == "" {
+		return natsjs.UnknownClinic
+	}
+	return id
+}
+
+func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
+	return sms.Message{To: to, From: c.Sender.From, MessagingServiceSID: c.Sender.MessagingServiceSID}
+}
+
+// keyword applies STOP, START or HELP. With Twilio's Advanced Opt-Out on
+// (OptOutType is set), Twilio has already answered the client with the
+// clinic's configured text, so we do not answer a second time.
+func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64, kw triage.Keyword, attempt int) error {
+	rec.Keyword = string(kw)
+	now := p.Now()
+	var kind tips.Answer
+	switch kw {
+	case triage.OptOut:
+		if err := p.Store.SetOptOut(ctx, clinic.ID, rec.From, true, now); err != nil {
+			return err
+		}
+		p.Stats.OptOuts.Add(1)
+		kind = tips.AnswerOptOut
+		log.Info("client opted out")
+	case triage.OptIn:
+		if err := p.Store.SetOptOut(ctx, clinic.ID, rec.From, false, now); err != nil {
+			return err
+		}
+		p.Stats.OptIns.Add(1)
+		kind = tips.AnswerOptIn
+		log.Info("client opted back in")
+	case triage.Help:
+		p.Stats.Help.Add(1)
+		kind = tips.AnswerHelp
+	}
+	answer := ""
+	if rec.OptOutType == "" {
+		locale := clinic.Locale
+		if client, _, err := p.Store.Client(ctx, clinic.ID, rec.From); err == nil {
+			if latest, ok := client.LatestSession(); ok {
+				if s, _, err := p.Store.Session(ctx, clinic.ID, latest.SessionID); err == nil && s.Client.Locale != "" {
+					locale = s.Client.Locale
+				}
+			}
+		}
+		var err error
+		answer, err = tips.RenderAnswer(kind, tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(rec.From)}, locale, clinic.Locale)
+		if err != nil {
+			return jobs.GiveUp(err)
+		}
+	}
+	return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, rec.From), attempt)
+}
+
+// triage links the text to the client's latest session, classifies it
+// against their previous score, and records both before anything acts on
+// them, so a reprocessed text is judged exactly as the first time.
+func (p *Processor) triage(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64) (aftercare.Reply, uint64, error) {
+	client, _, err := p.Store.Client(ctx, clinic.ID, rec.From)
+	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return rec, rev, err
+	}
+	if latest, ok := client.LatestSession(); ok {
+		rec.SessionID = latest.SessionID
+	}
+	d := triage.Classify(rec.Body, client.LastScore)
+	rec.Class, rec.Reason, rec.Score, rec.PreviousScore = string(d.Class), d.Reason, d.Score, d.PreviousScore
+	rec.TriagedAt = p.Now()
+	newRev, err := p.Store.SaveReply(ctx, rec, rev)
+	if err != nil {
+		return rec, rev, err // a conflict: another worker has it; retried
+	}
+	p.Stats.Replies.Add(1)
+	for i, c := range triage.Classes() {
+		if c == d.Class {
+			p.Stats.ByClass[i].Add(1)
+		}
+	}
+	// A text proves the number works; a score is the baseline for the next.
+	err = p.Store.UpdateClient(ctx, clinic.ID, rec.From, rec.TriagedAt, func(c *aftercare.ClientRecord) bool {
+		changed := c.Failing != ""
+		c.Failing, c.FailingSince = "", time.Time{}
+		if d.Score != nil && !rec.ReceivedAt.Before(c.LastScoreAt) && c.LastScoreReply != rec.MessageSID {
+			c.LastScore, c.LastScoreAt, c.LastScoreReply = d.Score, rec.ReceivedAt, rec.MessageSID
+			changed = true
+		}
+		return changed
+	})
+	return rec, newRev, err
+}
+
+// escalate raises the escalation: the record, the event the notifier acts
+// on (first, so the clinic hears as soon as possible), then the hold on the
+// session's remaining tips. Each step is idempotent.
+func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, sess aftercare.Session, rec aftercare.Reply, rev uint64) (aftercare.Reply, uint64, error) {
+	now := p.Now()
+	e := aftercare.Escalation{
+		ID: "esc_" + rec.MessageSID, ClinicID: clinic.ID, SessionID: rec.SessionID,
+		ClientPhone: rec.From, ClientName: sess.Client.Name,
+		Class: rec.Class, Reason: rec.Reason, Score: rec.Score,
+		ReplySID: rec.MessageSID, ReplyBody: rec.Body, ReceivedAt: rec.ReceivedAt, RaisedAt: now,
+		Status: aftercare.EscalationOpen, UpdatedAt: now,
+	}
+	if _, err := p.Store.SaveEscalation(ctx, e, 0); errors.Is(err, natsjs.ErrConflict) {
+		if e, _, err = p.Store.Escalation(ctx, clinic.ID, e.ID); err != nil {
+			return rec, rev, err
+		}
+	} else if err != nil {
+		return rec, rev, err
+	}
+	if err := p.Store.PublishEscalation(ctx, e); err != nil {
+		return rec, rev, err
+	}
+	if rec.EscalationID == "" {
+		p.Stats.Escalations.Add(1)
+		log.Warn("escalation raised", "escalation", e.ID, "reason", rec.Reason)
+	}
+	rec.EscalationID = e.ID
+	err := p.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
+		if s.EscalationID != "" {
+			return false
+		}
+		s.EscalationID, s.UpdatedAt = e.ID, now
+		return true
+	})
+	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return rec, rev, err
+	}
+	n, err := p.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, p.Steps, "client escalated to the clinic: "+e.ID, now)
+	if err != nil {
+		return rec, rev, err
+	}
+	if n > 0 {
+		log.Info("remaining tips cancelled", "escalation", e.ID, "cancelled", n)
+	}
+	newRev, err := p.Store.SaveReply(ctx, rec, rev)
+	return rec, newRev, err
+}
+
+// finish sends the answer, if there is one and it has not gone yet, and
+// marks the reply processed. A failed answer is retried a few times; after
+// that it is recorded and the reply is done all the same.
+func (p *Processor) finish(ctx context.Context, log *slog.Logger, rec aftercare.Reply, rev uint64, answer string, to sms.Message, attempt int) error {
+	if answer != "" && rec.AnswerSID == "" {
+		to.Body = answer
+		sid, err := p.Sender.Send(ctx, to)
+		switch {
+		case err == nil:
+			rec.Answer, rec.AnswerSID, rec.AnsweredAt, rec.AnswerError = answer, sid, p.Now(), ""
+			p.Stats.Answers.Add(1)
+		case !sms.IsPermanent(err) && attempt < p.AnswerAttempts:
+			// Keep what is done so far; the retry starts from it.
+			if _, serr := p.Store.SaveReply(ctx, rec, rev); serr != nil && !errors.Is(serr, natsjs.ErrConflict) {
+				log.Warn("could not save reply before retrying its answer", "err", serr)
+			}
+			return jobs.Retry(time.Duration(attempt)*2*time.Second, fmt.Errorf("answer client: %w", err))
+		default:
+			rec.Answer, rec.AnswerError = answer, err.Error()
+			log.Warn("could not answer client", "err", err)
+		}
+	}
+	rec.ProcessedAt = p.Now()
+	if _, err := p.Store.SaveReply(ctx, rec, rev); err != nil {
+		if rec.AnswerSID != "" {
+			log.Error("answered but could not record it; a retry may answer twice", "sid", rec.AnswerSID, "err", err)
+		}
+		return err
+	}
+	log.Info("reply handled", "keyword", rec.Keyword, "class", rec.Class, "escalation", rec.EscalationID, "answered", rec.AnswerSID != "")
+	return nil
+}

@@ -1,0 +1,71 @@
+package tips
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// Answer names a text sent back to a client who wrote to us.
+type Answer string
+
+const (
+	AnswerWorsening     Answer = "worsening"      // the clinic will be in touch
+	AnswerRedFlag       Answer = "red_flag"       // seek urgent care now; the clinic will be in touch
+	AnswerHelp          Answer = "help"           // who we are and how to reach the clinic
+	AnswerOptOut        Answer = "opt_out"        // no more texts
+	AnswerOptIn         Answer = "opt_in"         // texts resume
+	AnswerQuestion      Answer = "question"       // staff do not read this number: call the clinic
+	AnswerUnknownClient Answer = "unknown_client" // no recent appointment for this number
+	AnswerUnknownNumber Answer = "unknown_number" // the number is no clinic's
+)
+
+// Fields fill an answer: %[1]s the clinic's name, %[2]s its phone, %[3]s
+// the emergency number.
+type Fields struct {
+	Clinic, Contact, Emergency string
+}
+
+// Answers are calm and plain, GSM-7 only, and at most two segments.
+var answers = map[string]map[Answer]string{
+	"en": {
+		AnswerWorsening:     "%[1]s: Thank you for letting us know. Someone from the clinic will contact you soon. If it becomes severe, call %[3]s.",
+		AnswerRedFlag:       "%[1]s: Thank you for telling us. These symptoms need checking now: please seek urgent care or call %[3]s. The clinic will also contact you.",
+		AnswerHelp:          "%[1]s: aftercare texts after your session. Questions: call %[2]s. Reply STOP to opt out, START to opt back in.",
+		AnswerOptOut:        "%[1]s: You will get no more aftercare texts from us. Reply START to opt back in.",
+		AnswerOptIn:         "%[1]s: Aftercare texts are back on. Reply STOP to opt out.",
+		AnswerQuestion:      "%[1]s: Thanks. Staff do not read texts to this number; please call us on %[2]s. If it is urgent, call %[3]s.",
+		AnswerUnknownClient: "%[1]s: We could not match this number to a recent appointment. Please call us on %[2]s. If it is urgent, call %[3]s.",
+		AnswerUnknownNumber: "This number does not take messages. If you need urgent medical help, call %[3]s.",
+	},
+	"es": {
+		AnswerWorsening:     "%[1]s: Gracias por avisarnos. Alguien de la clinica le contactara pronto. Si empeora mucho, llame al %[3]s.",
+		AnswerRedFlag:       "%[1]s: Gracias por avisarnos. Estos sintomas deben revisarse ya: busque atencion urgente o llame al %[3]s. La clinica tambien le contactara.",
+		AnswerHelp:          "%[1]s: mensajes de cuidados tras su sesion. Dudas: llame al %[2]s. STOP para no recibir mas, START para volver a recibirlos.",
+		AnswerOptOut:        "%[1]s: No recibira mas mensajes de cuidados. Responda START para volver a recibirlos.",
+		AnswerOptIn:         "%[1]s: Vuelve a recibir mensajes de cuidados. Responda STOP para dejar de recibirlos.",
+		AnswerQuestion:      "%[1]s: Gracias. El personal no lee los mensajes a este numero; llamenos al %[2]s. Si es urgente, llame al %[3]s.",
+		AnswerUnknownClient: "%[1]s: No encontramos una cita reciente con este numero. Llamenos al %[2]s. Si es urgente, llame al %[3]s.",
+		AnswerUnknownNumber: "Este numero no recibe mensajes. Si necesita ayuda medica urgente, llame al %[3]s.",
+	},
+}
+
+// RenderAnswer returns an answer in the first of locales that has texts.
+func RenderAnswer(a Answer, f Fields, locales ...string) (string, error) {
+	lang := DefaultLanguage
+	for _, l := range locales {
+		if _, ok := answers[aftercare.Language(l)]; ok {
+			lang = aftercare.Language(l)
+			break
+		}
+	}
+	tmpl, ok := answers[lang][a]
+	if !ok {
+		return "", fmt.Errorf("no answer text %q", a)
+	}
+	if f.Contact == "" {
+		f.Contact = "the clinic"
+	}
+	return strings.TrimSpace(fmt.Sprintf(tmpl, f.Clinic, f.Contact, f.Emergency)), nil
+}
