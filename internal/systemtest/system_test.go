@@ -47,11 +47,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const token = "system-test-intake-token-00000001"
+const (
+	token         = "system-test-intake-token-00000001"
+	solToken      = "system-test-intake-token-00000002"
+	webhookSecret = "system-test-webhook-secret-000001"
+)
 
+// Two clinics: harbour, whose escalations go to a local webhook receiver
+// and its on-call phone; sol, to check one clinic never sees the other's.
 const clinicsJSON = `{"clinics":[{"id":"harbour","name":"Harbour Massage","time_zone":"Europe/London",
- "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},
- "intake_token_env":"HARBOUR_TOKEN"}]}`
+ "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+ "intake_token_env":"HARBOUR_TOKEN",
+ "escalation":{"on_call_phone":"+447700900199","webhook_url":"%s","webhook_secret_env":"HARBOUR_WEBHOOK_SECRET"}},
+ {"id":"sol","name":"Fisio Sol","time_zone":"America/Mexico_City","send_window":"* * * * *","locale":"es",
+ "sender":{"messaging_service_sid":"MG00000000000000000000000000000001"},"contact_phone":"+525555550100",
+ "intake_token_env":"SOL_TOKEN","escalation":{"on_call_phone":"+525555550199"}}]}`
 
 // program is a running scheduler or worker.
 type program struct {
@@ -65,6 +75,7 @@ type system struct {
 	t        *testing.T
 	natsURL  string
 	twilio   *twiliotest.Server
+	clinic   *clinicReceiver
 	clinics  string
 	offsets  string
 	ackWait  string
@@ -76,11 +87,12 @@ func setup(t *testing.T, offsets string) *system {
 	ns := natsjstest.StartServer(t)
 	stand := twiliotest.NewServer()
 	t.Cleanup(stand.Close)
+	receiver := newClinicReceiver(t, webhookSecret)
 	clinics := filepath.Join(t.TempDir(), "clinics.json")
-	if err := os.WriteFile(clinics, []byte(clinicsJSON), 0o600); err != nil {
+	if err := os.WriteFile(clinics, []byte(fmt.Sprintf(clinicsJSON, receiver.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &system{t: t, natsURL: ns.ClientURL(), twilio: stand, clinics: clinics, offsets: offsets, ackWait: "6s"}
+	return &system{t: t, natsURL: ns.ClientURL(), twilio: stand, clinic: receiver, clinics: clinics, offsets: offsets, ackWait: "6s"}
 }
 
 var listening = regexp.MustCompile(`listening on http://(\S+)`)
@@ -90,6 +102,7 @@ func (s *system) start(name string, extraEnv ...string) *program {
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append([]string{
 		"NATS_URL=" + s.natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + s.clinics, "HARBOUR_TOKEN=" + token,
+		"SOL_TOKEN=" + solToken, "HARBOUR_WEBHOOK_SECRET=" + webhookSecret, "ESCALATION_RETRY_BASE_DELAY=200ms", "ESCALATION_RETRY_MAX_DELAY=1s", "ESCALATION_WEBHOOK_TIMEOUT=2s",
 		"FOLLOWUP_OFFSETS=" + s.offsets, "LOG_LEVEL=debug", "SHUTDOWN_TIMEOUT=10s",
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID=" + twiliotest.AccountSID, "TWILIO_AUTH_TOKEN=" + twiliotest.AuthToken,
 		"TWILIO_API_BASE_URL=" + s.twilio.URL, "TWILIO_TIMEOUT=3s", "WORKER_ACK_WAIT=" + s.ackWait,
@@ -113,7 +126,9 @@ func (s *system) start(name string, extraEnv ...string) *program {
 		}
 	})
 	addr := make(chan string, 1)
+	exited := make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
@@ -123,6 +138,8 @@ func (s *system) start(name string, extraEnv ...string) *program {
 	}()
 	select {
 	case p.addr = <-addr:
+	case <-exited:
+		s.t.Fatalf("%s exited at start:\n%s", name, p.Logs())
 	case <-time.After(30 * time.Second):
 		s.t.Fatalf("%s did not start:\n%s", name, p.Logs())
 	}
@@ -247,7 +264,7 @@ func TestSessionBecomesThreeTexts(t *testing.T) {
 			t.Errorf("text %d sent %v before it was due", i+1, due.Sub(m.At))
 		}
 		t.Logf("text %d sent %v after its due time", i+1, m.At.Sub(due).Round(time.Millisecond))
-		if m.StatusCallback != "https://aftercare.example/v1/twilio/status" {
+		if !strings.HasPrefix(m.StatusCallback, "https://aftercare.example/v1/twilio/status?") {
 			t.Errorf("status callback %q", m.StatusCallback)
 		}
 	}
@@ -370,7 +387,9 @@ func TestEventPublishedToJetStream(t *testing.T) {
 }
 
 // A permanent Twilio error goes through the real consumer loop to the
-// dead-letter stream with its reason, and the clinic sees why.
+// dead-letter stream with its reason, and the clinic sees why. An invalid
+// number (21211) also marks the number failing: the later steps are skipped
+// rather than sent to fail the same way.
 func TestPermanentErrorDeadLettered(t *testing.T) {
 	t.Parallel()
 	s := setup(t, "1s,2s,3s")
@@ -388,24 +407,57 @@ func TestPermanentErrorDeadLettered(t *testing.T) {
 	if dl == nil || !strings.Contains(dl.Header.Get(natsjs.ReasonHeader), "21211") {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	// Steps 2 and 3 still go out; step 1 is not retried.
-	if got := s.messagesTo("+447700900401", 2, 10*time.Second); len(got) != 2 {
-		t.Fatalf("%d texts, want 2", len(got))
-	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+scheduler.addr+"/v1/sessions/p1", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var view struct {
 		FollowUps []struct{ Status, Reason string } `json:"follow_ups"`
 	}
-	_ = json.NewDecoder(res.Body).Decode(&view)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		view.FollowUps = nil
+		s.getJSON(scheduler, "/v1/sessions/p1", token, &view)
+		if len(view.FollowUps) == 3 && view.FollowUps[2].Status == "skipped" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if len(view.FollowUps) != 3 || view.FollowUps[0].Status != "dead" || !strings.Contains(view.FollowUps[0].Reason, "invalid To number") {
 		t.Fatalf("clinic's view: %+v", view)
 	}
+	for _, f := range view.FollowUps[1:] {
+		if f.Status != "skipped" || !strings.Contains(f.Reason, "number failing: Twilio error 21211") {
+			t.Errorf("later step: %+v, want skipped as the number is failing", f)
+		}
+	}
+	if got := s.messagesTo("+447700900401", 1, 0); len(got) != 0 {
+		t.Fatalf("%d texts went to a failing number", len(got))
+	}
+}
+
+// getJSON GETs a scheduler path with a clinic's token and decodes the answer.
+func (s *system) getJSON(p *program, path, bearer string, v any) int {
+	s.t.Helper()
+	status, body := s.call(p, http.MethodGet, path, bearer, "")
+	if v != nil && status == http.StatusOK {
+		if err := json.Unmarshal(body, v); err != nil {
+			s.t.Fatalf("GET %s: %v: %s", path, err, body)
+		}
+	}
+	return status
+}
+
+func (s *system) call(p *program, method, path, bearer, body string) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out, _ := io.ReadAll(res.Body)
+	return res.StatusCode, out
 }
 
 // deadLetter waits for the first dead letter on subject.
