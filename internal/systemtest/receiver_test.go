@@ -30,7 +30,7 @@ type received struct {
 	at      time.Time
 }
 
-func newClinicReceiver(t *testing.T, secret string) *clinicReceiver {
+func newClinicReceiver(t testing.TB, secret string) *clinicReceiver {
 	c := &clinicReceiver{secret: secret}
 	c.Server = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.Close)

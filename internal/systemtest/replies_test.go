@@ -358,3 +358,129 @@ func TestRepliesStayWithTheirClinic(t *testing.T) {
 		t.Error("an on-call phone was texted")
 	}
 }
+
+// status posts a delivery status callback to the URL the message named, as
+// Twilio does, signed over that full URL.
+func (s *system) status(worker *program, callback string, params url.Values) int {
+	s.t.Helper()
+	u, err := url.Parse(callback)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+worker.addr+u.RequestURI(), strings.NewReader(params.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twiliotest.Sign(twiliotest.AuthToken, callback, params))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// Twilio's delivery statuses are recorded against the follow-up, out of
+// order or not; a permanent failure code marks the number failing, and the
+// next tip is not sent to it.
+func TestDeliveryStatusCallbacks(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1s,3s,5s")
+	scheduler := s.start("scheduler")
+	worker := s.start("worker")
+	const good, bad = "+447700900901", "+447700900902"
+	s.post(scheduler, event("d1", "d1", "completed", good, time.Now()))
+	s.post(scheduler, event("d2", "d2", "completed", bad, time.Now()))
+	first := s.messagesTo(good, 1, 10*time.Second)
+	failing := s.messagesTo(bad, 1, 10*time.Second)
+	if len(first) != 1 || len(failing) != 1 {
+		t.Fatalf("first tips: %d, %d", len(first), len(failing))
+	}
+	store, _ := s.store()
+	callback := func(m twiliotest.Message, status, code string) {
+		p := url.Values{"MessageSid": {m.SID}, "MessageStatus": {status}, "To": {m.To}, "From": {m.From}, "AccountSid": {twiliotest.AccountSID}}
+		if code != "" {
+			p.Set("ErrorCode", code)
+		}
+		if got := s.status(worker, m.StatusCallback, p); got != http.StatusNoContent {
+			t.Fatalf("status %s: %d", status, got)
+		}
+	}
+	// delivered arrives before sent: sent must not overwrite it.
+	callback(first[0], "queued", "")
+	callback(first[0], "delivered", "")
+	callback(first[0], "sent", "")
+	waitFor(t, 5*time.Second, "delivered recorded", func() bool {
+		f, _, err := store.FollowUp(context.Background(), "harbour", "d1", 1)
+		return err == nil && f.Delivery == "delivered"
+	})
+	callback(failing[0], "undelivered", "30005") // unknown or inactive number
+	waitFor(t, 5*time.Second, "number marked failing", func() bool {
+		c, _, err := store.Client(context.Background(), "harbour", bad)
+		return err == nil && strings.Contains(c.Failing, "30005")
+	})
+	f, _, _ := store.FollowUp(context.Background(), "harbour", "d2", 1)
+	if f.Delivery != "undelivered" || !strings.Contains(f.DeliveryError, "30005") {
+		t.Errorf("failed follow-up record: %+v", f)
+	}
+	time.Sleep(time.Second) // the "sent" callback above is processed by now too
+	if f, _, _ := store.FollowUp(context.Background(), "harbour", "d1", 1); f.Delivery != "delivered" {
+		t.Errorf("a late 'sent' overwrote 'delivered': %q", f.Delivery)
+	}
+	if got := s.messagesTo(good, 3, 10*time.Second); len(got) != 3 {
+		t.Errorf("working number got %d tips, want 3", len(got))
+	}
+	if got := s.messagesTo(bad, 2, 0); len(got) != 1 {
+		t.Errorf("failing number got %d tips, want only the first", len(got))
+	}
+	if f, _, _ := store.FollowUp(context.Background(), "harbour", "d2", 2); f.Status != aftercare.FollowUpSkipped || !strings.Contains(f.Reason, "number failing") {
+		t.Errorf("step 2 to a failing number: %+v", f)
+	}
+	// A callback for a session the service never asked about is refused.
+	if got := s.status(worker, publicBase+"/v1/twilio/status?kind=followup&clinic=nowhere&session=x&step=1",
+		url.Values{"MessageSid": {newSID()}, "MessageStatus": {"delivered"}}); got != http.StatusBadRequest {
+		t.Errorf("callback for an unknown clinic: %d, want 400", got)
+	}
+}
+
+// The clinic's webhook is down when a client gets worse: the on-call text
+// goes at once, the webhook is retried with backoff and delivered once it
+// is back, exactly once.
+func TestEscalationWebhookRetried(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1h,2h,3h")
+	scheduler := s.start("scheduler")
+	worker := s.start("worker")
+	const client = "+447700900951"
+	s.post(scheduler, event("w1", "w1", "completed", client, time.Now()))
+	store, _ := s.store()
+	waitFor(t, 5*time.Second, "client record", func() bool {
+		c, _, err := store.Client(context.Background(), "harbour", client)
+		return err == nil && len(c.Sessions) == 1
+	})
+	s.clinic.down.Store(true)
+	s.text(worker, twiliotest.Inbound(newSID(), client, harbourNumber, "pain is 8/10 now"), "")
+	if got := s.messagesTo("+447700900199", 1, 5*time.Second); len(got) != 1 {
+		t.Fatalf("on-call texts while the webhook is down: %d", len(got))
+	}
+	var e aftercare.Escalation
+	waitFor(t, 10*time.Second, "failed webhook attempts", func() bool {
+		list, err := store.Escalations(context.Background(), "harbour")
+		if err == nil && len(list) == 1 {
+			e = list[0]
+		}
+		return e.Notice.WebhookAttempts >= 2
+	})
+	if e.Notice.WebhookError == "" || !e.Notice.WebhookDeliveredAt.IsZero() || e.Class != "worsening" {
+		t.Errorf("escalation while the webhook is down: %+v", e)
+	}
+	s.clinic.down.Store(false)
+	if got := s.clinic.escalations(1, 10*time.Second); len(got) != 1 || got[0].payload.Escalation.ID != e.ID {
+		t.Fatalf("webhook after recovery: %+v", got)
+	}
+	time.Sleep(2 * time.Second)
+	if got := s.clinic.escalations(2, 0); len(got) != 1 {
+		t.Errorf("webhook delivered %d times, want once", len(got))
+	}
+	if got := s.messagesTo("+447700900199", 2, 0); len(got) != 1 {
+		t.Errorf("on-call texted %d times, want once", len(got))
+	}
+}

@@ -72,7 +72,7 @@ type program struct {
 }
 
 type system struct {
-	t        *testing.T
+	t        testing.TB
 	natsURL  string
 	twilio   *twiliotest.Server
 	clinic   *clinicReceiver
@@ -82,7 +82,7 @@ type system struct {
 	dataDirs string
 }
 
-func setup(t *testing.T, offsets string) *system {
+func setup(t testing.TB, offsets string) *system {
 	t.Helper()
 	ns := natsjstest.StartServer(t)
 	stand := twiliotest.NewServer()
