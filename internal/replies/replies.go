@@ -253,7 +253,8 @@ func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clin
 	}
 	if rec.EscalationID == "" {
 		p.Stats.Escalations.Add(1)
-		log.Warn("escalation raised", "escalation", e.ID, "reason", rec.Reason)
+		// The reason quotes the client's words: health data, kept out of logs.
+		log.Warn("escalation raised", "escalation", e.ID)
 	}
 	rec.EscalationID = e.ID
 	err := p.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
