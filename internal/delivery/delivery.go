@@ -5,7 +5,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,13 +67,9 @@ const maxEarly = 20
 
 // Handle is the jobs.Handler for the delivery consumer.
 func (r *Recorder) Handle(ctx context.Context, msg jetstream.Msg) error {
-	var st aftercare.DeliveryStatus
-	if err := json.Unmarshal(msg.Data(), &st); err != nil {
-		return jobs.GiveUp(fmt.Errorf("decode delivery status: %w", err))
-	}
-	attempt := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
+	st, attempt, err := jobs.Decode[aftercare.DeliveryStatus](msg, "delivery status")
+	if err != nil {
+		return err
 	}
 	return r.Record(ctx, st, attempt)
 }

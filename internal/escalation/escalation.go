@@ -126,13 +126,9 @@ type Notifier struct {
 
 // Handle is the jobs.Handler for the notifier consumer.
 func (n *Notifier) Handle(ctx context.Context, msg jetstream.Msg) error {
-	var e aftercare.Escalation
-	if err := json.Unmarshal(msg.Data(), &e); err != nil {
-		return jobs.GiveUp(fmt.Errorf("decode escalation: %w", err))
-	}
-	attempt := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
+	e, attempt, err := jobs.Decode[aftercare.Escalation](msg, "escalation")
+	if err != nil {
+		return err
 	}
 	return n.Notify(ctx, e.ClinicID, e.ID, attempt)
 }

@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -193,4 +194,19 @@ func (r *Runner) Start() (stop func(ctx context.Context) error) {
 			return fmt.Errorf("%s: jobs in hand did not finish before shutdown; they will be redelivered", r.Name)
 		}
 	}
+}
+
+// Decode reads a message's JSON payload into a T, and how many times the
+// message has been delivered (1 the first time). A payload that cannot be
+// decoded never will be: the error gives the job up.
+func Decode[T any](msg jetstream.Msg, what string) (T, int, error) {
+	var v T
+	if err := json.Unmarshal(msg.Data(), &v); err != nil {
+		return v, 0, GiveUp(fmt.Errorf("decode %s: %w", what, err))
+	}
+	attempt := 1
+	if meta, err := msg.Metadata(); err == nil {
+		attempt = int(meta.NumDelivered)
+	}
+	return v, attempt, nil
 }

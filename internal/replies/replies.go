@@ -7,7 +7,6 @@ package replies
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,13 +56,9 @@ type Processor struct {
 
 // Handle is the jobs.Handler for the replies consumer.
 func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) error {
-	var in aftercare.InboundSMS
-	if err := json.Unmarshal(msg.Data(), &in); err != nil {
-		return jobs.GiveUp(fmt.Errorf("decode inbound text: %w", err))
-	}
-	attempt := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
+	in, attempt, err := jobs.Decode[aftercare.InboundSMS](msg, "inbound text")
+	if err != nil {
+		return err
 	}
 	return p.Process(ctx, in, attempt)
 }

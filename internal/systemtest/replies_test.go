@@ -92,6 +92,16 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
+// waitLinked waits until the planner has recorded a harbour client's
+// session, so their replies can be linked to it.
+func waitLinked(t *testing.T, store *natsjs.Store, phone string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "client record", func() bool {
+		c, _, err := store.Client(context.Background(), "harbour", phone)
+		return err == nil && len(c.Sessions) > 0
+	})
+}
+
 // A client who reports a red flag after their first tip: the clinic's
 // webhook and on-call phone hear of it at once, the client is told to seek
 // urgent care, no more tips go out, and only that clinic can see and act
@@ -317,10 +327,7 @@ func TestRepliesStayWithTheirClinic(t *testing.T) {
 	const client = "+447700900801"
 	s.post(scheduler, event("i1", "i1", "completed", client, time.Now()))
 	store, _ := s.store()
-	waitFor(t, 5*time.Second, "client record", func() bool {
-		c, _, err := store.Client(context.Background(), "harbour", client)
-		return err == nil && len(c.Sessions) == 1
-	})
+	waitLinked(t, store, client)
 
 	toSol := twiliotest.Inbound(newSID(), client, solNumber, "much worse, chest pain")
 	toSol.Set("MessagingServiceSid", solService)
@@ -452,10 +459,7 @@ func TestEscalationWebhookRetried(t *testing.T) {
 	const client = "+447700900951"
 	s.post(scheduler, event("w1", "w1", "completed", client, time.Now()))
 	store, _ := s.store()
-	waitFor(t, 5*time.Second, "client record", func() bool {
-		c, _, err := store.Client(context.Background(), "harbour", client)
-		return err == nil && len(c.Sessions) == 1
-	})
+	waitLinked(t, store, client)
 	s.clinic.down.Store(true)
 	s.text(worker, twiliotest.Inbound(newSID(), client, harbourNumber, "pain is 8/10 now"), "")
 	if got := s.messagesTo("+447700900199", 1, 5*time.Second); len(got) != 1 {
