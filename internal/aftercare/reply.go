@@ -59,7 +59,11 @@ type ClientRecord struct {
 	// unreachable or landline number): no more are sent until it replies.
 	Failing      string    `json:"failing,omitempty"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	// StrangerAnsweredAt is when a number with no session here was last
+	// answered; it is answered at most once a day, so texting us cannot be
+	// used to make us send texts.
+	StrangerAnsweredAt time.Time `json:"stranger_answered_at,omitzero"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 // MaxClientSessions bounds the sessions a client record remembers.

@@ -85,6 +85,9 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		if err != nil {
 			return jobs.GiveUp(err)
 		}
+		if answer, err = p.onceADay(ctx, natsjs.UnknownClinic, rec, answer); err != nil {
+			return err
+		}
 		return p.finish(ctx, log, rec, rev, answer, sms.Message{To: in.From, From: in.To}, attempt)
 	}
 
@@ -128,7 +131,42 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 			return jobs.GiveUp(err)
 		}
 	}
+	if kind == tips.AnswerUnknownClient {
+		if answer, err = p.onceADay(ctx, clinic.ID, rec, answer); err != nil {
+			return err
+		}
+	}
 	return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, in.From), attempt)
+}
+
+// strangerAnswerGap is how often a number we do not know is answered.
+const strangerAnswerGap = 24 * time.Hour
+
+// onceADay returns the answer for a number with no session with us, or ""
+// if it was answered in the last day. It is decided when the reply is
+// first handled, so a redelivery keeps the same decision.
+func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.Reply, answer string) (string, error) {
+	if rec.AnswerSID != "" || rec.Answer != "" {
+		return answer, nil
+	}
+	now := p.Now()
+	allowed := false
+	err := p.Store.UpdateClient(ctx, clinic, rec.From, now, func(c *aftercare.ClientRecord) bool {
+		if c.StrangerAnsweredAt.Equal(rec.ReceivedAt) {
+			allowed = true // this very reply took the slot before a crash
+			return false
+		}
+		allowed = now.Sub(c.StrangerAnsweredAt) >= strangerAnswerGap
+		if !allowed {
+			return false
+		}
+		c.StrangerAnsweredAt = rec.ReceivedAt
+		return true
+	})
+	if err != nil || !allowed {
+		return "", err
+	}
+	return answer, nil
 }
 
 func natsjsClinic(id string) string {

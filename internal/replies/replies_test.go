@@ -147,3 +147,26 @@ func TestProcessingAgainChangesNothing(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Someone with no session here is answered at most once a day, so texting
+// us cannot be used to make us send texts; nothing is escalated.
+func TestStrangersAnsweredOnceADay(t *testing.T) {
+	b := setup(t)
+	const stranger = "+447700900126"
+	for range 3 {
+		if rec := b.reply(t, stranger, "worse, numb leg"); rec.SessionID != "" || rec.EscalationID != "" || rec.ProcessedAt.IsZero() {
+			t.Fatalf("stranger's text: %+v", rec)
+		}
+	}
+	if got := len(b.twilio.Messages()); got != 1 {
+		t.Errorf("%d answers to a stranger within a day, want 1", got)
+	}
+	b.clock.Advance(25 * time.Hour)
+	b.reply(t, stranger, "hello?")
+	if got := len(b.twilio.Messages()); got != 2 {
+		t.Errorf("%d answers after a day, want 2", got)
+	}
+	if list, _ := b.env.Store.Escalations(context.Background(), "harbour"); len(list) != 0 {
+		t.Errorf("a stranger's text raised %d escalations", len(list))
+	}
+}
