@@ -23,7 +23,8 @@ func phoneKey(clinic, phone string) string {
 	return clinic + "." + Token(strings.TrimPrefix(phone, "+"))
 }
 
-func clinicOrUnknown(id string) string {
+// ClinicOrUnknown names a clinic in subjects and keys, UnknownClinic for none.
+func ClinicOrUnknown(id string) string {
 	if id == "" {
 		return UnknownClinic
 	}
@@ -33,7 +34,7 @@ func clinicOrUnknown(id string) string {
 // PublishInbound stores a client's text. It returns once JetStream holds it;
 // a webhook replayed with the same MessageSid is stored only once.
 func (s *Store) PublishInbound(ctx context.Context, in aftercare.InboundSMS) (duplicate bool, err error) {
-	return s.publishJSON(ctx, "replies."+clinicOrUnknown(in.ClinicID), "reply."+Token(in.MessageSID), in)
+	return s.publishJSON(ctx, "replies."+ClinicOrUnknown(in.ClinicID), "reply."+Token(in.MessageSID), in)
 }
 
 // PublishDelivery stores a delivery status from Twilio.
@@ -66,12 +67,12 @@ func (s *Store) publishJSON(ctx context.Context, subject, msgID string, v any) (
 
 // Reply returns the record of an inbound text, or aftercare.ErrNotFound.
 func (s *Store) Reply(ctx context.Context, clinic, messageSID string) (aftercare.Reply, uint64, error) {
-	return getJSON[aftercare.Reply](ctx, s.replies, clinicOrUnknown(clinic)+"."+Token(messageSID))
+	return getJSON[aftercare.Reply](ctx, s.replies, ClinicOrUnknown(clinic)+"."+Token(messageSID))
 }
 
 // SaveReply writes the record of an inbound text if still at revision rev.
 func (s *Store) SaveReply(ctx context.Context, r aftercare.Reply, rev uint64) (uint64, error) {
-	return saveJSON(ctx, s.replies, clinicOrUnknown(r.ClinicID)+"."+Token(r.MessageSID), r, rev)
+	return saveJSON(ctx, s.replies, ClinicOrUnknown(r.ClinicID)+"."+Token(r.MessageSID), r, rev)
 }
 
 // Client returns what we know of a clinic's client, or aftercare.ErrNotFound.
@@ -83,21 +84,15 @@ func (s *Store) Client(ctx context.Context, clinic, phone string) (aftercare.Cli
 // none) and writes it, reading again if it changed meanwhile. change
 // returns false to leave the record as it is.
 func (s *Store) UpdateClient(ctx context.Context, clinic, phone string, now time.Time, change func(*aftercare.ClientRecord) bool) error {
-	for range 10 {
-		rec, rev, err := s.Client(ctx, clinic, phone)
-		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-			return err
-		}
+	_, err := update(ctx, s.clients, phoneKey(clinic, phone), true, func(rec *aftercare.ClientRecord) (bool, error) {
 		rec.ClinicID, rec.Phone = clinic, phone
-		if !change(&rec) {
-			return nil
+		if !change(rec) {
+			return false, nil
 		}
 		rec.UpdatedAt = now
-		if _, err = saveJSON(ctx, s.clients, phoneKey(clinic, phone), rec, rev); !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return fmt.Errorf("update client: %w", ErrConflict)
+		return true, nil
+	})
+	return err
 }
 
 // NoteClientSession records a client's session for linking replies: added
@@ -134,21 +129,12 @@ func (s *Store) SaveEscalation(ctx context.Context, e aftercare.Escalation, rev 
 }
 
 // UpdateEscalation applies change to an escalation and writes it, reading
-// again if it changed meanwhile; change returns an error to abandon.
+// again if it changed meanwhile; change returns an error to abandon. It
+// returns the escalation as it now stands.
 func (s *Store) UpdateEscalation(ctx context.Context, clinic, id string, change func(*aftercare.Escalation) error) (aftercare.Escalation, error) {
-	for range 10 {
-		e, rev, err := s.Escalation(ctx, clinic, id)
-		if err != nil {
-			return e, err
-		}
-		if err := change(&e); err != nil {
-			return e, err
-		}
-		if _, err = s.SaveEscalation(ctx, e, rev); !errors.Is(err, ErrConflict) {
-			return e, err
-		}
-	}
-	return aftercare.Escalation{}, fmt.Errorf("update escalation %s: %w", id, ErrConflict)
+	return update(ctx, s.escalations, escalationKey(clinic, id), false, func(e *aftercare.Escalation) (bool, error) {
+		return true, change(e)
+	})
 }
 
 // Escalations returns a clinic's escalations, newest first.
@@ -176,19 +162,10 @@ func (s *Store) Escalations(ctx context.Context, clinic string) ([]aftercare.Esc
 // UpdateSession applies change to a session record and writes it, reading
 // again if it changed meanwhile.
 func (s *Store) UpdateSession(ctx context.Context, clinic, session string, change func(*aftercare.Session) bool) error {
-	for range 10 {
-		rec, rev, err := s.Session(ctx, clinic, session)
-		if err != nil {
-			return err
-		}
-		if !change(&rec) {
-			return nil
-		}
-		if _, err = s.SaveSession(ctx, rec, rev); !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return fmt.Errorf("update session %s: %w", session, ErrConflict)
+	_, err := update(ctx, s.sessions, sessionKey(clinic, session), false, func(rec *aftercare.Session) (bool, error) {
+		return change(rec), nil
+	})
+	return err
 }
 
 // CancelFollowUps removes a session's timers and marks each unfinished
@@ -227,17 +204,30 @@ func (s *Store) CancelFollowUps(ctx context.Context, clinic, session string, ste
 // UpdateFollowUp applies change to a follow-up record and writes it,
 // reading again if it changed meanwhile.
 func (s *Store) UpdateFollowUp(ctx context.Context, clinic, session string, step aftercare.Step, change func(*aftercare.FollowUp) bool) error {
+	_, err := update(ctx, s.followUps, followUpKey(clinic, session, step), false, func(f *aftercare.FollowUp) (bool, error) {
+		return change(f), nil
+	})
+	return err
+}
+
+// update is read-change-write with compare-and-set: when another writer got
+// there first, it reads again and re-applies change. change reports
+// whether to write; an error from it abandons the update. create allows a
+// missing record (change gets a zero value); otherwise it is ErrNotFound.
+func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, change func(*T) (bool, error)) (T, error) {
 	for range 10 {
-		f, rev, err := s.FollowUp(ctx, clinic, session, step)
-		if err != nil {
-			return err
+		v, rev, err := getJSON[T](ctx, kv, key)
+		if err != nil && !(create && errors.Is(err, aftercare.ErrNotFound)) {
+			return v, err
 		}
-		if !change(&f) {
-			return nil
+		write, err := change(&v)
+		if err != nil || !write {
+			return v, err
 		}
-		if _, err = s.SaveFollowUp(ctx, f, rev); !errors.Is(err, ErrConflict) {
-			return err
+		if _, err = saveJSON(ctx, kv, key, v, rev); !errors.Is(err, ErrConflict) {
+			return v, err
 		}
 	}
-	return fmt.Errorf("update follow-up: %w", ErrConflict)
+	var zero T
+	return zero, fmt.Errorf("update %s %s: %w", kv.Bucket(), key, ErrConflict)
 }

@@ -75,7 +75,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		p.Stats.Replayed.Add(1)
 		return nil
 	}
-	log := p.Log.With("clinic", natsjsClinic(in.ClinicID), "message_sid", in.MessageSID, "from", aftercare.MaskPhone(in.From))
+	log := p.Log.With("clinic", natsjs.ClinicOrUnknown(in.ClinicID), "message_sid", in.MessageSID, "from", aftercare.MaskPhone(in.From))
 	clinic, known := p.Clinics.Lookup(in.ClinicID)
 	if !known {
 		// Sent to a number of ours no clinic uses: record it, answer from
@@ -167,13 +167,6 @@ func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.R
 		return "", err
 	}
 	return answer, nil
-}
-
-func natsjsClinic(id string) string {
-	if id == "" {
-		return natsjs.UnknownClinic
-	}
-	return id
 }
 
 func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
