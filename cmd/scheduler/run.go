@@ -17,6 +17,7 @@ import (
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
+	"github.com/aftercare/aftercare/internal/metrics"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/planner"
 )
@@ -56,7 +57,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	stopRunner := runner.Start()
 	defer func() { _ = stopRunner(context.Background()) }()
 
-	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes}
+	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes, Results: &intake.Results{}}
+	reg := metrics.NewRegistry()
+	schedulerMetrics(reg, intakeSvc.Results, plans.Stats, consumer, store, directory)
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
 		// Requests already taken are finished even while shutting down.
 		reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -78,7 +81,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	ready := func() error { return conn.Ready(ctx, consumer) }
-	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Now: time.Now, Log: log}
+	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Now: time.Now, Log: log, Metrics: metrics.Handler(reg)}
 	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.SchedulerRoutes(api), log)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
+	"github.com/aftercare/aftercare/internal/metrics"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/replies"
 	"github.com/aftercare/aftercare/internal/sms"
@@ -38,10 +39,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
+	hooks := newWorkerHooks(reg)
 	var sender sms.Sender
 	switch cfg.SMSDriver {
 	case config.DriverTwilio:
-		sender, err = twilio.New(twilio.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, BaseURL: cfg.TwilioBaseURL, Timeout: cfg.TwilioTimeout})
+		sender, err = twilio.New(twilio.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, BaseURL: cfg.TwilioBaseURL,
+			Timeout: cfg.TwilioTimeout, Observe: hooks.twilioCall})
 		if err != nil {
 			return err
 		}
@@ -69,8 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store: store, Clinics: directory, Sender: sender,
 		Staleness: cfg.Staleness, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBaseDelay, RetryMax: cfg.RetryMaxDelay,
 		ClaimLease: cfg.AckWait, StatusCallback: statusCallback,
-		Limits: dispatch.NewRateLimits(cfg.SendRate, cfg.SendBurst),
-		Now:    time.Now, Log: log, Stats: &dispatch.Stats{},
+		Limits: dispatch.NewRateLimits(cfg.SendRate, cfg.SendBurst), Lateness: hooks.lateness,
+		Now: time.Now, Log: log, Stats: &dispatch.Stats{},
 	}
 	processor := &replies.Processor{
 		Store: store, Clinics: directory, Sender: sender, Steps: len(cfg.Offsets), AnswerAttempts: 5,
@@ -79,9 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	notifier := &escalation.Notifier{
 		Store: store, Clinics: directory, Sender: sender, HTTP: &http.Client{Timeout: cfg.EscalationTimeout},
 		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
-		GiveUpAfter: cfg.EscalationGiveUpAfter, Now: time.Now, Log: log, Stats: &escalation.Stats{},
+		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}
 	recorder := &delivery.Recorder{Store: store, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
+	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
 	deadLetter := func(kind string) jobs.DeadLetterFunc {
 		return func(ctx context.Context, msg jetstream.Msg, reason string) error {
 			return store.DeadLetter(ctx, kind, strings.TrimPrefix(msg.Subject(), kind+"."), msg.Data(), reason)
@@ -123,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	api := &httpapi.WorkerAPI{
 		Verifier: twilio.NewWebhookVerifier(cfg.TwilioAuthToken, cfg.PublicBaseURL),
-		Store:    store, Clinics: directory, Now: time.Now, Log: log,
+		Store:    store, Clinics: directory, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
 		Ready: func() error { return conn.Ready(ctx, consumers.all()...) },
 	}
 	server, err := httpapi.Listen(cfg.HTTPAddr, httpapi.WorkerRoutes(api), log)

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -101,4 +103,9 @@ func (d *Directory) BySender(to, messagingServiceSID string) (*Clinic, bool) {
 	}
 	c, ok := d.bySender[to]
 	return c, ok
+}
+
+// IDs lists every clinic's id, sorted.
+func (d *Directory) IDs() []string {
+	return slices.Sorted(maps.Keys(d.byID))
 }

@@ -56,9 +56,11 @@ type Dispatcher struct {
 	// StatusCallback is the URL Twilio reports delivery to; may be empty.
 	StatusCallback string
 	Limits         *RateLimits
-	Now            func() time.Time
-	Log            *slog.Logger
-	Stats          *Stats
+	// Lateness, if set, is told how late each sent follow-up was.
+	Lateness func(time.Duration)
+	Now      func() time.Time
+	Log      *slog.Logger
+	Stats    *Stats
 }
 
 // maxRateWait is the longest a job waits in hand for its sender's rate
@@ -180,6 +182,9 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	late := sentAt.Sub(f.DueAt)
 	d.Stats.Sent.Add(1)
+	if d.Lateness != nil {
+		d.Lateness(late)
+	}
 	for {
 		cur := d.Stats.LatenessMaxMillis.Load()
 		if late.Milliseconds() <= cur || d.Stats.LatenessMaxMillis.CompareAndSwap(cur, late.Milliseconds()) {

@@ -119,9 +119,12 @@ type Notifier struct {
 	// GiveUpAfter is how long after raising to keep trying; then the
 	// escalation is dead-lettered (it stays open in the API all the same).
 	GiveUpAfter time.Duration
-	Now         func() time.Time
-	Log         *slog.Logger
-	Stats       *Stats
+	// NoticeLatency, if set, is told the time from a client's text reaching
+	// our webhook to the clinic's first notice.
+	NoticeLatency func(time.Duration)
+	Now           func() time.Time
+	Log           *slog.Logger
+	Stats         *Stats
 }
 
 // Handle is the jobs.Handler for the notifier consumer.
@@ -274,6 +277,9 @@ func (n *Notifier) observe(e aftercare.Escalation, channel string) {
 	latency := e.Notice.NotifiedAt.Sub(e.ReceivedAt)
 	n.Stats.Notified.Add(1)
 	n.Stats.observe(latency)
+	if n.NoticeLatency != nil {
+		n.NoticeLatency(latency)
+	}
 	n.Log.Info("clinic notified of escalation", "clinic", e.ClinicID, "escalation", e.ID, "by", channel, "latency_ms", latency.Milliseconds())
 }
 

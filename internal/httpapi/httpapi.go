@@ -27,6 +27,8 @@ type SchedulerAPI struct {
 	Ready  func() error
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Metrics serves /metrics; may be nil.
+	Metrics http.Handler
 }
 
 func bearer(r *http.Request) string {
@@ -38,24 +40,29 @@ func (s *SchedulerAPI) postSession(w http.ResponseWriter, r *http.Request) {
 	// Authenticate before reading the body: no work for a stranger.
 	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
 	if err != nil {
+		s.Intake.Results.Record(intake.Accepted{}, err)
 		s.writeError(w, err)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		if s.Intake.Results != nil {
+			s.Intake.Results.Add("unsupported_media_type")
+		}
 		writeJSON(w, http.StatusUnsupportedMediaType, intake.ErrorResponse{Error: "Content-Type must be application/json"})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.Intake.MaxBody))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		s.writeError(w, &intake.TooLargeError{Limit: tooBig.Limit})
-		return
+		err = &intake.TooLargeError{Limit: tooBig.Limit}
+	} else if err != nil {
+		err = &intake.MalformedError{Reason: "could not read the body: " + err.Error()}
 	}
-	if err != nil {
-		s.writeError(w, &intake.MalformedError{Reason: "could not read the body: " + err.Error()})
-		return
+	var acc intake.Accepted
+	if err == nil {
+		acc, err = s.Intake.Submit(r.Context(), clinic, body)
 	}
-	acc, err := s.Intake.Submit(r.Context(), clinic, body)
+	s.Intake.Results.Record(acc, err)
 	if err != nil {
 		s.writeError(w, err)
 		return

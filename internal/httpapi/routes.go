@@ -11,7 +11,7 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("GET /v1/escalations/{id}", s.getEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/acknowledge", s.acknowledgeEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/resolve", s.resolveEscalation)
-	addHealth(mux, s.Ready)
+	addHealth(mux, s.Ready, s.Metrics)
 	return mux
 }
 
@@ -20,11 +20,16 @@ func WorkerRoutes(a *WorkerAPI) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/twilio/inbound", a.inbound)
 	mux.HandleFunc("POST /v1/twilio/status", a.status)
-	addHealth(mux, a.Ready)
+	addHealth(mux, a.Ready, a.Metrics)
 	return mux
 }
 
-func addHealth(mux *http.ServeMux, ready func() error) {
+// addHealth adds the probes and, when given, Prometheus' /metrics. The
+// Ingress exposes only /v1/ paths, so these stay inside the cluster.
+func addHealth(mux *http.ServeMux, ready func() error, metrics http.Handler) {
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

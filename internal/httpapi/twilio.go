@@ -26,6 +26,7 @@ type WorkerAPI struct {
 	Ready    func() error
 	Now      func() time.Time
 	Log      *slog.Logger
+	Metrics  http.Handler // serves /metrics; may be nil
 }
 
 // maxWebhookBody is far above any real Twilio webhook (a 1,600-character

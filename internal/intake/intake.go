@@ -28,6 +28,8 @@ type Service struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	MaxBody int64
+	// Results counts outcomes, for metrics; may be nil.
+	Results *Results
 }
 
 // Accepted is the answer to an accepted event.
@@ -163,6 +165,7 @@ func (s *Service) Reply(ctx context.Context, auth string, body []byte) NATSReply
 	if err == nil {
 		acc, err = s.Submit(ctx, clinic, body)
 	}
+	s.Results.Record(acc, err)
 	if err != nil {
 		status, resp := Outcome(err)
 		if status >= 500 {

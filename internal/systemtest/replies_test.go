@@ -206,6 +206,40 @@ func TestRedFlagReplyEscalates(t *testing.T) {
 	if len(list.Escalations) != 0 {
 		t.Errorf("resolved escalation still listed as open")
 	}
+
+	// What happened shows in each program's metrics.
+	s.wantMetrics(worker,
+		`aftercare_followups_total{outcome="sent"} 1`,
+		`aftercare_followups_total{outcome="cancelled"} 0`,
+		`aftercare_replies_total{class="red_flag"} 1`,
+		`aftercare_escalations_raised_total 1`,
+		`aftercare_escalation_notices_total{outcome="notified"} 1`,
+		`aftercare_escalation_notice_latency_seconds_count 1`,
+		`aftercare_followup_lateness_seconds_count 1`,
+		`aftercare_twilio_request_duration_seconds_count{outcome="ok"} 3`,
+		`aftercare_consumer_pending_messages{consumer="sender",stream="AFTERCARE_FOLLOWUPS"} 0`,
+		`aftercare_consumer_pending_messages{consumer="replies",stream="AFTERCARE_REPLIES"} 0`,
+	)
+	s.wantMetrics(scheduler,
+		`aftercare_session_events_total{outcome="accepted"} 1`,
+		`aftercare_followups_planned_total{event="scheduled"} 3`,
+		`aftercare_escalations_unacknowledged{clinic="harbour"} 0`,
+		`aftercare_consumer_pending_messages{consumer="planner",stream="AFTERCARE_SESSIONS"} 0`,
+	)
+}
+
+// wantMetrics scrapes a program's /metrics and checks each line is there.
+func (s *system) wantMetrics(p *program, lines ...string) {
+	s.t.Helper()
+	status, body := s.call(p, http.MethodGet, "/metrics", "", "")
+	if status != http.StatusOK {
+		s.t.Fatalf("/metrics: %d", status)
+	}
+	for _, line := range lines {
+		if !strings.Contains(string(body), "\n"+line+"\n") {
+			s.t.Errorf("/metrics lacks %q", line)
+		}
+	}
 }
 
 // Forged, missing and wrong-URL signatures are refused with 403 and

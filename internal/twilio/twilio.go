@@ -28,6 +28,9 @@ type Config struct {
 	AuthToken  string
 	BaseURL    string        // DefaultBaseURL when empty
 	Timeout    time.Duration // per request; twilio-go requests carry no context
+	// Observe, if set, is told how long each call took and how it ended:
+	// "ok", "temporary" or "permanent".
+	Observe func(took time.Duration, outcome string)
 }
 
 // Sender sends messages with twilio-go.
@@ -59,6 +62,22 @@ func New(cfg Config) (*Sender, error) {
 // context, so each call gets its own small client whose transport records the
 // HTTP status and Retry-After, and the context bounds the wait for it.
 func (s *Sender) Send(ctx context.Context, m sms.Message) (string, error) {
+	start := time.Now()
+	sid, err := s.send(ctx, m)
+	if s.cfg.Observe != nil {
+		outcome := "ok"
+		switch {
+		case sms.IsPermanent(err):
+			outcome = "permanent"
+		case err != nil:
+			outcome = "temporary"
+		}
+		s.cfg.Observe(time.Since(start), outcome)
+	}
+	return sid, err
+}
+
+func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 	rec := &recorder{next: s.transport}
 	c := &twclient.Client{
 		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
