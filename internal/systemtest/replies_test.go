@@ -226,6 +226,19 @@ func TestRedFlagReplyEscalates(t *testing.T) {
 		`aftercare_escalations_unacknowledged{clinic="harbour"} 0`,
 		`aftercare_consumer_pending_messages{consumer="planner",stream="AFTERCARE_SESSIONS"} 0`,
 	)
+	// Health data and secrets stay out of the logs, even at debug level:
+	// no full phone number, no text body, no credential.
+	for name, p := range map[string]*program{"worker": worker, "scheduler": scheduler} {
+		logs := p.Logs()
+		for _, secret := range []string{client, "+447700900199", "my left leg is numb", token, solToken, webhookSecret, twiliotest.AuthToken} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("%s logs contain %q", name, secret)
+			}
+		}
+		if name == "worker" && !strings.Contains(logs, aftercare.MaskPhone(client)) {
+			t.Errorf("%s logs never mention the masked number; is the check looking at the right logs?", name)
+		}
+	}
 }
 
 // wantMetrics scrapes a program's /metrics and checks each line is there.
