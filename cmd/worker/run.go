@@ -27,8 +27,15 @@ import (
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "triage" {
-		return runTriage(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "triage":
+			return runTriage(args[1:], stdout, stderr)
+		case "replay-dead-letters":
+			return runReplay(ctx, args[1:], getenv, stdout, stderr)
+		default:
+			return fmt.Errorf("unknown command %q: want no arguments (run the worker), triage or replay-dead-letters", args[0])
+		}
 	}
 	cfg, clinicList, err := config.LoadWorker(getenv)
 	if err != nil {

@@ -128,6 +128,9 @@ type Notice struct {
 	OnCallError        string    `json:"on_call_error,omitempty"`
 	// NotifiedAt is when the first channel reached the clinic.
 	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	// ReplayedAt is when ops replayed the escalation from the dead-letter
+	// stream; retries count from then.
+	ReplayedAt time.Time `json:"replayed_at,omitzero"`
 }
 
 // DeliveryStatus is a Twilio status callback about a message we sent.

@@ -169,7 +169,11 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 		return nil
 	}
 	cause := errors.Join(pending...)
-	if n.Now().Sub(e.RaisedAt) > n.GiveUpAfter {
+	since := e.RaisedAt
+	if e.Notice.ReplayedAt.After(since) {
+		since = e.Notice.ReplayedAt
+	}
+	if n.Now().Sub(since) > n.GiveUpAfter {
 		n.Stats.GivenUp.Add(1)
 		log.Error("escalation could not reach the clinic; giving up", "err", cause)
 		return jobs.GiveUp(fmt.Errorf("clinic not reached within %v: %w", n.GiveUpAfter, cause))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -190,4 +192,48 @@ func TestTwoSchedulersTwoWorkers(t *testing.T) {
 	s.everyTextOnce(t, l.acked, 30*time.Second)
 	time.Sleep(time.Second) // a late duplicate would arrive by now
 	s.everyTextOnce(t, l.acked, 0)
+}
+
+// run runs a program to completion with the system's environment and args.
+func (s *system) run(name string, args []string, extraEnv ...string) string {
+	s.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = append([]string{
+		"NATS_URL=" + s.natsURL, "CLINICS_FILE=" + s.clinics, "HARBOUR_TOKEN=" + token, "SOL_TOKEN=" + solToken,
+		"HARBOUR_WEBHOOK_SECRET=" + webhookSecret, "SMS_DRIVER=console", "FOLLOWUP_OFFSETS=" + s.offsets,
+	}, extraEnv...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// A follow-up dead-lettered during a Twilio outage is put back to work with
+// "worker replay-dead-letters -apply" once the outage is over.
+func TestReplayDeadLetters(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1s,1h,2h")
+	scheduler := s.start("scheduler")
+	s.start("worker", "SEND_MAX_ATTEMPTS=2")
+	s.twilio.Script(twiliotest.Reply{Status: 500}, twiliotest.Reply{Status: 500})
+	s.post(scheduler, event("r1", "r1", "completed", "+447700900971", time.Now()))
+	_, js := s.store()
+	if dl := s.deadLetter(t, js, "deadletter.followup.harbour.r1.1"); dl == nil {
+		t.Fatal("no dead letter after the retry budget")
+	}
+	listed := s.run("worker", []string{"replay-dead-letters"})
+	if !strings.Contains(listed, "deadletter.followup.harbour.r1.1") || !strings.Contains(listed, "retry budget") || !strings.Contains(listed, "0 replayed") {
+		t.Fatalf("listing:\n%s", listed)
+	}
+	applied := s.run("worker", []string{"replay-dead-letters", "-apply", "-clinic", "harbour"})
+	if !strings.Contains(applied, "1 replayed") {
+		t.Fatalf("apply:\n%s", applied)
+	}
+	if got := s.messagesTo("+447700900971", 1, 10*time.Second); len(got) != 1 || !strings.Contains(got[0].Body, "Day 1") {
+		t.Fatalf("after replay: %+v", got)
+	}
+	if again := s.run("worker", []string{"replay-dead-letters"}); !strings.Contains(again, "0 dead letters") {
+		t.Errorf("the replayed dead letter is still there:\n%s", again)
+	}
 }

@@ -1,0 +1,86 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// StoredDeadLetter is one message in the dead-letter stream.
+type StoredDeadLetter struct {
+	Seq     uint64
+	Subject string
+	Reason  string
+	Data    []byte
+	At      time.Time
+}
+
+// DeadLetters returns the dead letters on subjects matching filter (such as
+// "deadletter.followup.>"), oldest first.
+func (s *Store) DeadLetters(ctx context.Context, filter string) ([]StoredDeadLetter, error) {
+	stream, err := s.js.Stream(ctx, StreamDeadLetter)
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	var want uint64
+	for _, n := range info.State.Subjects {
+		want += n
+	}
+	if want == 0 {
+		return nil, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	var out []StoredDeadLetter
+	for uint64(len(out)) < want {
+		batch, err := cons.Fetch(int(min(want-uint64(len(out)), 256)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return out, fmt.Errorf("dead letters: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, _ := msg.Metadata()
+			dl := StoredDeadLetter{Subject: msg.Subject(), Reason: msg.Headers().Get(ReasonHeader), Data: msg.Data()}
+			if meta != nil {
+				dl.Seq, dl.At = meta.Sequence.Stream, meta.Timestamp
+			}
+			out = append(out, dl)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return out, fmt.Errorf("dead letters: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// DeleteDeadLetter removes a dead letter once it has been replayed.
+func (s *Store) DeleteDeadLetter(ctx context.Context, seq uint64) error {
+	stream, err := s.js.Stream(ctx, StreamDeadLetter)
+	if err != nil {
+		return err
+	}
+	return stream.DeleteMsg(ctx, seq)
+}
+
+// RepublishEscalation announces an escalation again, under a fresh message
+// id so JetStream's duplicate window does not swallow it.
+func (s *Store) RepublishEscalation(ctx context.Context, e aftercare.Escalation, attempt string) error {
+	_, err := s.publishJSON(ctx, "escalations."+e.ClinicID, "escalation."+Token(e.ID)+".replay."+attempt, e)
+	return err
+}
