@@ -123,25 +123,20 @@ type ErrorResponse struct {
 // Outcome maps an error from Submit, or any domain error, to an HTTP status and
 // the body that explains it. NATS answers use the same statuses.
 func Outcome(err error) (int, ErrorResponse) {
-	var (
-		v   *aftercare.ValidationError
-		m   *MalformedError
-		big *TooLargeError
-	)
-	switch {
-	case errors.As(err, &v):
+	switch RejectReason(err) {
+	case "invalid":
+		var v *aftercare.ValidationError
+		errors.As(err, &v)
 		return http.StatusUnprocessableEntity, ErrorResponse{Error: "the session event has invalid fields", Problems: v.Problems}
-	case errors.As(err, &m), errors.As(err, &big):
-		status := http.StatusBadRequest
-		if big != nil {
-			status = http.StatusRequestEntityTooLarge
-		}
-		return status, ErrorResponse{Error: err.Error()}
-	case errors.Is(err, aftercare.ErrUnauthorized):
+	case "malformed":
+		return http.StatusBadRequest, ErrorResponse{Error: err.Error()}
+	case "too_large":
+		return http.StatusRequestEntityTooLarge, ErrorResponse{Error: err.Error()}
+	case "unauthorized":
 		return http.StatusUnauthorized, ErrorResponse{Error: "missing or invalid credential: send Authorization: Bearer <your clinic's intake token>"}
-	case errors.Is(err, aftercare.ErrForbidden):
+	case "forbidden":
 		return http.StatusForbidden, ErrorResponse{Error: err.Error()}
-	case errors.Is(err, aftercare.ErrNotFound):
+	case "not_found":
 		return http.StatusNotFound, ErrorResponse{Error: "not found"}
 	default:
 		// Details stay in our logs; the caller learns only to retry.

@@ -47,8 +47,9 @@ func (r *Results) Record(acc Accepted, err error) {
 	}
 }
 
-// RejectReason names why an event was refused, for metrics: a small, fixed
-// set of values.
+// RejectReason sorts an error from Submit, or any domain error, into a
+// small, fixed set of reasons: Outcome maps them to HTTP answers, and the
+// metrics count them.
 func RejectReason(err error) string {
 	var (
 		v   *aftercare.ValidationError
@@ -66,6 +67,8 @@ func RejectReason(err error) string {
 		return "unauthorized"
 	case errors.Is(err, aftercare.ErrForbidden):
 		return "forbidden"
+	case errors.Is(err, aftercare.ErrNotFound):
+		return "not_found"
 	default:
 		return "unavailable"
 	}
