@@ -21,8 +21,37 @@ type Clinic struct {
 	// the clinic's booking system presents; the secret never sits in a file.
 	IntakeTokenEnv string             `json:"intake_token_env"`
 	Escalation     EscalationContacts `json:"escalation"`
+	// Booking holds the clinic's booking systems whose own webhooks we
+	// accept, by system: calcom, calendly, square, mindbody, acuity.
+	Booking map[string]BookingSystem `json:"booking,omitempty"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
+}
+
+// BookingSystem is how one of a clinic's booking systems calls us.
+type BookingSystem struct {
+	// SecretEnv names the variable holding the key the system signs its
+	// webhooks with (Acuity: the API key, which also reads appointments).
+	SecretEnv string `json:"secret_env"`
+	// NotificationURL is the webhook URL exactly as entered in Square,
+	// which Square's signature covers.
+	NotificationURL string `json:"notification_url,omitempty"`
+	// APIBaseURL is the system's API, for details the webhook lacks
+	// (Square customers and locations, Acuity appointments).
+	APIBaseURL string `json:"api_base_url,omitempty"`
+	// APITokenEnv names the variable holding the API token (Square).
+	APITokenEnv string `json:"api_token_env,omitempty"`
+	// APIUserID is the account's user id (Acuity's basic auth).
+	APIUserID string `json:"api_user_id,omitempty"`
+	// TimeZone is the zone of local times in the payload (Mindbody's site
+	// zone); the clinic's when empty.
+	TimeZone string `json:"time_zone,omitempty"`
+	// CountryCode completes phone numbers given without one ("44"); from
+	// the clinic's contact number when empty.
+	CountryCode string `json:"country_code,omitempty"`
+
+	Secret   string `json:"-"`
+	APIToken string `json:"-"`
 }
 
 // Sender is the Twilio sender a clinic's texts come from: a number, or a

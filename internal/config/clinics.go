@@ -8,9 +8,11 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/booking"
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/tips"
 )
@@ -22,10 +24,11 @@ const DefaultSendWindow = "* 9-19 * * *"
 const MinTokenLength = 24
 
 var (
-	clinicIDPattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	serviceSID       = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-	envNamePattern   = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-	emergencyPattern = regexp.MustCompile(`^[0-9]{2,6}$`)
+	clinicIDPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	serviceSID         = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+	envNamePattern     = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+	emergencyPattern   = regexp.MustCompile(`^[0-9]{2,6}$`)
+	countryCodePattern = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
 )
 
 // LoadClinics reads the clinics file and the secrets its entries name from
@@ -121,6 +124,44 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			}
 			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", fail)
 		}
+		for system, b := range c.Booking {
+			field := "booking." + system
+			if !slices.Contains(booking.Systems(), system) {
+				fail("%s: no adapter for this booking system; have %v", field, booking.Systems())
+				continue
+			}
+			if b.APIBaseURL != "" {
+				if _, err := checkURL(b.APIBaseURL); err != nil {
+					fail("%s.api_base_url: %v", field, err)
+				}
+			}
+			if b.TimeZone != "" {
+				if _, err := time.LoadLocation(b.TimeZone); err != nil {
+					fail("%s.time_zone %q is not an IANA time zone", field, b.TimeZone)
+				}
+			}
+			if b.CountryCode != "" && !countryCodePattern.MatchString(b.CountryCode) {
+				fail("%s.country_code must be 1-3 digits, such as 44 or 1", field)
+			}
+			switch system {
+			case "square":
+				if _, err := checkURL(b.NotificationURL); err != nil {
+					fail("%s.notification_url (the URL as entered in Square, which its signature covers): %v", field, err)
+				}
+			case "acuity":
+				if b.APIUserID == "" {
+					fail("%s.api_user_id is required: Acuity's API reads the appointment with it", field)
+				}
+			}
+			if needIntake {
+				// Only the scheduler takes booking webhooks.
+				b.Secret = bookingSecret(b.SecretEnv, getenv, field+".secret_env", fail)
+				if system == "square" {
+					b.APIToken = bookingSecret(b.APITokenEnv, getenv, field+".api_token_env", fail)
+				}
+				c.Booking[system] = b
+			}
+		}
 		if needIntake {
 			c.IntakeToken = secret(c.IntakeTokenEnv, getenv, "intake_token_env", fail)
 			if other, dup := tokens[c.IntakeToken]; dup && c.IntakeToken != "" {
@@ -156,4 +197,21 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// MinBookingSecret is the shortest key accepted from a booking system: they
+// choose their own lengths (Square's keys are 22 characters).
+const MinBookingSecret = 16
+
+func bookingSecret(name string, getenv func(string) string, field string, fail func(string, ...any)) string {
+	if !envNamePattern.MatchString(name) {
+		fail("%s must name an environment variable (A-Z, 0-9, _)", field)
+		return ""
+	}
+	v := getenv(name)
+	if len(v) < MinBookingSecret {
+		fail("%s: environment variable %s must hold the key the booking system gave, at least %d characters", field, name, MinBookingSecret)
+		return ""
+	}
+	return v
 }

@@ -29,6 +29,8 @@ type SchedulerAPI struct {
 	Log    *slog.Logger
 	// Metrics serves /metrics; may be nil.
 	Metrics http.Handler
+	// BookingHTTP calls booking systems' APIs (Square, Acuity).
+	BookingHTTP *http.Client
 }
 
 func bearer(r *http.Request) string {

@@ -7,6 +7,7 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/sessions", s.postSession)
 	mux.HandleFunc("GET /v1/sessions/{session_id}", s.getSession)
+	mux.HandleFunc("POST /v1/hooks/{system}/{clinic}", s.bookingHook)
 	mux.HandleFunc("GET /v1/escalations", s.listEscalations)
 	mux.HandleFunc("GET /v1/escalations/{id}", s.getEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/acknowledge", s.acknowledgeEscalation)

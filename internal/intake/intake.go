@@ -62,19 +62,38 @@ func (s *Service) Submit(ctx context.Context, clinic *clinics.Clinic, body []byt
 	if err != nil {
 		return Accepted{}, err
 	}
-	if ev.ClinicID != "" && ev.ClinicID != clinic.ID {
-		return Accepted{}, fmt.Errorf("event names clinic %q: %w", ev.ClinicID, aftercare.ErrForbidden)
-	}
-	ev.ClinicID = clinic.ID
-	if err := ev.Validate(s.Now(), time.LoadLocation); err != nil {
-		return Accepted{}, err
-	}
-	dup, err := s.Store.PublishEvent(ctx, clinic.ID, ev)
+	accs, err := s.SubmitEvents(ctx, clinic, ev)
 	if err != nil {
 		return Accepted{}, err
 	}
-	s.Log.Info("session event accepted", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "kind", ev.Kind, "duplicate", dup)
-	return Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup}, nil
+	return accs[0], nil
+}
+
+// SubmitEvents validates events already decoded (by a booking system's
+// adapter, say) and stores them. Every event is checked before any is
+// stored, so a pair such as "cancel the old booking, plan the new one" is
+// never half-applied.
+func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, events ...aftercare.SessionEvent) ([]Accepted, error) {
+	for i := range events {
+		ev := &events[i]
+		if ev.ClinicID != "" && ev.ClinicID != clinic.ID {
+			return nil, fmt.Errorf("event names clinic %q: %w", ev.ClinicID, aftercare.ErrForbidden)
+		}
+		ev.ClinicID = clinic.ID
+		if err := ev.Validate(s.Now(), time.LoadLocation); err != nil {
+			return nil, err
+		}
+	}
+	accs := make([]Accepted, 0, len(events))
+	for _, ev := range events {
+		dup, err := s.Store.PublishEvent(ctx, clinic.ID, ev)
+		if err != nil {
+			return nil, err // retried whole: the events already stored are duplicates then
+		}
+		s.Log.Info("session event accepted", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "kind", ev.Kind, "duplicate", dup)
+		accs = append(accs, Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup})
+	}
+	return accs, nil
 }
 
 // Decode parses a session event strictly: unknown fields and trailing data are

@@ -64,6 +64,8 @@ func Logger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil
 const (
 	HarbourToken = "harbour-intake-token-000000000001"
 	SolToken     = "sol-intake-token-0000000000000001"
+	// CalComSecret is harbour's Cal.com webhook secret.
+	CalComSecret = "harbour-calcom-secret-000000001"
 )
 
 // Clinics are two clinics in different zones, one with a number sender and
@@ -79,6 +81,7 @@ func Clinics(t testing.TB, windows ...string) *clinics.Directory {
 		ID: "harbour", Name: "Harbour Massage", TimeZone: "Europe/London", SendWindow: window, Locale: "en",
 		Sender: aftercare.Sender{From: "+447700900100"}, IntakeToken: HarbourToken, ContactPhone: "+442079460000",
 		Escalation: aftercare.EscalationContacts{OnCallPhone: "+447700900199"},
+		Booking:    map[string]aftercare.BookingSystem{"calcom": {Secret: CalComSecret}},
 	}, {
 		ID: "sol", Name: "Fisio Sol", TimeZone: "America/Mexico_City", SendWindow: window, Locale: "es",
 		Sender: aftercare.Sender{MessagingServiceSID: "MG00000000000000000000000000000001"}, IntakeToken: SolToken, ContactPhone: "+525555550100",

@@ -1,0 +1,113 @@
+package booking
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// CalCom takes Cal.com webhooks: X-Cal-Signature-256 is the hex
+// HMAC-SHA256 of the raw body, keyed with the webhook's secret.
+type CalCom struct{}
+
+type calcomHook struct {
+	TriggerEvent string        `json:"triggerEvent"`
+	CreatedAt    string        `json:"createdAt"`
+	Payload      calcomBooking `json:"payload"`
+}
+
+type calcomBooking struct {
+	UID               string           `json:"uid"`
+	RescheduleUID     string           `json:"rescheduleUid"`
+	StartTime         *time.Time       `json:"startTime"`
+	EndTime           *time.Time       `json:"endTime"`
+	SMSReminderNumber string           `json:"smsReminderNumber"`
+	Attendees         []calcomAttendee `json:"attendees"`
+	Responses         map[string]struct {
+		Value any `json:"value"`
+	} `json:"responses"`
+}
+
+type calcomAttendee struct {
+	Name        string `json:"name"`
+	TimeZone    string `json:"timeZone"`
+	PhoneNumber string `json:"phoneNumber"`
+	Language    struct {
+		Locale string `json:"locale"`
+	} `json:"language"`
+}
+
+// Verify checks X-Cal-Signature-256.
+func (CalCom) Verify(r Request, _ time.Time) error {
+	mac := hmac.New(sha256.New, []byte(r.Settings.Secret))
+	mac.Write(r.Body)
+	if !signed(r.Header.Get("X-Cal-Signature-256"), hex.EncodeToString(mac.Sum(nil))) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// Map reads MEETING_ENDED (the session's actual end), BOOKING_CREATED (the
+// end it is booked for), BOOKING_CANCELLED, and BOOKING_RESCHEDULED, whose
+// rescheduleUid names the booking it replaces.
+func (CalCom) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, error) {
+	var h calcomHook
+	if err := json.Unmarshal(r.Body, &h); err != nil {
+		return nil, unmappable("body is not a Cal.com webhook: %v", err)
+	}
+	b := h.Payload
+	eventID := "calcom:" + h.TriggerEvent + ":" + b.UID + ":" + h.CreatedAt
+	session := sessionID("calcom", b.UID)
+	switch h.TriggerEvent {
+	case "BOOKING_CANCELLED":
+		if b.UID == "" {
+			return nil, unmappable("the cancellation names no booking uid")
+		}
+		return []aftercare.SessionEvent{cancelled(eventID, session)}, nil
+	case "MEETING_ENDED", "BOOKING_CREATED", "BOOKING_RESCHEDULED":
+	default:
+		return nil, &IgnoredError{Reason: "Cal.com event " + h.TriggerEvent + " does not start or end a session"}
+	}
+	if b.UID == "" {
+		return nil, unmappable("the booking has no uid")
+	}
+	if b.EndTime == nil {
+		return nil, unmappable("the booking has no endTime")
+	}
+	client, err := calcomClient(b, r.CountryCode)
+	if err != nil {
+		return nil, err
+	}
+	events := []aftercare.SessionEvent{completed(eventID, session, *b.EndTime, client)}
+	if h.TriggerEvent == "BOOKING_RESCHEDULED" && b.RescheduleUID != "" && b.RescheduleUID != b.UID {
+		// The old booking's plan goes; the new booking gets its own.
+		events = append([]aftercare.SessionEvent{cancelled(eventID+":old", sessionID("calcom", b.RescheduleUID))}, events...)
+	}
+	return events, nil
+}
+
+// calcomClient finds the phone in smsReminderNumber, the attendee, or a
+// booking question, and the zone and language from the attendee.
+func calcomClient(b calcomBooking, countryCode string) (aftercare.Client, error) {
+	var a calcomAttendee
+	if len(b.Attendees) > 0 {
+		a = b.Attendees[0]
+	}
+	candidates := []string{b.SMSReminderNumber, a.PhoneNumber}
+	for _, key := range []string{"attendeePhoneNumber", "phone", "phoneNumber", "smsReminderNumber"} {
+		if v, ok := b.Responses[key].Value.(string); ok {
+			candidates = append(candidates, v)
+		}
+	}
+	for _, raw := range candidates {
+		if phone, ok := Phone(raw, countryCode); ok {
+			return aftercare.Client{Phone: phone, Name: firstName(a.Name), TimeZone: a.TimeZone, Locale: a.Language.Locale}, nil
+		}
+	}
+	return aftercare.Client{}, unmappable("no mobile number: turn on Cal.com's SMS reminder or add a required phone question")
+}

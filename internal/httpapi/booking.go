@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/booking"
+	"github.com/aftercare/aftercare/internal/intake"
+)
+
+// BookingAnswer is the answer to a booking system's webhook.
+type BookingAnswer struct {
+	Accepted []intake.Accepted `json:"accepted,omitempty"`
+	Ignored  string            `json:"ignored,omitempty"`
+}
+
+// bookingHook takes a booking system's own webhook at
+// /v1/hooks/{system}/{clinic}: the URL a clinic pastes into its booking
+// system. The signature, made with the key the clinic configured, decides
+// whether it is believed; nothing is stored before it is checked.
+func (s *SchedulerAPI) bookingHook(w http.ResponseWriter, r *http.Request) {
+	system, clinicID := r.PathValue("system"), r.PathValue("clinic")
+	clinic, known := s.Intake.Clinics.Lookup(clinicID)
+	var settings aftercare.BookingSystem
+	if known {
+		settings, known = clinic.Booking[system]
+	}
+	adapter, ok := booking.For(system, s.BookingHTTP)
+	if !known || !ok {
+		writeJSON(w, http.StatusNotFound, intake.ErrorResponse{Error: "no such webhook: check the URL pasted into the booking system"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max(s.Intake.MaxBody, 256<<10)))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.writeError(w, &intake.TooLargeError{Limit: tooBig.Limit})
+		return
+	}
+	if err != nil {
+		s.writeError(w, &intake.MalformedError{Reason: "could not read the body"})
+		return
+	}
+	req := booking.Request{Header: r.Header, Body: body, ClinicID: clinic.ID, Location: clinic.Location, Settings: settings,
+		CountryCode: settings.CountryCode}
+	if settings.TimeZone != "" {
+		req.Location = clinic.ClientLocation(settings.TimeZone)
+	}
+	if req.CountryCode == "" {
+		req.CountryCode = booking.CountryCode(clinic.ContactPhone)
+	}
+	log := s.Log.With("clinic", clinic.ID, "system", system)
+	if err := adapter.Verify(req, s.Now()); err != nil {
+		s.count("bad_signature")
+		log.Warn("booking webhook refused", "remote", r.RemoteAddr, "err", err)
+		writeJSON(w, http.StatusUnauthorized, intake.ErrorResponse{Error: err.Error() + ": check the signing key the clinic configured"})
+		return
+	}
+	events, err := adapter.Map(r.Context(), req)
+	var ignored *booking.IgnoredError
+	var unmappable *booking.UnmappableError
+	var upstream *booking.UpstreamError
+	switch {
+	case errors.As(err, &ignored):
+		s.count("ignored")
+		writeJSON(w, http.StatusOK, BookingAnswer{Ignored: ignored.Reason})
+		return
+	case errors.As(err, &unmappable):
+		s.refuseBooking(w, r, clinic.ID, system, body, err.Error(), intake.ErrorResponse{Error: err.Error()})
+		return
+	case errors.As(err, &upstream):
+		s.count("unavailable")
+		log.Warn("booking system API failed", "err", err)
+		writeJSON(w, http.StatusBadGateway, intake.ErrorResponse{Error: err.Error() + "; retry later"})
+		return
+	case err != nil:
+		s.writeError(w, err)
+		return
+	}
+	accs, err := s.Intake.SubmitEvents(r.Context(), clinic, events...)
+	var invalid *aftercare.ValidationError
+	if errors.As(err, &invalid) {
+		_, resp := intake.Outcome(err)
+		s.refuseBooking(w, r, clinic.ID, system, body, "cannot follow up this booking: "+invalid.Error(), resp)
+		return
+	}
+	if err != nil {
+		s.Intake.Results.Record(intake.Accepted{}, err)
+		s.writeError(w, err)
+		return
+	}
+	for _, acc := range accs {
+		s.Intake.Results.Record(acc, nil)
+	}
+	writeJSON(w, http.StatusAccepted, BookingAnswer{Accepted: accs})
+}
+
+// refuseBooking answers 422 with the reason and keeps the payload on
+// deadletter.booking.<clinic>.<system>, so the clinic can see what was
+// refused and why.
+func (s *SchedulerAPI) refuseBooking(w http.ResponseWriter, r *http.Request, clinic, system string, body []byte, reason string, resp intake.ErrorResponse) {
+	s.count("unmappable")
+	if err := s.Store.DeadLetter(r.Context(), "booking", clinic+"."+system, body, reason); err != nil {
+		s.Log.Error("could not record a refused booking", "clinic", clinic, "system", system, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, intake.ErrorResponse{Error: "temporarily unable to record the booking; retry"})
+		return
+	}
+	s.Log.Info("booking refused", "clinic", clinic, "system", system, "reason", reason)
+	writeJSON(w, http.StatusUnprocessableEntity, resp)
+}
+
+func (s *SchedulerAPI) count(outcome string) {
+	if s.Intake.Results != nil {
+		s.Intake.Results.Add(outcome)
+	}
+}
