@@ -105,4 +105,3 @@ func parseLocal(s string, loc *time.Location) (time.Time, error) {
 	}
 	return time.ParseInLocation(mindbodyLayout, strings.TrimSuffix(s, ".000"), loc)
 }
-
