@@ -108,6 +108,20 @@ func TestClinicProblems(t *testing.T) {
 		  "escalation":{"webhook_url":"http://clinic.example/hook","webhook_secret_env":"T"}}]}`, "must be https"},
 	}
 	env := getenv(map[string]string{"T": strings.Repeat("t", 32)})
+	bookings := []struct{ doc, want string }{
+		{`"booking":{"zoho":{"secret_env":"T"}}`, "no adapter"},
+		{`"booking":{"square":{"secret_env":"T"}}`, "notification_url"},
+		{`"booking":{"acuity":{"secret_env":"T"}}`, "api_user_id"},
+		{`"booking":{"calcom":{"secret_env":"SHORT"}}`, "at least 16"},
+		{`"booking":{"mindbody":{"secret_env":"T","time_zone":"Moon/Base"}}`, "time_zone"},
+	}
+	for _, b := range bookings {
+		doc := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+		  "intake_token_env":"T","escalation":{"on_call_phone":"+447700900199"},` + b.doc + `}]}`
+		if _, err := config.ParseClinics([]byte(doc), getenv(map[string]string{"T": strings.Repeat("t", 32), "SHORT": "short"}), true); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%s: error %v, want it to mention %q", b.doc, err, b.want)
+		}
+	}
 	good := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
 	  "intake_token_env":"T","escalation":{"webhook_url":"http://127.0.0.1:9000/hook","webhook_secret_env":"T"}}]}`
 	if _, err := config.ParseClinics([]byte(good), env, true); err != nil {
