@@ -195,6 +195,17 @@ func TestAdapters(t *testing.T) {
 			if len(events) != len(tt.want.kinds) {
 				t.Fatalf("%d events, want %d: %+v", len(events), len(tt.want.kinds), events)
 			}
+			// A replay of the same webhook maps to the same event ids, so
+			// intake stores it once (JetStream de-duplicates on the id).
+			again, err := adapter.Map(context.Background(), r)
+			if err != nil || len(again) != len(events) {
+				t.Fatalf("mapping again: %v", err)
+			}
+			for i := range again {
+				if again[i].EventID != events[i].EventID {
+					t.Errorf("event %d id changed on replay: %q then %q", i, events[i].EventID, again[i].EventID)
+				}
+			}
 			for i, ev := range events {
 				if ev.Kind != tt.want.kinds[i] || ev.SessionID != tt.want.sessions[i] || ev.EventID == "" {
 					t.Errorf("event %d: %s %s %q", i, ev.Kind, ev.SessionID, ev.EventID)
