@@ -122,7 +122,7 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			} else if parsed.Scheme != "https" && !loopback(parsed.Hostname()) {
 				fail("escalation.webhook_url must be https: it carries client health data")
 			}
-			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", fail)
+			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", MinTokenLength, fail)
 		}
 		for system, b := range c.Booking {
 			field := "booking." + system
@@ -155,15 +155,15 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			}
 			if needIntake {
 				// Only the scheduler takes booking webhooks.
-				b.Secret = bookingSecret(b.SecretEnv, getenv, field+".secret_env", fail)
+				b.Secret = secret(b.SecretEnv, getenv, field+".secret_env", MinBookingSecret, fail)
 				if system == "square" {
-					b.APIToken = bookingSecret(b.APITokenEnv, getenv, field+".api_token_env", fail)
+					b.APIToken = secret(b.APITokenEnv, getenv, field+".api_token_env", MinBookingSecret, fail)
 				}
 				c.Booking[system] = b
 			}
 		}
 		if needIntake {
-			c.IntakeToken = secret(c.IntakeTokenEnv, getenv, "intake_token_env", fail)
+			c.IntakeToken = secret(c.IntakeTokenEnv, getenv, "intake_token_env", MinTokenLength, fail)
 			if other, dup := tokens[c.IntakeToken]; dup && c.IntakeToken != "" {
 				fail("intake credential is the same as clinic %q's", other)
 			}
@@ -176,15 +176,16 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 	return doc.Clinics, nil
 }
 
-// secret reads the variable a clinic entry names and checks it is long enough.
-func secret(name string, getenv func(string) string, field string, fail func(string, ...any)) string {
+// secret reads the variable a clinic entry names and checks it is at least
+// minLength long.
+func secret(name string, getenv func(string) string, field string, minLength int, fail func(string, ...any)) string {
 	if !envNamePattern.MatchString(name) {
 		fail("%s must name an environment variable (A-Z, 0-9, _)", field)
 		return ""
 	}
 	v := getenv(name)
-	if len(v) < MinTokenLength {
-		fail("%s: environment variable %s must hold a secret of at least %d characters", field, name, MinTokenLength)
+	if len(v) < minLength {
+		fail("%s: environment variable %s must hold a secret of at least %d characters", field, name, minLength)
 		return ""
 	}
 	return v
@@ -202,16 +203,3 @@ func loopback(host string) bool {
 // MinBookingSecret is the shortest key accepted from a booking system: they
 // choose their own lengths (Square's keys are 22 characters).
 const MinBookingSecret = 16
-
-func bookingSecret(name string, getenv func(string) string, field string, fail func(string, ...any)) string {
-	if !envNamePattern.MatchString(name) {
-		fail("%s must name an environment variable (A-Z, 0-9, _)", field)
-		return ""
-	}
-	v := getenv(name)
-	if len(v) < MinBookingSecret {
-		fail("%s: environment variable %s must hold the key the booking system gave, at least %d characters", field, name, MinBookingSecret)
-		return ""
-	}
-	return v
-}
