@@ -163,3 +163,22 @@ func ExamplePolicy_Plan() {
 	// 2 Wed 25 Nov 19:30
 	// 3 Thu 26 Nov 19:30
 }
+
+// BenchmarkPlan plans three follow-ups for a session ending in the evening,
+// so the steps must move to the next morning's send window: the costly case.
+func BenchmarkPlan(b *testing.B) {
+	loc, _ := time.LoadLocation("Europe/London")
+	w, err := plan.ParseWindow("* 9-19 * * MON-FRI")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour}
+	end := time.Date(2026, 11, 20, 21, 30, 0, 0, loc) // a Friday evening
+	now := end.Add(time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		if steps := p.Plan(end, now, loc, w); len(steps) != 3 {
+			b.Fatal(steps)
+		}
+	}
+}

@@ -133,3 +133,12 @@ func TestAnswersFitTwoSegments(t *testing.T) {
 		t.Errorf("help answer %q must name the clinic and its contact, in Spanish", help)
 	}
 }
+
+func BenchmarkRender(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := tips.Render(aftercare.Step(i%3+1), "Harbour Massage", "es-MX", "en"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

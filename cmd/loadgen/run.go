@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/twiliotest"
+)
+
+type options struct {
+	sessions    int
+	window      time.Duration
+	fsync       string
+	concurrency int
+	workers     int
+	csv         string
+	bin         string
+	timeout     time.Duration
+}
+
+// offsets compresses 24/48/72 h into seconds: each session's three
+// follow-ups are due 1, 2 and 3 s after it ends.
+var offsets = []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}
+
+const intakeToken = "loadgen-intake-token-000000000001"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.sessions, "sessions", 2000, "session events to push; each has 3 follow-ups")
+	fs.DurationVar(&o.window, "window", 10*time.Second, "every follow-up falls due within this window")
+	fs.StringVar(&o.fsync, "fsync", "2m", `nats-server's sync_interval: "always" or an interval ("2m" is JetStream's default)`)
+	fs.IntVar(&o.concurrency, "concurrency", 32, "session events posted at once")
+	fs.IntVar(&o.workers, "worker-concurrency", 64, "WORKER_CONCURRENCY of the worker")
+	fs.StringVar(&o.csv, "csv", "", "write each text's due time and lateness here, for scripts/plot-lateness")
+	fs.StringVar(&o.bin, "bin", "", "directory with prebuilt scheduler, worker and nats-server (default: build them)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 {
+		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1")
+	}
+	if o.timeout == 0 {
+		o.timeout = 30*time.Second + time.Duration(3*o.sessions)*time.Millisecond
+	}
+
+	dir, err := os.MkdirTemp("", "aftercare-loadgen")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if o.bin == "" {
+		o.bin = filepath.Join(dir, "bin")
+		fmt.Fprintln(stderr, "loadgen: building scheduler, worker and nats-server ...")
+		if err := build(ctx, o.bin, stderr); err != nil {
+			return err
+		}
+	}
+
+	sys, err := startSystem(o, dir)
+	if err != nil {
+		return err
+	}
+	defer sys.stop()
+
+	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v; nats-server %s fsync=%s; %d CPUs\n",
+		o.sessions, 3*o.sessions, o.window, sys.natsVersion, o.fsync, runtime.NumCPU())
+
+	// Every follow-up falls due in [firstDue, firstDue+window), after the
+	// intake has finished: lead time for posting at ~1,000 events/s.
+	lead := max(3*time.Second, time.Duration(o.sessions)*time.Millisecond)
+	firstDue := time.Now().Add(lead).Truncate(time.Millisecond)
+	span := o.window - offsets[2] + offsets[0]
+	ends := make([]time.Time, o.sessions)
+	for i := range ends {
+		ends[i] = firstDue.Add(-offsets[0] + time.Duration(int64(span)*int64(i)/int64(o.sessions)))
+	}
+	in, err := sys.intake(ctx, ends, o.concurrency)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "intake      %d events in %v = %.0f events/s; ack p50 %v, p99 %v, max %v (%d at once)\n",
+		o.sessions, in.took.Round(time.Millisecond), float64(o.sessions)/in.took.Seconds(),
+		pct(in.latency, 0.5), pct(in.latency, 0.99), pct(in.latency, 1), o.concurrency)
+	if in.lateStart {
+		fmt.Fprintln(stdout, "            (intake ran past the first due time: lateness includes intake)")
+	}
+
+	want := 3 * o.sessions
+	deadline := firstDue.Add(o.window + o.timeout)
+	for len(sys.twilio.Messages()) < want && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a late duplicate would arrive by now
+	res := measure(sys.twilio.Messages(), ends)
+	fmt.Fprintf(stdout, "delivery    %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
+		res.sent, res.rate, pct(res.lateness, 0.5), pct(res.lateness, 0.99), pct(res.lateness, 1))
+	fmt.Fprintf(stdout, "correctness expected %d, sent %d, lost %d, sent twice %d\n", want, res.unique, want-res.unique, res.sent-res.unique)
+	for _, p := range []*proc{sys.scheduler, sys.worker, sys.nats} {
+		u := p.usage()
+		fmt.Fprintf(stdout, "resources   %-11s peak RSS %4d MB, CPU %6.1f s\n", p.name, u.peakRSS>>20, u.cpu.Seconds())
+	}
+	if o.csv != "" {
+		if err := writeCSV(o.csv, res.rows); err != nil {
+			return err
+		}
+	}
+	if want-res.unique != 0 || res.sent != res.unique {
+		return fmt.Errorf("%d follow-ups lost and %d sent twice", want-res.unique, res.sent-res.unique)
+	}
+	return nil
+}
+
+type system struct {
+	twilio                  *twiliotest.Server
+	nats, scheduler, worker *proc
+	natsVersion             string
+}
+
+func startSystem(o options, dir string) (*system, error) {
+	s := &system{twilio: twiliotest.NewServer()}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "nats.conf")
+	err = os.WriteFile(conf, fmt.Appendf(nil, "listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n",
+		port, filepath.Join(dir, "jetstream"), o.fsync), 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if out, err := output(filepath.Join(o.bin, "nats-server"), "--version"); err == nil {
+		s.natsVersion = strings.TrimPrefix(string(bytes.TrimSpace(out)), "nats-server: ")
+	}
+	if s.nats, err = start("nats-server", filepath.Join(o.bin, "nats-server"), []string{"-c", conf}, nil, false); err != nil {
+		return nil, err
+	}
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	if err := waitTCP(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("nats-server: %w\n%s", err, s.nats.tail())
+	}
+	clinics := filepath.Join(dir, "clinics.json")
+	if err := os.WriteFile(clinics, []byte(`{"clinics":[{"id":"load","name":"Load Test Clinic","time_zone":"Europe/London",
+ "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+ "intake_token_env":"LOAD_TOKEN","escalation":{"on_call_phone":"+447700900199"}}]}`), 0o600); err != nil {
+		return nil, err
+	}
+	env := []string{
+		"NATS_URL=" + natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics, "LOAD_TOKEN=" + intakeToken,
+		"FOLLOWUP_OFFSETS=1s,2s,3s", "LOG_LEVEL=warn",
+	}
+	if s.scheduler, err = start("scheduler", filepath.Join(o.bin, "scheduler"), nil, env, true); err != nil {
+		s.stop()
+		return nil, err
+	}
+	workerEnv := append(slices.Clone(env),
+		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID="+twiliotest.AccountSID, "TWILIO_AUTH_TOKEN="+twiliotest.AuthToken,
+		"TWILIO_API_BASE_URL="+s.twilio.URL, "SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000",
+		"WORKER_CONCURRENCY="+strconv.Itoa(o.workers))
+	if s.worker, err = start("worker", filepath.Join(o.bin, "worker"), nil, workerEnv, true); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *system) stop() {
+	for _, p := range []*proc{s.worker, s.scheduler, s.nats} {
+		if p != nil {
+			p.stop()
+		}
+	}
+	s.twilio.Close()
+}
+
+type intakeResult struct {
+	took      time.Duration
+	latency   []time.Duration
+	lateStart bool
+}
+
+// intake posts one session event per end, concurrency at a time, and
+// records each acknowledgement's latency.
+func (s *system) intake(ctx context.Context, ends []time.Time, concurrency int) (intakeResult, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 30 * time.Second}
+	url := "http://" + s.scheduler.addr + "/v1/sessions"
+	latency := make([]time.Duration, len(ends))
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ends) || ctx.Err() != nil {
+					return
+				}
+				body, _ := json.Marshal(map[string]any{
+					"event_id": fmt.Sprintf("load-e%d", i), "session_id": fmt.Sprintf("load-s%d", i), "kind": "completed",
+					"session_end": ends[i].UTC().Format(time.RFC3339Nano),
+					"client":      map[string]string{"phone": phone(i), "time_zone": "Europe/London"},
+				})
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+intakeToken)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				res, err := client.Do(req)
+				latency[i] = time.Since(t0)
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusAccepted {
+					failed.Store(fmt.Errorf("session %d: HTTP %d", i, res.StatusCode))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if err, _ := failed.Load().(error); err != nil {
+		return intakeResult{}, fmt.Errorf("intake: %w", err)
+	}
+	return intakeResult{took: took, latency: latency, lateStart: time.Now().After(ends[0].Add(offsets[0]))}, ctx.Err()
+}
+
+// phone gives session i its own client number, so each text is traced to
+// its session.
+func phone(i int) string { return fmt.Sprintf("+4477%08d", i) }
+
+type row struct {
+	due      time.Time
+	lateness time.Duration
+}
+
+type result struct {
+	sent, unique int
+	lateness     []time.Duration
+	rate         float64
+	rows         []row
+}
+
+var dayN = regexp.MustCompile(`Day (\d)`)
+
+// measure matches each text to its session and step, and so to its due time.
+func measure(msgs []twiliotest.Message, ends []time.Time) result {
+	var r result
+	seen := map[string]bool{}
+	var first, last time.Time
+	for _, m := range msgs {
+		r.sent++
+		var i int
+		if _, err := fmt.Sscanf(m.To, "+4477%08d", &i); err != nil || i >= len(ends) {
+			continue
+		}
+		d := dayN.FindStringSubmatch(m.Body)
+		if d == nil {
+			continue
+		}
+		step, _ := strconv.Atoi(d[1])
+		key := m.To + "/" + d[1]
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		due := ends[i].Add(offsets[step-1])
+		r.lateness = append(r.lateness, m.At.Sub(due))
+		r.rows = append(r.rows, row{due: due, lateness: m.At.Sub(due)})
+		if first.IsZero() || due.Before(first) {
+			first = due
+		}
+		if m.At.After(last) {
+			last = m.At
+		}
+	}
+	r.unique = len(seen)
+	if d := last.Sub(first); d > 0 {
+		r.rate = float64(r.unique) / d.Seconds()
+	}
+	return r
+}
+
+// pct returns the p-th quantile (0..1) of durations, rounded for reading.
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	d := s[int(p*float64(len(s)-1))]
+	if d > 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+func writeCSV(path string, rows []row) error {
+	slices.SortFunc(rows, func(a, b row) int { return a.due.Compare(b.due) })
+	var b bytes.Buffer
+	b.WriteString("due_offset_s,lateness_ms\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%.3f,%.3f\n", r.due.Sub(rows[0].due).Seconds(), float64(r.lateness.Microseconds())/1000)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
