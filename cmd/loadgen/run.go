@@ -32,6 +32,7 @@ type options struct {
 	csv         string
 	bin         string
 	timeout     time.Duration
+	pprof       string
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -51,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.workers, "worker-concurrency", 64, "WORKER_CONCURRENCY of the worker")
 	fs.StringVar(&o.csv, "csv", "", "write each text's due time and lateness here, for scripts/plot-lateness")
 	fs.StringVar(&o.bin, "bin", "", "directory with prebuilt scheduler, worker and nats-server (default: build them)")
+	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "            (intake ran past the first due time: lateness includes intake)")
 	}
 
+	profiles := sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
 	want := 3 * o.sessions
 	deadline := firstDue.Add(o.window + o.timeout)
 	for len(sys.twilio.Messages()) < want && time.Now().Before(deadline) && ctx.Err() == nil {
@@ -123,6 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	profiles.Wait()
 	if want-res.unique != 0 || res.sent != res.unique {
 		return fmt.Errorf("%d follow-ups lost and %d sent twice", want-res.unique, res.sent-res.unique)
 	}
@@ -133,17 +137,64 @@ type system struct {
 	twilio                  *twiliotest.Server
 	nats, scheduler, worker *proc
 	natsVersion             string
+	// pprof addresses, when profiling.
+	profAddr map[string]string
+}
+
+// profile fetches a CPU profile of each process over the delivery window,
+// into dir (go tool pprof <file>).
+func (s *system) profile(dir string, after, window time.Duration, stderr io.Writer) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	if dir == "" {
+		return &wg
+	}
+	for name, addr := range s.profAddr {
+		wg.Go(func() {
+			time.Sleep(max(after, 0))
+			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(int(window.Seconds()), 1))
+			res, err := http.Get(url)
+			if err != nil {
+				fmt.Fprintf(stderr, "loadgen: profile %s: %v\n", name, err)
+				return
+			}
+			defer res.Body.Close()
+			data, _ := io.ReadAll(res.Body)
+			path := filepath.Join(dir, name+".pprof")
+			if err := os.WriteFile(path, data, 0o644); err == nil {
+				fmt.Fprintf(stderr, "loadgen: CPU profile of %s in %s\n", name, path)
+			}
+		})
+	}
+	return &wg
 }
 
 func startSystem(o options, dir string) (*system, error) {
-	s := &system{twilio: twiliotest.NewServer()}
+	s := &system{twilio: twiliotest.NewServer(), profAddr: map[string]string{}}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	natsConf := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n", port, filepath.Join(dir, "jetstream"), o.fsync)
+	var schedProf, workerProf []string
+	if o.pprof != "" {
+		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
+			return nil, err
+		}
+		ports := make([]int, 3)
+		for i := range ports {
+			if ports[i], err = freePort(); err != nil {
+				return nil, err
+			}
+		}
+		natsConf += fmt.Sprintf("prof_port: %d\n", ports[0])
+		schedProf = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", ports[1])}
+		workerProf = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", ports[2])}
+		s.profAddr["nats-server"] = fmt.Sprintf("127.0.0.1:%d", ports[0])
+		s.profAddr["scheduler"] = fmt.Sprintf("127.0.0.1:%d", ports[1])
+		s.profAddr["worker"] = fmt.Sprintf("127.0.0.1:%d", ports[2])
+	}
 	conf := filepath.Join(dir, "nats.conf")
-	err = os.WriteFile(conf, fmt.Appendf(nil, "listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n",
-		port, filepath.Join(dir, "jetstream"), o.fsync), 0o600)
+	err = os.WriteFile(conf, []byte(natsConf), 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +219,7 @@ func startSystem(o options, dir string) (*system, error) {
 		"NATS_URL=" + natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics, "LOAD_TOKEN=" + intakeToken,
 		"FOLLOWUP_OFFSETS=1s,2s,3s", "LOG_LEVEL=warn",
 	}
-	if s.scheduler, err = start("scheduler", filepath.Join(o.bin, "scheduler"), nil, env, true); err != nil {
+	if s.scheduler, err = start("scheduler", filepath.Join(o.bin, "scheduler"), nil, append(slices.Clone(env), schedProf...), true); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -176,6 +227,7 @@ func startSystem(o options, dir string) (*system, error) {
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID="+twiliotest.AccountSID, "TWILIO_AUTH_TOKEN="+twiliotest.AuthToken,
 		"TWILIO_API_BASE_URL="+s.twilio.URL, "SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000",
 		"WORKER_CONCURRENCY="+strconv.Itoa(o.workers))
+	workerEnv = append(workerEnv, workerProf...)
 	if s.worker, err = start("worker", filepath.Join(o.bin, "worker"), nil, workerEnv, true); err != nil {
 		s.stop()
 		return nil, err

@@ -82,6 +82,11 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 
 	ready := func() error { return conn.Ready(ctx, consumer) }
 	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Now: time.Now, Log: log, Metrics: metrics.Handler(reg)}
+	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
+		return err
+	} else if prof != nil {
+		defer func() { _ = prof.Stop(context.Background()) }()
+	}
 	http, err := httpapi.Listen(cfg.HTTPAddr, httpapi.SchedulerRoutes(api), log)
 	if err != nil {
 		return err

@@ -138,6 +138,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store:    store, Clinics: directory, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
 		Ready: func() error { return conn.Ready(ctx, consumers.all()...) },
 	}
+	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
+		return err
+	} else if prof != nil {
+		defer func() { _ = prof.Stop(context.Background()) }()
+	}
 	server, err := httpapi.Listen(cfg.HTTPAddr, httpapi.WorkerRoutes(api), log)
 	if err != nil {
 		return err

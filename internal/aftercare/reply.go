@@ -55,10 +55,6 @@ type ClientRecord struct {
 	LastScore      *int      `json:"last_score,omitempty"`
 	LastScoreAt    time.Time `json:"last_score_at,omitzero"`
 	LastScoreReply string    `json:"last_score_reply,omitempty"`
-	// Failing is set when texts to the number fail permanently (an
-	// unreachable or landline number): no more are sent until it replies.
-	Failing      string    `json:"failing,omitempty"`
-	FailingSince time.Time `json:"failing_since,omitzero"`
 	// StrangerAnsweredAt is when a number with no session here was last
 	// answered; it is answered at most once a day, so texting us cannot be
 	// used to make us send texts.

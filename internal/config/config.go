@@ -48,7 +48,10 @@ type Common struct {
 	// Staleness: a follow-up later than this is skipped, not sent.
 	Staleness       time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
-	NATS            NATS
+	// PprofAddr, if set, serves Go's /debug/pprof there, for profiling a
+	// load run. Keep it on loopback: profiles show what the process holds.
+	PprofAddr string `env:"PPROF_ADDR"`
+	NATS      NATS
 }
 
 // Scheduler is the intake and planning program's configuration.

@@ -120,21 +120,14 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		d.Stats.Cancelled.Add(1)
 		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
 	}
-	out, err := d.Store.OptedOut(ctx, job.ClinicID, sess.Client.Phone)
+	// Opted out, or a number that cannot get texts: one read says both.
+	dontText, err := d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone)
 	if err != nil {
 		return err
 	}
-	if out {
+	if dontText != "" {
 		d.Stats.Skipped.Add(1)
-		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, "client opted out")
-	}
-	client, _, err := d.Store.Client(ctx, job.ClinicID, sess.Client.Phone)
-	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-		return err
-	}
-	if client.Failing != "" {
-		d.Stats.Skipped.Add(1)
-		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, "number failing: "+client.Failing)
+		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, dontText)
 	}
 	if late := now.Sub(f.DueAt); late > d.Staleness {
 		d.Stats.Skipped.Add(1)
@@ -174,7 +167,7 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	sentAt := d.Now()
 	f.Status, f.MessageSID, f.SentAt, f.Reason, f.UpdatedAt = aftercare.FollowUpSent, sid, sentAt, "", sentAt
-	if err := d.recordSent(ctx, f); err != nil {
+	if err := d.recordSent(ctx, f, rev); err != nil {
 		// Twilio has the message; if this record is lost, a redelivery after
 		// the claim lease may send it again. Log loudly.
 		log.Error("sent but could not record it", "sid", sid, "err", err)
@@ -224,19 +217,18 @@ func (d *Dispatcher) noteNumber(ctx context.Context, log *slog.Logger, clinic, p
 
 // MarkFailing records that texts to a number fail for good.
 func MarkFailing(ctx context.Context, store *natsjs.Store, clinic, phone string, code int, now time.Time) error {
-	return store.UpdateClient(ctx, clinic, phone, now, func(c *aftercare.ClientRecord) bool {
-		if c.Failing != "" {
-			return false
-		}
-		c.Failing, c.FailingSince = "Twilio error "+strconv.Itoa(code), now
-		return true
-	})
+	return store.MarkFailing(ctx, clinic, phone, "Twilio error "+strconv.Itoa(code), now)
 }
 
 // recordSent writes the sent state over what the record holds now (a
 // cancellation may have raced the send: the SMS went out all the same),
 // unless a reschedule has replaced the record with a newer plan's step.
-func (d *Dispatcher) recordSent(ctx context.Context, f aftercare.FollowUp) error {
+func (d *Dispatcher) recordSent(ctx context.Context, f aftercare.FollowUp, claimRev uint64) error {
+	// Usually nothing changed since the claim: write at its revision and
+	// skip a read.
+	if _, err := d.Store.SaveFollowUp(ctx, f, claimRev); !errors.Is(err, natsjs.ErrConflict) {
+		return err
+	}
 	for range 5 {
 		cur, rev, err := d.Store.FollowUp(ctx, f.ClinicID, f.SessionID, f.Step)
 		if err != nil {

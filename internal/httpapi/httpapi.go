@@ -162,7 +162,12 @@ type Listener struct {
 
 // Listen starts serving h on addr (":0" picks a free port).
 func Listen(addr string, h http.Handler, log *slog.Logger) (*Listener, error) {
-	srv := NewServer(addr, h, log)
+	return serve(NewServer(addr, h, log))
+}
+
+// serve starts a configured server on its address.
+func serve(srv *http.Server) (*Listener, error) {
+	addr := srv.Addr
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("HTTP_ADDR %s: %w", addr, err)

@@ -83,3 +83,44 @@ func TestScheduleFiresAtItsTime(t *testing.T) {
 	}
 	_ = msg.Ack()
 }
+
+// The do-not-text list holds opt-outs and failing numbers apart: a failing
+// mark never hides an opt-out, and a client's text lifts only the mark.
+func TestDoNotText(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx, st, now := context.Background(), env.Store, time.Now()
+	const phone = "+447700900123"
+	check := func(want string) {
+		t.Helper()
+		got, err := st.DoNotText(ctx, "harbour", phone)
+		if err != nil || got != want {
+			t.Fatalf("DoNotText = %q, %v; want %q", got, err, want)
+		}
+	}
+	check("")
+	if err := st.MarkFailing(ctx, "harbour", phone, "Twilio error 30005", now); err != nil {
+		t.Fatal(err)
+	}
+	check("number failing: Twilio error 30005 since " + now.UTC().Format(time.RFC3339))
+	if out, _ := st.OptedOut(ctx, "harbour", phone); out {
+		t.Error("a failing number counts as opted out")
+	}
+	if err := st.ClearFailing(ctx, "harbour", phone); err != nil {
+		t.Fatal(err)
+	}
+	check("")
+	if err := st.SetOptOut(ctx, "harbour", phone, true, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkFailing(ctx, "harbour", phone, "Twilio error 21211", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ClearFailing(ctx, "harbour", phone); err != nil {
+		t.Fatal(err)
+	}
+	check("client opted out")
+	if reason, _ := st.DoNotText(ctx, "sol", phone); reason != "" {
+		t.Errorf("another clinic sees harbour's opt-out: %q", reason)
+	}
+}

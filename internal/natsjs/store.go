@@ -210,20 +210,35 @@ func optOutKey(clinic, phone string) string {
 	return clinic + "." + strings.TrimPrefix(phone, "+")
 }
 
-// OptedOut reports whether a client has opted out of a clinic's texts.
-func (s *Store) OptedOut(ctx context.Context, clinic, phone string) (bool, error) {
-	_, err := s.optOuts.Get(ctx, optOutKey(clinic, phone))
+// The opt-out bucket is the clinic's do-not-text list: a client who
+// opted out (the value is when), or a number whose texts fail for good (the
+// value starts with failingPrefix). One read before each send covers both.
+const failingPrefix = "failing: "
+
+// DoNotText returns why a clinic must not text a number ("client opted
+// out", "number failing: ..."), or "" when it may.
+func (s *Store) DoNotText(ctx context.Context, clinic, phone string) (string, error) {
+	e, err := s.optOuts.Get(ctx, optOutKey(clinic, phone))
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return false, nil
-	default:
-		return false, fmt.Errorf("read opt-out: %w", err)
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read opt-out: %w", err)
 	}
+	if reason, ok := strings.CutPrefix(string(e.Value()), failingPrefix); ok {
+		return "number failing: " + reason, nil
+	}
+	return "client opted out", nil
 }
 
-// SetOptOut records that a client opted out of (or back into) a clinic's texts.
+// OptedOut reports whether a client has opted out of a clinic's texts.
+func (s *Store) OptedOut(ctx context.Context, clinic, phone string) (bool, error) {
+	reason, err := s.DoNotText(ctx, clinic, phone)
+	return reason == "client opted out", err
+}
+
+// SetOptOut records that a client opted out of (or back into) a clinic's
+// texts. Opting out replaces a failing mark; opting in clears either.
 func (s *Store) SetOptOut(ctx context.Context, clinic, phone string, out bool, at time.Time) error {
 	key := optOutKey(clinic, phone)
 	var err error
@@ -234,6 +249,37 @@ func (s *Store) SetOptOut(ctx context.Context, clinic, phone string, out bool, a
 	}
 	if err != nil {
 		return fmt.Errorf("record opt-out: %w", err)
+	}
+	return nil
+}
+
+// MarkFailing records that texts to a number fail for good (an invalid,
+// landline or unreachable number), unless it is opted out already.
+func (s *Store) MarkFailing(ctx context.Context, clinic, phone, reason string, at time.Time) error {
+	_, err := s.optOuts.Create(ctx, optOutKey(clinic, phone), []byte(failingPrefix+reason+" since "+at.UTC().Format(time.RFC3339)))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("mark number failing: %w", err)
+	}
+	return nil
+}
+
+// ClearFailing lifts a failing mark (the client has texted us, so the
+// number works); an opt-out stays.
+func (s *Store) ClearFailing(ctx context.Context, clinic, phone string) error {
+	key := optOutKey(clinic, phone)
+	e, err := s.optOuts.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read opt-out: %w", err)
+	}
+	if !strings.HasPrefix(string(e.Value()), failingPrefix) {
+		return nil
+	}
+	err = s.optOuts.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("clear failing mark: %w", err)
 	}
 	return nil
 }

@@ -243,14 +243,15 @@ func (p *Processor) triage(ctx context.Context, clinic *clinics.Clinic, rec afte
 		}
 	}
 	// A text proves the number works; a score is the baseline for the next.
+	if err := p.Store.ClearFailing(ctx, clinic.ID, rec.From); err != nil {
+		return rec, newRev, err
+	}
 	err = p.Store.UpdateClient(ctx, clinic.ID, rec.From, rec.TriagedAt, func(c *aftercare.ClientRecord) bool {
-		changed := c.Failing != ""
-		c.Failing, c.FailingSince = "", time.Time{}
-		if d.Score != nil && !rec.ReceivedAt.Before(c.LastScoreAt) && c.LastScoreReply != rec.MessageSID {
-			c.LastScore, c.LastScoreAt, c.LastScoreReply = d.Score, rec.ReceivedAt, rec.MessageSID
-			changed = true
+		if d.Score == nil || rec.ReceivedAt.Before(c.LastScoreAt) || c.LastScoreReply == rec.MessageSID {
+			return false
 		}
-		return changed
+		c.LastScore, c.LastScoreAt, c.LastScoreReply = d.Score, rec.ReceivedAt, rec.MessageSID
+		return true
 	})
 	return rec, newRev, err
 }

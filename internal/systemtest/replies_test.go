@@ -468,8 +468,8 @@ func TestDeliveryStatusCallbacks(t *testing.T) {
 	})
 	callback(failing[0], "undelivered", "30005") // unknown or inactive number
 	waitFor(t, 5*time.Second, "number marked failing", func() bool {
-		c, _, err := store.Client(context.Background(), "harbour", bad)
-		return err == nil && strings.Contains(c.Failing, "30005")
+		reason, err := store.DoNotText(context.Background(), "harbour", bad)
+		return err == nil && strings.Contains(reason, "number failing: Twilio error 30005")
 	})
 	f, _, _ := store.FollowUp(context.Background(), "harbour", "d2", 1)
 	if f.Delivery != "undelivered" || !strings.Contains(f.DeliveryError, "30005") {
@@ -488,6 +488,12 @@ func TestDeliveryStatusCallbacks(t *testing.T) {
 	if f, _, _ := store.FollowUp(context.Background(), "harbour", "d2", 2); f.Status != aftercare.FollowUpSkipped || !strings.Contains(f.Reason, "number failing") {
 		t.Errorf("step 2 to a failing number: %+v", f)
 	}
+	// A text from the number proves it works again: the mark is lifted.
+	s.text(worker, twiliotest.Inbound(newSID(), bad, harbourNumber, "better thanks"), "")
+	waitFor(t, 5*time.Second, "failing mark lifted", func() bool {
+		reason, err := store.DoNotText(context.Background(), "harbour", bad)
+		return err == nil && reason == ""
+	})
 	// A callback for a session the service never asked about is refused.
 	if got := s.status(worker, publicBase+"/v1/twilio/status?kind=followup&clinic=nowhere&session=x&step=1",
 		url.Values{"MessageSid": {newSID()}, "MessageStatus": {"delivered"}}); got != http.StatusBadRequest {
