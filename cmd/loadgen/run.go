@@ -33,6 +33,7 @@ type options struct {
 	bin         string
 	timeout     time.Duration
 	pprof       string
+	backlog     int
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.workers, "worker-concurrency", 64, "WORKER_CONCURRENCY of the worker")
 	fs.StringVar(&o.csv, "csv", "", "write each text's due time and lateness here, for scripts/plot-lateness")
 	fs.StringVar(&o.bin, "bin", "", "directory with prebuilt scheduler, worker and nats-server (default: build them)")
+	fs.IntVar(&o.backlog, "backlog", 0, "instead of a delivery run, load this many follow-ups due days ahead and measure memory, disk and restarts")
 	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
@@ -82,6 +84,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sys.stop()
+	if o.backlog > 0 {
+		return sys.backlogRun(ctx, o, dir, stdout)
+	}
 
 	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v; nats-server %s fsync=%s; %d CPUs\n",
 		o.sessions, 3*o.sessions, o.window, sys.natsVersion, o.fsync, runtime.NumCPU())
@@ -139,6 +144,19 @@ type system struct {
 	natsVersion             string
 	// pprof addresses, when profiling.
 	profAddr map[string]string
+	// What it takes to start each process again.
+	env, workerEnv []string
+	bin, natsConf  string
+	natsAddr       string
+}
+
+// followUpOffsets compresses the offsets to seconds for a delivery run; a
+// backlog keeps the real ones, so every follow-up is days ahead.
+func followUpOffsets(o options) string {
+	if o.backlog > 0 {
+		return "24h,48h,72h"
+	}
+	return "1s,2s,3s"
 }
 
 // profile fetches a CPU profile of each process over the delivery window,
@@ -217,17 +235,19 @@ func startSystem(o options, dir string) (*system, error) {
 	}
 	env := []string{
 		"NATS_URL=" + natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics, "LOAD_TOKEN=" + intakeToken,
-		"FOLLOWUP_OFFSETS=1s,2s,3s", "LOG_LEVEL=warn",
+		"FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn",
 	}
 	if s.scheduler, err = start("scheduler", filepath.Join(o.bin, "scheduler"), nil, append(slices.Clone(env), schedProf...), true); err != nil {
 		s.stop()
 		return nil, err
 	}
+	s.env = env
 	workerEnv := append(slices.Clone(env),
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID="+twiliotest.AccountSID, "TWILIO_AUTH_TOKEN="+twiliotest.AuthToken,
 		"TWILIO_API_BASE_URL="+s.twilio.URL, "SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000",
 		"WORKER_CONCURRENCY="+strconv.Itoa(o.workers))
 	workerEnv = append(workerEnv, workerProf...)
+	s.workerEnv, s.bin, s.natsConf, s.natsAddr = workerEnv, o.bin, conf, fmt.Sprintf("127.0.0.1:%d", port)
 	if s.worker, err = start("worker", filepath.Join(o.bin, "worker"), nil, workerEnv, true); err != nil {
 		s.stop()
 		return nil, err
