@@ -103,14 +103,7 @@ type usage struct {
 func (p *proc) usage() usage {
 	var u usage
 	pid := p.cmd.Process.Pid
-	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for line := range strings.SplitSeq(string(status), "\n") {
-			if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-				u.peakRSS = kb * 1024
-			}
-		}
-	}
+	u.peakRSS = p.status("VmHWM")
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		// Fields after the command name: utime and stime are the 12th and 13th.
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
@@ -166,14 +159,17 @@ func waitTCP(addr string) error {
 	}
 }
 
-// rss is the process's resident memory now, from /proc.
-func (p *proc) rss() int64 {
+// rss is the process's resident memory now.
+func (p *proc) rss() int64 { return p.status("VmRSS") }
+
+// status reads a memory field ("VmRSS", "VmHWM") of /proc/<pid>/status, in bytes.
+func (p *proc) status(field string) int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb * 1024
 		}
