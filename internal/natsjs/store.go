@@ -92,27 +92,54 @@ func (s *Store) FollowUps(ctx context.Context, clinic, session string, steps int
 	return out, nil
 }
 
-// EachFollowUp calls fn for every follow-up record, for housekeeping.
+// EachFollowUp calls fn for every follow-up record, for housekeeping. It
+// reads the bucket's stream in batches, the latest value of each key, so its
+// memory stays flat however many records there are (a key listing buffers
+// every key and then needs a read per record).
 func (s *Store) EachFollowUp(ctx context.Context, fn func(aftercare.FollowUp, uint64) error) error {
-	lister, err := s.followUps.ListKeys(ctx)
+	stream, err := s.js.Stream(ctx, "KV_"+BucketFollowUps)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil
-		}
 		return fmt.Errorf("list follow-ups: %w", err)
 	}
-	defer lister.Stop()
-	for key := range lister.Keys() {
-		f, rev, err := getJSON[aftercare.FollowUp](ctx, s.followUps, key)
-		if errors.Is(err, aftercare.ErrNotFound) {
-			continue
-		}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"$KV." + BucketFollowUps + ".>"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("list follow-ups: %w", err)
+	}
+	remaining := cons.CachedInfo().NumPending
+	for remaining > 0 {
+		batch, err := cons.Fetch(int(min(remaining, 512)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return err
+			return fmt.Errorf("list follow-ups: %w", err)
 		}
-		if err := fn(f, rev); err != nil {
-			return err
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if op := msg.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				continue
+			}
+			meta, err := msg.Metadata()
+			if err != nil {
+				return fmt.Errorf("list follow-ups: %w", err)
+			}
+			var f aftercare.FollowUp
+			if err := json.Unmarshal(msg.Data(), &f); err != nil {
+				continue // not a record we wrote; nothing to reconcile
+			}
+			// A key's revision is its stream sequence.
+			if err := fn(f, meta.Sequence.Stream); err != nil {
+				return err
+			}
 		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("list follow-ups: %w", err)
+		}
+		if n == 0 {
+			break // the rest expired or was deleted meanwhile
+		}
+		remaining -= uint64(n)
 	}
 	return ctx.Err()
 }
