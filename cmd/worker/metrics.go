@@ -60,6 +60,9 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 			metrics.One(r.Help.Load(), string(triage.Help)),
 		}
 	})
+	metrics.Counters(reg, "reply_answers_total", "Texts sent back to clients who wrote (HELP, STOP confirmations, escalation answers ...).", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(r.Answers.Load())}
+	})
 	metrics.Counters(reg, "replies_unlinked_total", "Texts from numbers with no session at the clinic.", nil, func() []metrics.Sample {
 		return []metrics.Sample{metrics.One(r.Unlinked.Load())}
 	})

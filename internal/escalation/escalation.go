@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,31 +78,12 @@ type Payload struct {
 	Escalation aftercare.Escalation `json:"escalation"`
 }
 
-// Stats counts notices since start, and the time from a reply reaching our
-// webhook to the clinic being told.
+// Stats counts notices since start.
 type Stats struct {
 	Notified        atomic.Int64
 	WebhookFailures atomic.Int64
 	OnCallTexts     atomic.Int64
 	GivenUp         atomic.Int64
-
-	mu      sync.Mutex
-	latency []time.Duration
-}
-
-func (s *Stats) observe(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.latency) < 100_000 {
-		s.latency = append(s.latency, d)
-	}
-}
-
-// Latencies returns the reply-to-notice times seen so far.
-func (s *Stats) Latencies() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.latency...)
 }
 
 // Notifier delivers escalations to clinics.
@@ -280,7 +260,6 @@ func markNotified(e *aftercare.Escalation, at time.Time) bool {
 func (n *Notifier) observe(e aftercare.Escalation, channel string) {
 	latency := e.Notice.NotifiedAt.Sub(e.ReceivedAt)
 	n.Stats.Notified.Add(1)
-	n.Stats.observe(latency)
 	if n.NoticeLatency != nil {
 		n.NoticeLatency(latency)
 	}
