@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/harness"
 )
 
 // backlogRun loads o.backlog follow-ups due days ahead (a third as many
@@ -18,9 +17,9 @@ import (
 // one is planned, and reports each process's memory, the store's size on
 // disk, and how long each process (and nats-server) takes from a restart to
 // serving again.
-func (s *system) backlogRun(ctx context.Context, o options, dir string, out io.Writer) error {
+func (s *system) backlogRun(ctx context.Context, o options, out io.Writer) error {
 	sessions := (o.backlog + 2) / 3
-	fmt.Fprintf(out, "loadgen: backlog of %d follow-ups (%d sessions, due 24-72 h ahead); nats-server %s fsync=%s\n", 3*sessions, sessions, s.natsVersion, o.fsync)
+	fmt.Fprintf(out, "loadgen: backlog of %d follow-ups (%d sessions, due 24-72 h ahead); nats-server %s fsync=%s\n", 3*sessions, sessions, s.NATSVersion, o.fsync)
 	ends := make([]time.Time, sessions)
 	now := time.Now()
 	for i := range ends {
@@ -33,7 +32,7 @@ func (s *system) backlogRun(ctx context.Context, o options, dir string, out io.W
 	fmt.Fprintf(out, "intake      %d events in %v = %.0f events/s; ack p50 %v, p99 %v\n",
 		sessions, in.took.Round(time.Millisecond), float64(sessions)/in.took.Seconds(), pct(in.latency, 0.5), pct(in.latency, 0.99))
 
-	nc, err := nats.Connect("nats://" + s.natsAddr)
+	nc, err := nats.Connect(s.NATSURL)
 	if err != nil {
 		return err
 	}
@@ -66,11 +65,10 @@ func (s *system) backlogRun(ctx context.Context, o options, dir string, out io.W
 	}
 	fmt.Fprintf(out, "planned     %d timers pending, all planned %v after the first event (%.0f events/s)\n",
 		si.State.Msgs, planned.Round(time.Second), float64(sessions)/planned.Seconds())
-	for _, p := range []*proc{s.scheduler, s.worker, s.nats} {
-		u := p.usage()
-		fmt.Fprintf(out, "memory      %-11s RSS now %4d MB, peak %4d MB\n", p.name, p.rss()>>20, u.peakRSS>>20)
+	for _, p := range s.Procs() {
+		fmt.Fprintf(out, "memory      %-11s RSS now %4d MB, peak %4d MB\n", p.Name, p.RSS()>>20, p.Usage().PeakRSS>>20)
 	}
-	fmt.Fprintf(out, "disk        JetStream store %d MB\n", dirSize(filepath.Join(dir, "jetstream"))>>20)
+	fmt.Fprintf(out, "disk        JetStream store %d MB\n", harness.DirSize(s.StoreDir())>>20)
 
 	// Restarts: each program, then nats-server under both.
 	for _, name := range []string{"scheduler", "worker"} {
@@ -80,74 +78,34 @@ func (s *system) backlogRun(ctx context.Context, o options, dir string, out io.W
 		}
 		fmt.Fprintf(out, "restart     %-11s serving (readyz 200) %v after start\n", name, took.Round(time.Millisecond))
 	}
-	s.nats.stop()
+	s.NATS.Stop()
 	t0 := time.Now()
-	if s.nats, err = start("nats-server", filepath.Join(s.bin, "nats-server"), []string{"-c", s.natsConf}, nil, false); err != nil {
-		return err
-	}
-	if err := waitTCP(s.natsAddr); err != nil {
+	if err := s.StartNATS(); err != nil {
 		return err
 	}
 	listening := time.Since(t0)
-	for _, p := range []*proc{s.scheduler, s.worker} {
-		if err := waitReady(p.addr, 2*time.Minute); err != nil {
-			return fmt.Errorf("%s after the nats-server restart: %w", p.name, err)
+	for _, p := range []*harness.Proc{s.Scheduler, s.Worker} {
+		if err := harness.WaitReady(p.Addr, 2*time.Minute); err != nil {
+			return fmt.Errorf("%s after the nats-server restart: %w", p.Name, err)
 		}
 	}
 	fmt.Fprintf(out, "restart     nats-server listening %v after start; scheduler and worker ready again %v after start\n",
 		listening.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
-	fmt.Fprintf(out, "memory      nats-server RSS after restart %d MB\n", s.nats.rss()>>20)
+	fmt.Fprintf(out, "memory      nats-server RSS after restart %d MB\n", s.NATS.RSS()>>20)
 	return nil
 }
 
 // restart stops one of our programs and starts it again, timing until it
 // is ready.
 func (s *system) restart(name string) (time.Duration, error) {
-	p, env := s.scheduler, s.env
+	p := s.Scheduler
 	if name == "worker" {
-		p, env = s.worker, s.workerEnv
+		p = s.Worker
 	}
-	p.stop()
+	p.Stop()
 	t0 := time.Now()
-	np, err := start(name, filepath.Join(s.bin, name), nil, env, true)
-	if err != nil {
+	if err := s.StartProgram(name); err != nil {
 		return 0, err
-	}
-	if err := waitReady(np.addr, 2*time.Minute); err != nil {
-		return 0, err
-	}
-	if name == "worker" {
-		s.worker = np
-	} else {
-		s.scheduler = np
 	}
 	return time.Since(t0), nil
-}
-
-func waitReady(addr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		res, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready within %v", addr, within)
-}
-
-func dirSize(dir string) int64 {
-	var n int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if info, err := d.Info(); err == nil {
-				n += info.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

@@ -15,11 +15,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/aftercare/aftercare/internal/harness"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
 
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.bin == "" {
 		o.bin = filepath.Join(dir, "bin")
 		fmt.Fprintln(stderr, "loadgen: building scheduler, worker and nats-server ...")
-		if err := build(ctx, o.bin, stderr); err != nil {
+		if err := harness.Build(ctx, o.bin, stderr); err != nil {
 			return err
 		}
 	}
@@ -83,13 +83,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer sys.stop()
+	defer sys.Stop()
 	if o.backlog > 0 {
-		return sys.backlogRun(ctx, o, dir, stdout)
+		return sys.backlogRun(ctx, o, stdout)
 	}
 
 	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v; nats-server %s fsync=%s; %d CPUs\n",
-		o.sessions, 3*o.sessions, o.window, sys.natsVersion, o.fsync, runtime.NumCPU())
+		o.sessions, 3*o.sessions, o.window, sys.NATSVersion, o.fsync, runtime.NumCPU())
 
 	// Every follow-up falls due in [firstDue, firstDue+window), after the
 	// intake has finished: lead time for posting at ~1,000 events/s.
@@ -114,17 +114,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	profiles := sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
 	want := 3 * o.sessions
 	deadline := firstDue.Add(o.window + o.timeout)
-	for len(sys.twilio.Messages()) < want && time.Now().Before(deadline) && ctx.Err() == nil {
+	for len(sys.Twilio.Messages()) < want && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // a late duplicate would arrive by now
-	res := measure(sys.twilio.Messages(), ends)
+	res := measure(sys.Twilio.Messages(), ends)
 	fmt.Fprintf(stdout, "delivery    %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
 		res.sent, res.rate, pct(res.lateness, 0.5), pct(res.lateness, 0.99), pct(res.lateness, 1))
 	fmt.Fprintf(stdout, "correctness expected %d, sent %d, lost %d, sent twice %d\n", want, res.unique, want-res.unique, res.sent-res.unique)
-	for _, p := range []*proc{sys.scheduler, sys.worker, sys.nats} {
-		u := p.usage()
-		fmt.Fprintf(stdout, "resources   %-11s peak RSS %4d MB, CPU %6.1f s\n", p.name, u.peakRSS>>20, u.cpu.Seconds())
+	for _, p := range sys.Procs() {
+		u := p.Usage()
+		fmt.Fprintf(stdout, "resources   %-11s peak RSS %4d MB, CPU %6.1f s\n", p.Name, u.PeakRSS>>20, u.CPU.Seconds())
 	}
 	if o.csv != "" {
 		if err := writeCSV(o.csv, res.rows); err != nil {
@@ -138,17 +138,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-type system struct {
-	twilio                  *twiliotest.Server
-	nats, scheduler, worker *proc
-	natsVersion             string
-	// pprof addresses, when profiling.
-	profAddr map[string]string
-	// What it takes to start each process again.
-	env, workerEnv []string
-	bin, natsConf  string
-	natsAddr       string
-}
+// loadClinic is the one clinic of a load run: it may text at any hour.
+const loadClinic = `{"clinics":[{"id":"load","name":"Load Test Clinic","time_zone":"Europe/London",
+ "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+ "intake_token_env":"LOAD_TOKEN","escalation":{"on_call_phone":"+447700900199"}}]}`
+
+// system is the running service, with what a load run adds to it.
+type system struct{ *harness.System }
 
 // followUpOffsets compresses the offsets to seconds for a delivery run; a
 // backlog keeps the real ones, so every follow-up is days ahead.
@@ -166,7 +162,7 @@ func (s *system) profile(dir string, after, window time.Duration, stderr io.Writ
 	if dir == "" {
 		return &wg
 	}
-	for name, addr := range s.profAddr {
+	for name, addr := range s.ProfAddr {
 		wg.Go(func() {
 			time.Sleep(max(after, 0))
 			url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, max(int(window.Seconds()), 1))
@@ -187,81 +183,20 @@ func (s *system) profile(dir string, after, window time.Duration, stderr io.Writ
 }
 
 func startSystem(o options, dir string) (*system, error) {
-	s := &system{twilio: twiliotest.NewServer(), profAddr: map[string]string{}}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	natsConf := fmt.Sprintf("listen: 127.0.0.1:%d\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n", port, filepath.Join(dir, "jetstream"), o.fsync)
-	var schedProf, workerProf []string
 	if o.pprof != "" {
 		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
 			return nil, err
 		}
-		ports := make([]int, 3)
-		for i := range ports {
-			if ports[i], err = freePort(); err != nil {
-				return nil, err
-			}
-		}
-		natsConf += fmt.Sprintf("prof_port: %d\n", ports[0])
-		schedProf = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", ports[1])}
-		workerProf = []string{fmt.Sprintf("PPROF_ADDR=127.0.0.1:%d", ports[2])}
-		s.profAddr["nats-server"] = fmt.Sprintf("127.0.0.1:%d", ports[0])
-		s.profAddr["scheduler"] = fmt.Sprintf("127.0.0.1:%d", ports[1])
-		s.profAddr["worker"] = fmt.Sprintf("127.0.0.1:%d", ports[2])
 	}
-	conf := filepath.Join(dir, "nats.conf")
-	err = os.WriteFile(conf, []byte(natsConf), 0o600)
+	s, err := harness.StartSystem(harness.Config{
+		Bin: o.bin, Dir: dir, Fsync: o.fsync, Clinics: loadClinic, Pprof: o.pprof != "",
+		Env:       []string{"LOAD_TOKEN=" + intakeToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"},
+		WorkerEnv: []string{"SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000", "WORKER_CONCURRENCY=" + strconv.Itoa(o.workers)},
+	})
 	if err != nil {
 		return nil, err
 	}
-	if out, err := output(filepath.Join(o.bin, "nats-server"), "--version"); err == nil {
-		s.natsVersion = strings.TrimPrefix(string(bytes.TrimSpace(out)), "nats-server: ")
-	}
-	if s.nats, err = start("nats-server", filepath.Join(o.bin, "nats-server"), []string{"-c", conf}, nil, false); err != nil {
-		return nil, err
-	}
-	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	if err := waitTCP(fmt.Sprintf("127.0.0.1:%d", port)); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("nats-server: %w\n%s", err, s.nats.tail())
-	}
-	clinics := filepath.Join(dir, "clinics.json")
-	if err := os.WriteFile(clinics, []byte(`{"clinics":[{"id":"load","name":"Load Test Clinic","time_zone":"Europe/London",
- "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
- "intake_token_env":"LOAD_TOKEN","escalation":{"on_call_phone":"+447700900199"}}]}`), 0o600); err != nil {
-		return nil, err
-	}
-	env := []string{
-		"NATS_URL=" + natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics, "LOAD_TOKEN=" + intakeToken,
-		"FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn",
-	}
-	if s.scheduler, err = start("scheduler", filepath.Join(o.bin, "scheduler"), nil, append(slices.Clone(env), schedProf...), true); err != nil {
-		s.stop()
-		return nil, err
-	}
-	s.env = env
-	workerEnv := append(slices.Clone(env),
-		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID="+twiliotest.AccountSID, "TWILIO_AUTH_TOKEN="+twiliotest.AuthToken,
-		"TWILIO_API_BASE_URL="+s.twilio.URL, "SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000",
-		"WORKER_CONCURRENCY="+strconv.Itoa(o.workers))
-	workerEnv = append(workerEnv, workerProf...)
-	s.workerEnv, s.bin, s.natsConf, s.natsAddr = workerEnv, o.bin, conf, fmt.Sprintf("127.0.0.1:%d", port)
-	if s.worker, err = start("worker", filepath.Join(o.bin, "worker"), nil, workerEnv, true); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *system) stop() {
-	for _, p := range []*proc{s.worker, s.scheduler, s.nats} {
-		if p != nil {
-			p.stop()
-		}
-	}
-	s.twilio.Close()
+	return &system{s}, nil
 }
 
 type intakeResult struct {
@@ -274,7 +209,7 @@ type intakeResult struct {
 // records each acknowledgement's latency.
 func (s *system) intake(ctx context.Context, ends []time.Time, concurrency int) (intakeResult, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 30 * time.Second}
-	url := "http://" + s.scheduler.addr + "/v1/sessions"
+	url := "http://" + s.Scheduler.Addr + "/v1/sessions"
 	latency := make([]time.Duration, len(ends))
 	var next atomic.Int64
 	var failed atomic.Value

@@ -1,4 +1,7 @@
-package main
+// Package harness runs the real programs as separate processes — nats-server
+// (built from the nats-server module), the scheduler and the worker — with a
+// Twilio stand-in, for the load generator and the fault suite.
+package harness
 
 import (
 	"bufio"
@@ -18,16 +21,17 @@ import (
 	"time"
 )
 
-// proc is one program the load generator runs.
-type proc struct {
-	name string
+// Proc is one running program.
+type Proc struct {
+	Name string
+	Addr string // the HTTP address it listens on, for ours
 	cmd  *exec.Cmd
-	addr string
 	mu   sync.Mutex
 	logs bytes.Buffer
+	done chan struct{} // closed when it has exited
 }
 
-func (p *proc) Write(b []byte) (int, error) {
+func (p *Proc) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.logs.Len() < 1<<20 { // keep the start of the logs for errors
@@ -36,7 +40,15 @@ func (p *proc) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (p *proc) tail() string {
+// Logs returns what the program wrote to stderr (its first MiB).
+func (p *Proc) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// Tail is the end of its logs, for error messages.
+func (p *Proc) Tail() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.logs.String()
@@ -45,9 +57,9 @@ func (p *proc) tail() string {
 
 var listening = regexp.MustCompile(`listening on http://(\S+)`)
 
-// start runs a program and, for ours, waits for its address.
-func start(name, bin string, args, env []string, waitHTTP bool) (*proc, error) {
-	p := &proc{name: name, cmd: exec.Command(bin, args...)}
+// Start runs a program and, for ours, waits for its address.
+func Start(name, bin string, args, env []string, waitHTTP bool) (*Proc, error) {
+	p := &Proc{Name: name, cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p
 	stdout, err := p.cmd.StdoutPipe()
@@ -66,6 +78,8 @@ func start(name, bin string, args, env []string, waitHTTP bool) (*proc, error) {
 			}
 		}
 		close(addr)
+		_ = p.cmd.Wait()
+		close(p.done)
 	}()
 	if !waitHTTP {
 		return p, nil
@@ -73,37 +87,53 @@ func start(name, bin string, args, env []string, waitHTTP bool) (*proc, error) {
 	select {
 	case a, ok := <-addr:
 		if !ok {
-			return nil, fmt.Errorf("%s exited at start:\n%s", name, p.tail())
+			return nil, fmt.Errorf("%s exited at start:\n%s", name, p.Tail())
 		}
-		p.addr = a
+		p.Addr = a
 		return p, nil
 	case <-time.After(60 * time.Second):
-		return nil, fmt.Errorf("%s did not start:\n%s", name, p.tail())
+		p.Kill()
+		return nil, fmt.Errorf("%s did not start:\n%s", name, p.Tail())
 	}
 }
 
-// stop sends SIGTERM and waits.
-func (p *proc) stop() {
+// Stop sends SIGTERM and waits for the program to exit (SIGKILL after 30 s).
+func (p *Proc) Stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
+		p.Kill()
 	}
 }
 
-// usage is a process's peak resident memory and CPU time so far, from /proc.
-type usage struct {
-	peakRSS int64 // bytes
-	cpu     time.Duration
+// Kill sends SIGKILL (kill -9) and waits for the program to be gone.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.done
 }
 
-func (p *proc) usage() usage {
-	var u usage
+// Exited reports whether the program has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Usage is a process's peak resident memory and CPU time so far, from /proc.
+type Usage struct {
+	PeakRSS int64 // bytes
+	CPU     time.Duration
+}
+
+// Usage reads it; call it before the program exits.
+func (p *Proc) Usage() Usage {
+	var u Usage
 	pid := p.cmd.Process.Pid
-	u.peakRSS = p.status("VmHWM")
+	u.PeakRSS = p.status("VmHWM")
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		// Fields after the command name: utime and stime are the 12th and 13th.
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 {
@@ -111,16 +141,17 @@ func (p *proc) usage() usage {
 			if len(f) > 12 {
 				ut, _ := strconv.ParseInt(f[11], 10, 64)
 				st, _ := strconv.ParseInt(f[12], 10, 64)
-				u.cpu = time.Duration(ut+st) * time.Second / 100 // USER_HZ
+				u.CPU = time.Duration(ut+st) * time.Second / 100 // USER_HZ
 			}
 		}
 	}
 	return u
 }
 
-// build compiles the scheduler, the worker and nats-server (from the
-// nats-server module this repository already depends on) into dir.
-func build(ctx context.Context, dir string, stderr io.Writer) error {
+// Build compiles the scheduler, the worker and nats-server (from the
+// nats-server module this repository already depends on) into dir. Run it
+// from the repository root.
+func Build(ctx context.Context, dir string, stderr io.Writer) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator),
 		"./cmd/scheduler", "./cmd/worker", "github.com/nats-io/nats-server/v2")
 	cmd.Stdout, cmd.Stderr = stderr, stderr
@@ -130,7 +161,8 @@ func build(ctx context.Context, dir string, stderr io.Writer) error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort finds a loopback TCP port nothing listens on.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -144,8 +176,8 @@ func output(bin string, args ...string) ([]byte, error) {
 	return exec.Command(bin, args...).Output()
 }
 
-// waitTCP waits until something listens at addr.
-func waitTCP(addr string) error {
+// WaitTCP waits until something listens at addr.
+func WaitTCP(addr string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -159,11 +191,11 @@ func waitTCP(addr string) error {
 	}
 }
 
-// rss is the process's resident memory now.
-func (p *proc) rss() int64 { return p.status("VmRSS") }
+// RSS is the process's resident memory now.
+func (p *Proc) RSS() int64 { return p.status("VmRSS") }
 
 // status reads a memory field ("VmRSS", "VmHWM") of /proc/<pid>/status, in bytes.
-func (p *proc) status(field string) int64 {
+func (p *Proc) status(field string) int64 {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0
