@@ -99,8 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return store.DeadLetter(ctx, kind, strings.TrimPrefix(msg.Subject(), kind+"."), msg.Data(), reason)
 		}
 	}
-	// Leave room within AckWait to record the outcome after a slow call.
-	jobTimeout := cfg.AckWait - 5*time.Second
+	jobTimeout := cfg.JobTimeout()
 	runners := []*jobs.Runner{{
 		Name: natsjs.ConsumerSender, Consumer: consumers.sender, Concurrency: cfg.Concurrency,
 		Handle: dispatcher.Handle, DeadLetter: dispatcher.DeadLetter,

@@ -94,6 +94,12 @@ type Worker struct {
 	AckWait        time.Duration `env:"WORKER_ACK_WAIT" envDefault:"60s"`
 }
 
+// JobTimeout bounds one job's handling; the rest of AckWait is left to
+// acknowledge it, so a job is never redelivered while still in hand.
+func (c Worker) JobTimeout() time.Duration {
+	return c.AckWait - min(max(c.AckWait/10, 500*time.Millisecond), 5*time.Second)
+}
+
 // Drivers.
 const (
 	DriverTwilio  = "twilio"
@@ -179,12 +185,14 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	if cfg.AckWait < 5*time.Second {
 		errs = append(errs, errors.New("WORKER_ACK_WAIT: must be at least 5s"))
 	}
-	if cfg.TwilioTimeout <= 0 || cfg.TwilioTimeout >= cfg.AckWait {
-		errs = append(errs, errors.New("TWILIO_TIMEOUT: must be positive and shorter than WORKER_ACK_WAIT"))
+	// A job that outlives its deadline gives up on a Twilio call that may
+	// yet succeed: a text sent but never recorded. So the calls a job makes
+	// (a notice makes a webhook call and a Twilio call) fit within it.
+	if cfg.TwilioTimeout <= 0 || cfg.TwilioTimeout >= cfg.JobTimeout() {
+		errs = append(errs, fmt.Errorf("TWILIO_TIMEOUT: must be positive and shorter than a job's time, %v (WORKER_ACK_WAIT less a margin to acknowledge)", cfg.JobTimeout()))
 	}
-	// A notice makes one webhook call and one Twilio call within AckWait.
-	if cfg.EscalationTimeout <= 0 || cfg.EscalationTimeout+cfg.TwilioTimeout >= cfg.AckWait {
-		errs = append(errs, errors.New("ESCALATION_WEBHOOK_TIMEOUT: must be positive, and with TWILIO_TIMEOUT shorter than WORKER_ACK_WAIT"))
+	if cfg.EscalationTimeout <= 0 || cfg.EscalationTimeout+cfg.TwilioTimeout >= cfg.JobTimeout() {
+		errs = append(errs, fmt.Errorf("ESCALATION_WEBHOOK_TIMEOUT: must be positive, and with TWILIO_TIMEOUT shorter than a job's time, %v (WORKER_ACK_WAIT less a margin to acknowledge)", cfg.JobTimeout()))
 	}
 	if cfg.EscalationRetryBase <= 0 || cfg.EscalationRetryMax < cfg.EscalationRetryBase {
 		errs = append(errs, errors.New("ESCALATION_RETRY_BASE_DELAY, ESCALATION_RETRY_MAX_DELAY: want 0 < base <= max"))

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -147,5 +148,33 @@ func TestExampleClinicsFileIsValid(t *testing.T) {
 	}
 	if _, err := config.LoadClinics("../../config/clinics.local.json", secrets, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Twilio call that can outlast its job would be abandoned while Twilio
+// may still accept the text: sent, never recorded, sent again.
+func TestTwilioCallsFitWithinAJob(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32), "SMS_DRIVER": "console"}
+	tests := []struct {
+		vars map[string]string
+		want string // "" for no error
+	}{
+		{map[string]string{"WORKER_ACK_WAIT": "10s", "TWILIO_TIMEOUT": "8s", "ESCALATION_WEBHOOK_TIMEOUT": "500ms"}, ""},
+		{map[string]string{"WORKER_ACK_WAIT": "10s", "TWILIO_TIMEOUT": "9500ms"}, "TWILIO_TIMEOUT"},
+		{map[string]string{"WORKER_ACK_WAIT": "60s", "TWILIO_TIMEOUT": "10s", "ESCALATION_WEBHOOK_TIMEOUT": "45s"}, "ESCALATION_WEBHOOK_TIMEOUT"},
+	}
+	for _, tt := range tests {
+		vars := maps.Clone(base)
+		maps.Copy(vars, tt.vars)
+		cfg, _, err := config.LoadWorker(getenv(vars))
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%v: %v", tt.vars, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%v: error %v does not name %s", tt.vars, err, tt.want)
+		case err == nil && cfg.TwilioTimeout >= cfg.JobTimeout():
+			t.Errorf("%v: job time %v leaves no room for the Twilio call", tt.vars, cfg.JobTimeout())
+		}
 	}
 }

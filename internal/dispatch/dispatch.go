@@ -161,6 +161,10 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		To: sess.Client.Phone, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID,
 		Body: body, StatusCallback: d.statusCallback(f),
 	})
+	// Twilio has answered: record the outcome even if the job's time is up
+	// or nats-server is restarting, for as long as the claim holds.
+	ctx, cancel := d.recordContext(ctx, f)
+	defer cancel()
 	if sendErr != nil {
 		d.noteNumber(ctx, log, sess.ClinicID, sess.Client.Phone, sendErr)
 		return d.failed(ctx, log, f, rev, sendErr)
@@ -226,7 +230,7 @@ func MarkFailing(ctx context.Context, store *natsjs.Store, clinic, phone string,
 func (d *Dispatcher) recordSent(ctx context.Context, f aftercare.FollowUp, claimRev uint64) error {
 	// Usually nothing changed since the claim: write at its revision and
 	// skip a read.
-	if _, err := d.Store.SaveFollowUp(ctx, f, claimRev); !errors.Is(err, natsjs.ErrConflict) {
+	if _, err := retryStore(ctx, func() (uint64, error) { return d.Store.SaveFollowUp(ctx, f, claimRev) }); !errors.Is(err, natsjs.ErrConflict) {
 		return err
 	}
 	for range 5 {
@@ -259,11 +263,34 @@ func (d *Dispatcher) failed(ctx context.Context, log *slog.Logger, f aftercare.F
 	}
 	// Release the claim so the retry is not mistaken for a crashed worker.
 	f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpScheduled, "last attempt: "+sendErr.Error(), d.Now()
-	if _, err := d.Store.SaveFollowUp(ctx, f, rev); err != nil {
+	if _, err := retryStore(ctx, func() (uint64, error) { return d.Store.SaveFollowUp(ctx, f, rev) }); err != nil {
 		log.Warn("could not release claim after failed send", "err", err)
 	}
 	d.Stats.Retried.Add(1)
 	return jobs.Retry(delay, sendErr)
+}
+
+// recordContext is for recording a send's outcome: not cut short by the
+// job's deadline, but ending a second before the claim lease does, after
+// which another worker may take the follow-up.
+func (d *Dispatcher) recordContext(ctx context.Context, f aftercare.FollowUp) (context.Context, context.CancelFunc) {
+	held := d.Now().Sub(f.ClaimedAt)
+	return context.WithTimeout(context.WithoutCancel(ctx), d.ClaimLease-time.Second-held)
+}
+
+// retryStore repeats a record write that failed for want of nats-server
+// (a restart, a lost connection) until it is answered or ctx ends; a
+// conflict is an answer.
+func retryStore(ctx context.Context, write func() (uint64, error)) (uint64, error) {
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		rev, err := write()
+		if err == nil || errors.Is(err, natsjs.ErrConflict) {
+			return rev, err
+		}
+		if sleep(ctx, delay) != nil {
+			return 0, err
+		}
+	}
 }
 
 // backoff doubles from RetryBase per attempt up to RetryMax, with jitter so

@@ -16,6 +16,7 @@ import (
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/planner"
+	"github.com/aftercare/aftercare/internal/sms"
 	"github.com/aftercare/aftercare/internal/twilio"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -350,5 +351,33 @@ func TestRescheduleDuringSendKeepsTheNewPlan(t *testing.T) {
 	outcome(t, <-done, "ack")
 	if f := b.record(t, "harbour"); f.PlanVersion != 2 || f.Status != aftercare.FollowUpScheduled {
 		t.Fatalf("record %+v, want plan 2 scheduled", f)
+	}
+}
+
+// cancelAfterSend is a Sender whose job runs out of time just as Twilio
+// answers: the send went through, the job's context is gone.
+type cancelAfterSend struct {
+	sms.Sender
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterSend) Send(ctx context.Context, m sms.Message) (string, error) {
+	sid, err := c.Sender.Send(ctx, m)
+	c.cancel()
+	return sid, err
+}
+
+// A job whose time runs out the moment Twilio accepts the text still
+// records it: otherwise the claim would expire and the text go twice.
+func TestSendRecordedAfterTheJobsTimeRunsOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	ctx, cancel := context.WithCancel(context.Background())
+	b.dispatcher.Sender = cancelAfterSend{Sender: b.dispatcher.Sender, cancel: cancel}
+	outcome(t, b.dispatcher.Send(ctx, job), "ack")
+	msgs := b.twilio.Messages()
+	if f := b.record(t, "harbour"); len(msgs) != 1 || f.Status != aftercare.FollowUpSent || f.MessageSID != msgs[0].SID {
+		t.Fatalf("record %+v after %d texts, want sent with the text's SID", f, len(msgs))
 	}
 }

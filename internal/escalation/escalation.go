@@ -163,8 +163,12 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 }
 
 func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation) error {
-	body := fmt.Sprintf("ALERT %s aftercare: client %s (session %s) reported %s. Please call them. Ref %s",
-		clinic.Name, e.ClientPhone, e.SessionID, strings.ReplaceAll(e.Reason, "_", " "), e.ID)
+	session := "session " + e.SessionID
+	if e.SessionID == "" {
+		session = "no session on file"
+	}
+	body := fmt.Sprintf("ALERT %s aftercare: client %s (%s) reported %s. Please call them. Ref %s",
+		clinic.Name, e.ClientPhone, session, strings.ReplaceAll(e.Reason, "_", " "), e.ID)
 	callback := ""
 	if n.StatusCallback != "" {
 		callback = n.StatusCallback + "?" + url.Values{"kind": {"oncall"}, "clinic": {clinic.ID}, "escalation": {e.ID}}.Encode()

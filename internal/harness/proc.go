@@ -34,13 +34,13 @@ type Proc struct {
 func (p *Proc) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.logs.Len() < 1<<20 { // keep the start of the logs for errors
+	if p.logs.Len() < 64<<20 { // keep the logs, bounded, for errors and scans
 		p.logs.Write(b)
 	}
 	return len(b), nil
 }
 
-// Logs returns what the program wrote to stderr (its first MiB).
+// Logs returns what the program wrote to stderr (its first 64 MiB).
 func (p *Proc) Logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

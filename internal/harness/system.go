@@ -37,6 +37,7 @@ type System struct {
 	// ProfAddr is each process's pprof address, when Config.Pprof is set.
 	ProfAddr map[string]string
 
+	all                     []*Proc // every process started, killed ones too
 	cfg                     Config
 	natsConf                string
 	schedulerEnv, workerEnv []string
@@ -112,6 +113,7 @@ func (s *System) StartNATS() error {
 		return err
 	}
 	s.NATS = p
+	s.all = append(s.all, p)
 	if err := WaitTCP(s.natsAddr); err != nil {
 		return fmt.Errorf("nats-server: %w\n%s", err, p.Tail())
 	}
@@ -129,6 +131,7 @@ func (s *System) StartProgram(name string) error {
 	if err != nil {
 		return err
 	}
+	s.all = append(s.all, p)
 	if name == "worker" {
 		s.Worker = p
 	} else {
@@ -142,6 +145,10 @@ func (s *System) StartProgram(name string) error {
 
 // Procs lists the running processes: scheduler, worker, nats-server.
 func (s *System) Procs() []*Proc { return []*Proc{s.Scheduler, s.Worker, s.NATS} }
+
+// AllProcs lists every process started so far, those since killed or
+// stopped too, for their logs.
+func (s *System) AllProcs() []*Proc { return s.all }
 
 // StoreDir is where nats-server keeps JetStream's files.
 func (s *System) StoreDir() string { return filepath.Join(s.cfg.Dir, "jetstream") }

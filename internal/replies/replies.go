@@ -110,11 +110,23 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 	log = log.With("session", rec.SessionID, "class", rec.Class)
 	fields := tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(in.From)}
 	var kind tips.Answer
-	switch {
-	case rec.SessionID == "":
+	if rec.SessionID == "" {
 		p.Stats.Unlinked.Add(1)
-		kind = tips.AnswerUnknownClient
-	case triage.Class(rec.Class).Escalates():
+	}
+	escalates := triage.Class(rec.Class).Escalates()
+	if escalates && rec.SessionID == "" && rec.EscalationID == "" {
+		// A number with no session on file (a plan not yet made, a client
+		// texting from another phone) told the clinic's line of someone
+		// getting worse: the clinic hears of it, once a day per number.
+		if escalates, err = p.strangerSlot(ctx, clinic.ID, rec); err != nil {
+			return err
+		}
+		if !escalates {
+			return p.finish(ctx, log, rec, rev, "", p.fromClinic(clinic, in.From), attempt)
+		}
+	}
+	switch {
+	case escalates:
 		if rec, rev, err = p.escalate(ctx, log, clinic, sess, rec, rev); err != nil {
 			return err
 		}
@@ -122,6 +134,8 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		if rec.Class == string(triage.RedFlag) {
 			kind = tips.AnswerRedFlag
 		}
+	case rec.SessionID == "":
+		kind = tips.AnswerUnknownClient
 	case rec.Class == string(triage.Question):
 		kind = tips.AnswerQuestion
 	}
@@ -143,12 +157,22 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 const strangerAnswerGap = 24 * time.Hour
 
 // onceADay returns the answer for a number with no session with us, or ""
-// if it was answered in the last day. It is decided when the reply is
-// first handled, so a redelivery keeps the same decision.
+// if it was answered in the last day.
 func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.Reply, answer string) (string, error) {
 	if rec.AnswerSID != "" || rec.Answer != "" {
 		return answer, nil
 	}
+	if ok, err := p.strangerSlot(ctx, clinic, rec); err != nil || !ok {
+		return "", err
+	}
+	return answer, nil
+}
+
+// strangerSlot says whether a number with no session with us may be
+// answered (or escalated) now: once a day, so texting us cannot be used to
+// make us send texts or page the clinic. It is decided when the reply is
+// first handled, so a redelivery keeps the same decision.
+func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec aftercare.Reply) (bool, error) {
 	now := p.Now()
 	allowed := false
 	err := p.Store.UpdateClient(ctx, clinic, rec.From, now, func(c *aftercare.ClientRecord) bool {
@@ -163,10 +187,7 @@ func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.R
 		c.StrangerAnsweredAt = rec.ReceivedAt
 		return true
 	})
-	if err != nil || !allowed {
-		return "", err
-	}
-	return answer, nil
+	return allowed && err == nil, err
 }
 
 func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
@@ -284,6 +305,10 @@ func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clin
 		log.Warn("escalation raised", "escalation", e.ID)
 	}
 	rec.EscalationID = e.ID
+	if rec.SessionID == "" {
+		newRev, err := p.Store.SaveReply(ctx, rec, rev)
+		return rec, newRev, err
+	}
 	err := p.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
 		if s.EscalationID != "" {
 			return false

@@ -364,8 +364,10 @@ func TestOptOutKeywords(t *testing.T) {
 }
 
 // A reply is tied to the clinic it was sent to. A harbour client texting
-// sol's number is unknown to sol: answered politely, never escalated into
-// sol. A text to a number no clinic uses is recorded and answered from it.
+// sol's number is unknown to sol: a red flag is escalated to sol (someone
+// told sol's line they are getting worse) carrying nothing of harbour's
+// records, and harbour's session is untouched. A text to a number no
+// clinic uses is recorded, answered from it, and escalated to no one.
 func TestRepliesStayWithTheirClinic(t *testing.T) {
 	t.Parallel()
 	s := setup(t, "1h,2h,3h")
@@ -380,12 +382,15 @@ func TestRepliesStayWithTheirClinic(t *testing.T) {
 	toSol.Set("MessagingServiceSid", solService)
 	s.text(worker, toSol, "")
 	answer := s.messagesTo(client, 1, 5*time.Second)
-	if len(answer) != 1 || !strings.Contains(answer[0].Body, "No encontramos una cita") || answer[0].MessagingServiceSID != solService {
+	if len(answer) != 1 || !strings.Contains(answer[0].Body, "atencion urgente") || answer[0].MessagingServiceSID != solService {
 		t.Fatalf("answer to a stranger of sol: %+v", answer)
 	}
 	rec, _, err := store.Reply(context.Background(), "sol", toSol.Get("MessageSid"))
-	if err != nil || rec.ClinicID != "sol" || rec.SessionID != "" || rec.EscalationID != "" || rec.Class != "red_flag" {
+	if err != nil || rec.ClinicID != "sol" || rec.SessionID != "" || rec.EscalationID == "" || rec.Class != "red_flag" {
 		t.Errorf("sol's record of the text: %+v %v", rec, err)
+	}
+	if sess, _, err := store.Session(context.Background(), "harbour", "i1"); err != nil || sess.EscalationID != "" {
+		t.Errorf("harbour's session changed by a text to sol: %+v %v", sess, err)
 	}
 
 	stray := twiliotest.Inbound(newSID(), "+447700900802", "+447700900999", "hello?")
@@ -398,18 +403,20 @@ func TestRepliesStayWithTheirClinic(t *testing.T) {
 		t.Errorf("unknown-number text not recorded: %+v %v", rec, err)
 	}
 	var list struct{ Escalations []aftercare.Escalation }
-	for _, tok := range []string{token, solToken} {
-		list.Escalations = nil
-		s.getJSON(scheduler, "/v1/escalations?status=all", tok, &list)
-		if len(list.Escalations) != 0 {
-			t.Errorf("escalations raised for texts that belong to no session: %+v", list.Escalations)
-		}
+	s.getJSON(scheduler, "/v1/escalations?status=all", token, &list)
+	if len(list.Escalations) != 0 {
+		t.Errorf("harbour sees escalations of texts to other numbers: %+v", list.Escalations)
+	}
+	list.Escalations = nil
+	s.getJSON(scheduler, "/v1/escalations?status=all", solToken, &list)
+	if len(list.Escalations) != 1 || list.Escalations[0].SessionID != "" || list.Escalations[0].ClientName != "" {
+		t.Errorf("sol's escalations: %+v, want the one text to sol's line, with no session", list.Escalations)
 	}
 	if n := len(s.clinic.escalations(1, 0)); n != 0 {
-		t.Errorf("clinic webhook called %d times", n)
+		t.Errorf("harbour's webhook called %d times", n)
 	}
-	if slices.ContainsFunc(s.twilio.Messages(), func(m twiliotest.Message) bool { return m.To == "+525555550199" || m.To == "+447700900199" }) {
-		t.Error("an on-call phone was texted")
+	if slices.ContainsFunc(s.twilio.Messages(), func(m twiliotest.Message) bool { return m.To == "+447700900199" }) {
+		t.Error("harbour's on-call phone was texted")
 	}
 }
 

@@ -33,7 +33,8 @@ type Message struct {
 	MessagingServiceSID string
 	Body                string
 	StatusCallback      string
-	At                  time.Time
+	Received            time.Time // when the request arrived
+	At                  time.Time // when it was accepted (after any Delay)
 }
 
 // Reply scripts one answer: a status and body other than the normal 201.
@@ -42,7 +43,12 @@ type Reply struct {
 	Code       int    // Twilio error code for a JSON error body
 	RetryAfter string // Retry-After header, if any
 	HTML       bool   // answer with an HTML page, as a proxy in front would
-	Delay      time.Duration
+	// Delay holds the answer back; with Status 0 the message is accepted
+	// after it, even if the client has given up (as Twilio would).
+	Delay time.Duration
+	// Hang never answers and accepts nothing: the request waits until the
+	// client gives up, as when Twilio cannot be reached.
+	Hang bool
 }
 
 // Server is the stand-in.
@@ -51,7 +57,9 @@ type Server struct {
 	mu       sync.Mutex
 	messages []Message
 	script   []Reply
+	fault    *Reply // answers every request while set (see Fail)
 	requests int
+	inFlight int
 }
 
 // NewServer starts a stand-in; Close it when done.
@@ -71,6 +79,28 @@ func (s *Server) Script(replies ...Reply) {
 	s.script = append(s.script, replies...)
 }
 
+// Fail answers every request with r until Recover; a Script queued
+// before it is used first.
+func (s *Server) Fail(r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = &r
+}
+
+// Recover ends a Fail: requests are accepted again.
+func (s *Server) Recover() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault = nil
+}
+
+// InFlight counts create requests being handled now.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
+}
+
 // Messages returns the messages accepted so far.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -86,6 +116,7 @@ func (s *Server) Requests() int {
 }
 
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	received := time.Now()
 	user, pass, ok := r.BasicAuth()
 	if !ok || user != AccountSID || pass != AuthToken || r.PathValue("sid") != AccountSID {
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
@@ -101,13 +132,23 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests++
-	var reply *Reply
+	s.inFlight++
+	reply := s.fault
 	if len(s.script) > 0 {
 		reply = &s.script[0]
 		s.script = s.script[1:]
 	}
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	if reply != nil {
+		if reply.Hang {
+			<-r.Context().Done()
+			return
+		}
 		time.Sleep(reply.Delay)
 		if reply.Status != 0 {
 			if reply.RetryAfter != "" {
@@ -138,7 +179,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	m := Message{
 		SID: fmt.Sprintf("SM%032d", len(s.messages)+1), To: to, From: from, MessagingServiceSID: service,
-		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), At: time.Now(),
+		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), Received: received, At: time.Now(),
 	}
 	s.messages = append(s.messages, m)
 	s.mu.Unlock()

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aftercare/aftercare/internal/harness"
+	"github.com/aftercare/aftercare/internal/twiliotest"
+)
+
+// clientNumber matches the suite's clients' full numbers; logs may carry
+// only their masked form.
+var clientNumber = regexp.MustCompile(`\+4478\d{8}`)
+
+// scanLogs looks through every process's logs (killed ones too) for what
+// must never be there: a secret, a client's full number, the text of a
+// message to or from a client.
+func scanLogs(procs []*harness.Proc) []string {
+	forbidden := map[string]string{
+		intakeToken:                   "the clinic's intake token",
+		webhookSecret:                 "the clinic's webhook secret",
+		twiliotest.AuthToken:          "the Twilio auth token",
+		"after your session":          "a follow-up's text",
+		"worse today and my left leg": "a client's reply",
+	}
+	var leaks []string
+	for _, p := range procs {
+		logs := p.Logs()
+		for s, what := range forbidden {
+			if n := strings.Count(logs, s); n > 0 {
+				leaks = append(leaks, fmt.Sprintf("%s logs hold %s %d times", p.Name, what, n))
+			}
+		}
+		if m := clientNumber.FindAllString(logs, -1); len(m) > 0 {
+			leaks = append(leaks, fmt.Sprintf("%s logs hold %d full client numbers (first %s)", p.Name, len(m), maskForReport(m[0])))
+		}
+	}
+	return leaks
+}
+
+// maskForReport keeps the report itself free of the number it found.
+func maskForReport(n string) string { return n[:4] + strings.Repeat("*", len(n)-6) + n[len(n)-2:] }
