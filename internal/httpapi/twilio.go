@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,10 +32,7 @@ type WorkerAPI struct {
 // body and a few dozen parameters).
 const maxWebhookBody = 64 << 10
 
-var (
-	messageSIDPattern = regexp.MustCompile(`^(SM|MM)[0-9a-fA-F]{32}$`)
-	emptyTwiML        = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
-)
+var emptyTwiML = []byte(`<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
 
 // webhookForm reads, authenticates and parses a Twilio webhook. It writes
 // the error response itself and returns ok=false when the request is
@@ -62,13 +58,9 @@ func (a *WorkerAPI) webhookForm(w http.ResponseWriter, r *http.Request) (url.Val
 		writeText(w, http.StatusForbidden, err.Error())
 		return nil, false
 	}
-	form, err := url.ParseQuery(string(body))
+	form, err := twilio.ParseWebhook(body)
 	if err != nil {
-		writeText(w, http.StatusBadRequest, "body is not form-encoded: "+err.Error())
-		return nil, false
-	}
-	if sid := form.Get("MessageSid"); !messageSIDPattern.MatchString(sid) {
-		writeText(w, http.StatusBadRequest, "MessageSid must be SM or MM followed by 32 hex digits")
+		writeText(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
 	return form, true
@@ -82,16 +74,12 @@ func (a *WorkerAPI) inbound(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in := aftercare.InboundSMS{
-		MessageSID: form.Get("MessageSid"), AccountSID: form.Get("AccountSid"),
-		From: form.Get("From"), To: form.Get("To"), MessagingServiceSID: form.Get("MessagingServiceSid"),
-		Body: form.Get("Body"), OptOutType: form.Get("OptOutType"), ReceivedAt: a.Now(),
-	}
-	in.NumMedia, _ = strconv.Atoi(form.Get("NumMedia"))
-	if in.From == "" || in.To == "" || len(in.From) > 64 || len(in.To) > 64 {
-		writeText(w, http.StatusBadRequest, "From and To are required, at most 64 characters each")
+	in, err := twilio.ParseInbound(form)
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	in.ReceivedAt = a.Now()
 	if c, ok := a.Clinics.BySender(in.To, in.MessagingServiceSID); ok {
 		in.ClinicID = c.ID
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
@@ -100,6 +101,11 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 // errors, so a typo in a field name is reported rather than ignored.
 func Decode(body []byte) (aftercare.SessionEvent, error) {
 	var ev aftercare.SessionEvent
+	// encoding/json would mend bad UTF-8 and keep the last of two fields of
+	// one name: an event is taken as sent or not at all.
+	if !utf8.Valid(body) {
+		return ev, &MalformedError{Reason: "body is not UTF-8"}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ev); err != nil {
@@ -108,7 +114,61 @@ func Decode(body []byte) (aftercare.SessionEvent, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return ev, &MalformedError{Reason: "unexpected data after the JSON object"}
 	}
+	if name := repeatedField(body); name != "" {
+		return aftercare.SessionEvent{}, &MalformedError{Reason: fmt.Sprintf("field %q appears more than once", name)}
+	}
 	return ev, nil
+}
+
+// repeatedField returns the first field name that appears twice in one
+// object of a valid JSON document (compared as encoding/json matches them,
+// ignoring case), or "".
+func repeatedField(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type object struct {
+		seen      map[string]bool
+		expectKey bool
+	}
+	var stack []*object
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *object
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.seen != nil && top.expectKey {
+			if key, ok := tok.(string); ok {
+				folded := strings.ToLower(key)
+				if top.seen[folded] {
+					return key
+				}
+				top.seen[folded] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			if top != nil {
+				top.expectKey = true // the value is this object; the next key follows it
+			}
+			stack = append(stack, &object{seen: map[string]bool{}, expectKey: true})
+		case json.Delim('['):
+			if top != nil {
+				top.expectKey = true
+			}
+			stack = append(stack, &object{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		default:
+			if top != nil && top.seen != nil {
+				top.expectKey = true // a scalar value: a key comes next
+			}
+		}
+	}
 }
 
 func describeJSONError(err error) string {
