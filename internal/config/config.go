@@ -62,6 +62,9 @@ type Scheduler struct {
 	// follow-ups whose timer went missing.
 	ReconcileSchedule string        `env:"RECONCILE_SCHEDULE" envDefault:"@every 5m"`
 	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"10m"`
+	// PlannerConcurrency is how many session events are applied at once;
+	// each waits on a dozen round trips to JetStream, so more than cores.
+	PlannerConcurrency int `env:"PLANNER_CONCURRENCY" envDefault:"32"`
 }
 
 // Worker is the SMS program's configuration.
@@ -119,6 +122,9 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	errs = append(errs, cfg.Common.validate()...)
 	if cfg.MaxBodyBytes < 1024 || cfg.MaxBodyBytes > 10<<20 {
 		errs = append(errs, fmt.Errorf("MAX_BODY_BYTES: %d is outside 1024..10485760", cfg.MaxBodyBytes))
+	}
+	if cfg.PlannerConcurrency < 1 || cfg.PlannerConcurrency > 512 {
+		errs = append(errs, fmt.Errorf("PLANNER_CONCURRENCY: %d must be from 1 to 512 (the planner consumer's MaxAckPending)", cfg.PlannerConcurrency))
 	}
 	if cfg.ReconcileGrace <= 0 {
 		errs = append(errs, errors.New("RECONCILE_GRACE: must be positive"))

@@ -99,6 +99,9 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 			}
 			return p.settleTimers(ctx, clinic.ID, rec.SessionID)
 		}
+		// A session with no record until now has no follow-up records either
+		// (they are written after it), so its plan skips reading them.
+		fresh := rev == 0 && !seen
 		if !seen {
 			rec = p.nextRecord(rec, clinic, seq, ev, now)
 			if _, err = p.Store.SaveSession(ctx, rec, rev); errors.Is(err, natsjs.ErrConflict) {
@@ -117,7 +120,7 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 			// The clinic has taken over; a moved session gets no tips either.
 			return p.cancel(ctx, rec, "client escalated to the clinic: "+rec.EscalationID)
 		}
-		return p.schedule(ctx, clinic, rec, now)
+		return p.schedule(ctx, clinic, rec, now, fresh)
 	}
 }
 
@@ -176,12 +179,17 @@ func remember(ids []string, id string) []string {
 // timers. A new timer replaces an earlier plan's timer for the same step; a
 // job of an earlier plan that has already fired carries the old plan version
 // and is dropped by the worker.
-func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time) error {
+func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time, fresh bool) error {
 	loc := clinic.ClientLocation(rec.Client.TimeZone)
 	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
-		existing, frev, err := p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
-		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-			return err
+		var existing aftercare.FollowUp
+		var frev uint64
+		if !fresh {
+			var err error
+			existing, frev, err = p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
+			if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+				return err
+			}
 		}
 		if existing.PlanVersion > rec.PlanVersion {
 			return nil // a newer event is being applied concurrently; it owns the plan
@@ -197,10 +205,11 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 		if step.Skip != "" {
 			f.Status, f.Reason = aftercare.FollowUpSkipped, step.Skip
 		}
-		if _, err := p.Store.SaveFollowUp(ctx, f, frev); err != nil {
-			return err // a conflict is retried with the whole event
+		saved, err := p.Store.SaveFollowUp(ctx, f, frev)
+		if err != nil {
+			return err // a conflict (with fresh: a record after all) is retried with the whole event
 		}
-		if err := p.settleTimer(ctx, clinic.ID, rec.SessionID, step.Step); err != nil {
+		if err := p.settle(ctx, f, saved); err != nil {
 			return err
 		}
 		if step.Skip != "" {
@@ -220,14 +229,21 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 // once, the slower one cannot leave its timer in place of the newer plan's:
 // whoever publishes last checks the record afterwards and corrects it.
 func (p *Planner) settleTimer(ctx context.Context, clinic, session string, step aftercare.Step) error {
+	f, rev, err := p.Store.FollowUp(ctx, clinic, session, step)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return p.settle(ctx, f, rev)
+}
+
+// settle is settleTimer from a record already in hand at revision rev.
+func (p *Planner) settle(ctx context.Context, f aftercare.FollowUp, rev uint64) error {
+	clinic, session, step := f.ClinicID, f.SessionID, f.Step
 	for {
-		f, rev, err := p.Store.FollowUp(ctx, clinic, session, step)
-		if errors.Is(err, aftercare.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+		var err error
 		switch f.Status {
 		case aftercare.FollowUpScheduled:
 			err = p.Store.Schedule(ctx, due(f))
@@ -237,10 +253,15 @@ func (p *Planner) settleTimer(ctx context.Context, clinic, session string, step 
 		if err != nil {
 			return err
 		}
-		_, after, err := p.Store.FollowUp(ctx, clinic, session, step)
+		var after uint64
+		f, after, err = p.Store.FollowUp(ctx, clinic, session, step)
+		if errors.Is(err, aftercare.ErrNotFound) {
+			return nil
+		}
 		if err != nil || after == rev {
 			return err
 		}
+		rev = after
 	}
 }
 

@@ -54,7 +54,9 @@ func New(cfg Config) (*Sender, error) {
 		cfg.Timeout = 10 * time.Second
 	}
 	rt := http.DefaultTransport.(*http.Transport).Clone()
-	rt.MaxIdleConnsPerHost = 32
+	// Keep a connection per concurrent send: a new TLS handshake per text
+	// would cost more than the text.
+	rt.MaxIdleConnsPerHost = 256
 	return &Sender{cfg: cfg, transport: &rebase{base: base, next: rt}}, nil
 }
 

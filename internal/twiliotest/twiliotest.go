@@ -108,6 +108,13 @@ func (s *Server) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
+// Count is how many messages were accepted so far (Messages without the copy).
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.messages)
+}
+
 // Requests counts every create request, accepted or not.
 func (s *Server) Requests() int {
 	s.mu.Lock()
