@@ -100,18 +100,12 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.rate < 1 || o.duration < 4*time.Second || o.kills < 1 {
 		return errors.New("want -rate >= 1, -duration >= 4s, -kills >= 1")
 	}
-	dir, err := os.MkdirTemp("", "aftercare-faults")
+	dir, bin, err := harness.Workspace(ctx, "faults", o.bin, stderr)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if o.bin == "" {
-		o.bin = filepath.Join(dir, "bin")
-		fmt.Fprintln(stderr, "faults: building scheduler, worker and nats-server ...")
-		if err := harness.Build(ctx, o.bin, stderr); err != nil {
-			return err
-		}
-	}
+	o.bin = bin
 
 	table := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(table, "scenario\tload\tfaults\tlost\tduplicated\tescalations reached\tlogs")

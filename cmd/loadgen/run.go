@@ -67,18 +67,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.timeout = 30*time.Second + time.Duration(3*o.sessions)*time.Millisecond
 	}
 
-	dir, err := os.MkdirTemp("", "aftercare-loadgen")
+	dir, bin, err := harness.Workspace(ctx, "loadgen", o.bin, stderr)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if o.bin == "" {
-		o.bin = filepath.Join(dir, "bin")
-		fmt.Fprintln(stderr, "loadgen: building scheduler, worker and nats-server ...")
-		if err := harness.Build(ctx, o.bin, stderr); err != nil {
-			return err
-		}
-	}
+	o.bin = bin
 
 	sys, err := startSystem(o, dir)
 	if err != nil {

@@ -208,3 +208,23 @@ func (p *Proc) status(field string) int64 {
 	}
 	return 0
 }
+
+// Workspace makes a temporary directory for a run and, unless bin names a
+// directory of prebuilt programs, builds them into it. It returns the
+// directory (remove it when done) and where the programs are.
+func Workspace(ctx context.Context, name, bin string, stderr io.Writer) (dir, programs string, err error) {
+	dir, err = os.MkdirTemp("", "aftercare-"+name)
+	if err != nil {
+		return "", "", err
+	}
+	if bin != "" {
+		return dir, bin, nil
+	}
+	programs = filepath.Join(dir, "bin")
+	fmt.Fprintf(stderr, "%s: building scheduler, worker and nats-server ...\n", name)
+	if err := Build(ctx, programs, stderr); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return dir, programs, nil
+}

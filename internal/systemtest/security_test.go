@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
 
@@ -76,7 +75,7 @@ func TestOneClinicCannotReachAnother(t *testing.T) {
 		}
 		return len(list) == 1
 	})
-	harbourEvents := streamCountSubject(t, js, natsjs.StreamSessions, "sessions.harbour.>")
+	harbourEvents := natsjstest.CountSubjects(t, js, natsjs.StreamSessions, "sessions.harbour.>")
 
 	// Writes in harbour's name with sol's credentials.
 	inHarbourName := strings.Replace(event("a1", "victim-1", "cancelled", "", time.Time{}), `"event_id"`, `"clinic_id":"harbour","event_id"`, 1)
@@ -113,7 +112,7 @@ func TestOneClinicCannotReachAnother(t *testing.T) {
 
 	// Harbour's records are as they were.
 	time.Sleep(500 * time.Millisecond) // let the planner apply sol's cancellation
-	if n := streamCountSubject(t, js, natsjs.StreamSessions, "sessions.harbour.>"); n != harbourEvents {
+	if n := natsjstest.CountSubjects(t, js, natsjs.StreamSessions, "sessions.harbour.>"); n != harbourEvents {
 		t.Errorf("harbour's event stream went from %d to %d messages", harbourEvents, n)
 	}
 	sess, _, err := store.Session(context.Background(), "harbour", "victim-1")
@@ -310,22 +309,4 @@ func TestHeaderAndLogInjection(t *testing.T) {
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b[1 : len(b)-1])
-}
-
-// streamCountSubject counts a stream's messages on subjects matching filter.
-func streamCountSubject(t *testing.T, js jetstream.JetStream, stream, filter string) uint64 {
-	t.Helper()
-	st, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n
 }

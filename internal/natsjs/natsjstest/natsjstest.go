@@ -120,7 +120,13 @@ func (c *Clock) Advance(d time.Duration) {
 // Count returns how many messages a stream holds on subjects matching filter.
 func (e *Env) Count(t testing.TB, stream, filter string) uint64 {
 	t.Helper()
-	s, err := e.Conn.JS.Stream(context.Background(), stream)
+	return CountSubjects(t, e.Conn.JS, stream, filter)
+}
+
+// CountSubjects is Count for any JetStream connection.
+func CountSubjects(t testing.TB, js jetstream.JetStream, stream, filter string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
 	if err != nil {
 		t.Fatal(err)
 	}
