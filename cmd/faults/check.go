@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -42,8 +43,9 @@ var dayN = regexp.MustCompile(`Day (\d)`)
 // accepting a text and the worker recording it (a worker or nats-server
 // killed): a second copy of a text accepted just before one is the known,
 // reported duplicate window; any other is a failure.
-func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, l *load, clinic *clinicSystem, recordingFaults []time.Time) (verdict, error) {
+func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, l *load, clinic *escalationtest.Receiver, recordingFaults []time.Time) (verdict, error) {
 	acked, replies, refused := l.snapshot()
+	webhooksFor := webhooksByReply(clinic)
 	var v verdict
 	for _, r := range refused {
 		v.lost = append(v.lost, "refused: "+r)
@@ -102,7 +104,7 @@ func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, 
 	}
 	for sid, i := range replies {
 		v.escalations++
-		webhooks := clinic.got(sid)
+		webhooks := webhooksFor[sid]
 		switch {
 		case webhooks == 0:
 			v.missed = append(v.missed, fmt.Sprintf("session %d: escalation never reached the clinic's webhook", i))
@@ -141,7 +143,7 @@ func nearBefore(at time.Time, faults []time.Time) bool {
 
 // pending counts acknowledged follow-ups not yet final and escalations not
 // yet at the clinic: the scenario is over when both are zero.
-func pending(ctx context.Context, store *natsjs.Store, l *load, clinic *clinicSystem, msgs []twiliotest.Message) (followUps, escalations int, err error) {
+func pending(ctx context.Context, store *natsjs.Store, l *load, clinic *escalationtest.Receiver, msgs []twiliotest.Message) (followUps, escalations int, err error) {
 	acked, replies, _ := l.snapshot()
 	for i := range acked {
 		fs, err := store.FollowUps(ctx, clinicID, sessionID(i), steps)
@@ -163,10 +165,20 @@ func pending(ctx context.Context, store *natsjs.Store, l *load, clinic *clinicSy
 			}
 		}
 	}
+	webhooksFor := webhooksByReply(clinic)
 	for sid, i := range replies {
-		if clinic.got(sid) == 0 || !alerted[phone(i)] {
+		if webhooksFor[sid] == 0 || !alerted[phone(i)] {
 			escalations++
 		}
 	}
 	return followUps, escalations, nil
+}
+
+// webhooksByReply counts the clinic's escalation webhooks per reply SID.
+func webhooksByReply(clinic *escalationtest.Receiver) map[string]int {
+	n := map[string]int{}
+	for _, r := range clinic.Received() {
+		n[r.Payload.Escalation.ReplySID]++
+	}
+	return n
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
 	"github.com/aftercare/aftercare/internal/harness"
 	"github.com/aftercare/aftercare/internal/natsjs"
 )
@@ -160,7 +161,7 @@ func runScenario(ctx context.Context, o options, sc scenario, dir string) (scena
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return scenarioResult{}, err
 	}
-	clinic := newClinicSystem()
+	clinic := escalationtest.NewReceiver(webhookSecret)
 	defer clinic.Close()
 	sys, err := harness.StartSystem(harness.Config{
 		Bin: o.bin, Dir: dir, Fsync: "2m", Clinics: fmt.Sprintf(clinicsJSON, clinic.URL),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
 	"github.com/aftercare/aftercare/internal/harness"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -21,7 +22,7 @@ type scenario struct {
 type run struct {
 	sys    *harness.System
 	load   *load
-	clinic *clinicSystem
+	clinic *escalationtest.Receiver
 	opts   options
 	// recordingFaults: when a worker or nats-server was killed.
 	recordingFaults []time.Time
@@ -143,9 +144,9 @@ func webhookDown(ctx context.Context, r *run) (string, error) {
 	if err := waitFor(ctx, r.opts.faultGap()); err != nil {
 		return "", err
 	}
-	r.clinic.down.Store(true)
+	r.clinic.Down.Store(true)
 	err := waitFor(ctx, r.opts.webhookOutage)
-	r.clinic.down.Store(false)
-	_, hits := r.clinic.counts()
+	r.clinic.Down.Store(false)
+	_, hits := r.clinic.Counts()
 	return fmt.Sprintf("down %v, %d webhooks turned away", r.opts.webhookOutage, hits), err
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
 
@@ -43,11 +44,11 @@ func BenchmarkReplyToNotification(b *testing.B) {
 				if res.StatusCode != http.StatusOK {
 					b.Fatalf("inbound: %d", res.StatusCode)
 				}
-				got := s.clinic.escalations(i+1, 10*time.Second)
-				if len(got) != i+1 || got[i].payload.Escalation.ReplySID != sid {
+				got := s.clinic.Wait(i+1, 10*time.Second)
+				if len(got) != i+1 || got[i].Payload.Escalation.ReplySID != sid {
 					b.Fatalf("escalation %d did not arrive", i)
 				}
-				latencies = append(latencies, got[i].at.Sub(sent))
+				latencies = append(latencies, got[i].At.Sub(sent))
 			}
 			b.StopTimer()
 			slices.Sort(latencies)
@@ -64,7 +65,8 @@ func BenchmarkReplyToNotification(b *testing.B) {
 func setupBench(b *testing.B) *system {
 	stand := twiliotest.NewServer()
 	b.Cleanup(stand.Close)
-	receiver := newClinicReceiver(b, webhookSecret)
+	receiver := escalationtest.NewReceiver(webhookSecret)
+	b.Cleanup(receiver.Close)
 	clinics := filepath.Join(b.TempDir(), "clinics.json")
 	if err := os.WriteFile(clinics, []byte(fmt.Sprintf(clinicsJSON, receiver.URL)), 0o600); err != nil {
 		b.Fatal(err)

@@ -122,13 +122,13 @@ func TestRedFlagReplyEscalates(t *testing.T) {
 	if res := s.text(worker, params, ""); res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/xml") {
 		t.Fatalf("inbound webhook: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	got := s.clinic.escalations(1, 10*time.Second)
+	got := s.clinic.Wait(1, 10*time.Second)
 	if len(got) != 1 {
 		t.Fatalf("clinic webhook got %d escalations", len(got))
 	}
-	e := got[0].payload.Escalation
-	t.Logf("reply to clinic webhook: %v", got[0].at.Sub(sent).Round(time.Millisecond))
-	if got[0].payload.Event != "escalation.raised" || e.ClinicID != "harbour" || e.SessionID != "x1" || e.Class != "red_flag" ||
+	e := got[0].Payload.Escalation
+	t.Logf("reply to clinic webhook: %v", got[0].At.Sub(sent).Round(time.Millisecond))
+	if got[0].Payload.Event != "escalation.raised" || e.ClinicID != "harbour" || e.SessionID != "x1" || e.Class != "red_flag" ||
 		e.ClientPhone != client || !strings.Contains(e.Reason, "numb") || e.Status != aftercare.EscalationOpen {
 		t.Errorf("escalation payload %+v", e)
 	}
@@ -162,7 +162,7 @@ func TestRedFlagReplyEscalates(t *testing.T) {
 	if msgs := s.messagesTo(client, 3, 0); len(msgs) != 2 {
 		t.Errorf("client got %d texts, want the first tip and the answer only", len(msgs))
 	}
-	if n := len(s.clinic.escalations(2, 0)); n != 1 {
+	if n := len(s.clinic.Wait(2, 0)); n != 1 {
 		t.Errorf("clinic webhook called %d times, want once", n)
 	}
 
@@ -412,7 +412,7 @@ func TestRepliesStayWithTheirClinic(t *testing.T) {
 	if len(list.Escalations) != 1 || list.Escalations[0].SessionID != "" || list.Escalations[0].ClientName != "" {
 		t.Errorf("sol's escalations: %+v, want the one text to sol's line, with no session", list.Escalations)
 	}
-	if n := len(s.clinic.escalations(1, 0)); n != 0 {
+	if n := len(s.clinic.Wait(1, 0)); n != 0 {
 		t.Errorf("harbour's webhook called %d times", n)
 	}
 	if slices.ContainsFunc(s.twilio.Messages(), func(m twiliotest.Message) bool { return m.To == "+447700900199" }) {
@@ -520,7 +520,7 @@ func TestEscalationWebhookRetried(t *testing.T) {
 	s.post(scheduler, event("w1", "w1", "completed", client, time.Now()))
 	store, _ := s.store()
 	waitLinked(t, store, client)
-	s.clinic.down.Store(true)
+	s.clinic.Down.Store(true)
 	s.text(worker, twiliotest.Inbound(newSID(), client, harbourNumber, "pain is 8/10 now"), "")
 	if got := s.messagesTo("+447700900199", 1, 5*time.Second); len(got) != 1 {
 		t.Fatalf("on-call texts while the webhook is down: %d", len(got))
@@ -536,12 +536,12 @@ func TestEscalationWebhookRetried(t *testing.T) {
 	if e.Notice.WebhookError == "" || !e.Notice.WebhookDeliveredAt.IsZero() || e.Class != "worsening" {
 		t.Errorf("escalation while the webhook is down: %+v", e)
 	}
-	s.clinic.down.Store(false)
-	if got := s.clinic.escalations(1, 10*time.Second); len(got) != 1 || got[0].payload.Escalation.ID != e.ID {
+	s.clinic.Down.Store(false)
+	if got := s.clinic.Wait(1, 10*time.Second); len(got) != 1 || got[0].Payload.Escalation.ID != e.ID {
 		t.Fatalf("webhook after recovery: %+v", got)
 	}
 	time.Sleep(2 * time.Second)
-	if got := s.clinic.escalations(2, 0); len(got) != 1 {
+	if got := s.clinic.Wait(2, 0); len(got) != 1 {
 		t.Errorf("webhook delivered %d times, want once", len(got))
 	}
 	if got := s.messagesTo("+447700900199", 2, 0); len(got) != 1 {

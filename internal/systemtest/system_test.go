@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/twiliotest"
@@ -75,7 +76,7 @@ type system struct {
 	t        testing.TB
 	natsURL  string
 	twilio   *twiliotest.Server
-	clinic   *clinicReceiver
+	clinic   *escalationtest.Receiver
 	clinics  string
 	offsets  string
 	ackWait  string
@@ -87,7 +88,8 @@ func setup(t testing.TB, offsets string) *system {
 	ns := natsjstest.StartServer(t)
 	stand := twiliotest.NewServer()
 	t.Cleanup(stand.Close)
-	receiver := newClinicReceiver(t, webhookSecret)
+	receiver := escalationtest.NewReceiver(webhookSecret)
+	t.Cleanup(receiver.Close)
 	clinics := filepath.Join(t.TempDir(), "clinics.json")
 	if err := os.WriteFile(clinics, []byte(fmt.Sprintf(clinicsJSON, receiver.URL)), 0o600); err != nil {
 		t.Fatal(err)
