@@ -59,6 +59,10 @@ type ClientRecord struct {
 	// answered; it is answered at most once a day, so texting us cannot be
 	// used to make us send texts.
 	StrangerAnsweredAt time.Time `json:"stranger_answered_at,omitzero"`
+	// StrangerEscalatedAt is when such a number's report of getting worse
+	// was last escalated: escalations have their own once-a-day slot, so an
+	// earlier "hello?" does not keep a red flag from the clinic.
+	StrangerEscalatedAt time.Time `json:"stranger_escalated_at,omitzero"`
 	UpdatedAt          time.Time `json:"updated_at"`
 }
 

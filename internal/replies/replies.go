@@ -118,7 +118,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		// A number with no session on file (a plan not yet made, a client
 		// texting from another phone) told the clinic's line of someone
 		// getting worse: the clinic hears of it, once a day per number.
-		if escalates, err = p.strangerSlot(ctx, clinic.ID, rec); err != nil {
+		if escalates, err = p.strangerSlot(ctx, clinic.ID, rec, escalationSlot); err != nil {
 			return err
 		}
 		if !escalates {
@@ -162,29 +162,35 @@ func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.R
 	if rec.AnswerSID != "" || rec.Answer != "" {
 		return answer, nil
 	}
-	if ok, err := p.strangerSlot(ctx, clinic, rec); err != nil || !ok {
+	if ok, err := p.strangerSlot(ctx, clinic, rec, answerSlot); err != nil || !ok {
 		return "", err
 	}
 	return answer, nil
 }
 
+// A number with no session with us has two once-a-day slots: one for an
+// answer, one for an escalation.
+func answerSlot(c *aftercare.ClientRecord) *time.Time     { return &c.StrangerAnsweredAt }
+func escalationSlot(c *aftercare.ClientRecord) *time.Time { return &c.StrangerEscalatedAt }
+
 // strangerSlot says whether a number with no session with us may be
 // answered (or escalated) now: once a day, so texting us cannot be used to
 // make us send texts or page the clinic. It is decided when the reply is
 // first handled, so a redelivery keeps the same decision.
-func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec aftercare.Reply) (bool, error) {
+func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec aftercare.Reply, slot func(*aftercare.ClientRecord) *time.Time) (bool, error) {
 	now := p.Now()
 	allowed := false
 	err := p.Store.UpdateClient(ctx, clinic, rec.From, now, func(c *aftercare.ClientRecord) bool {
-		if c.StrangerAnsweredAt.Equal(rec.ReceivedAt) {
+		last := slot(c)
+		if last.Equal(rec.ReceivedAt) {
 			allowed = true // this very reply took the slot before a crash
 			return false
 		}
-		allowed = now.Sub(c.StrangerAnsweredAt) >= strangerAnswerGap
+		allowed = now.Sub(*last) >= strangerAnswerGap
 		if !allowed {
 			return false
 		}
-		c.StrangerAnsweredAt = rec.ReceivedAt
+		*last = rec.ReceivedAt
 		return true
 	})
 	return allowed && err == nil, err

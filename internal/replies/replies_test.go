@@ -179,3 +179,16 @@ func TestStrangersAnsweredOnceADay(t *testing.T) {
 		t.Errorf("%d answers after a day, want 2", got)
 	}
 }
+
+// An answer and an escalation have separate daily slots: a stranger who
+// texted "hello?" earlier is still escalated when they report a red flag.
+func TestStrangerEscalatedAfterAnEarlierAnswer(t *testing.T) {
+	b := setup(t)
+	const stranger = "+447700900127"
+	if rec := b.reply(t, stranger, "hello?"); !strings.Contains(rec.Answer, "could not match this number") {
+		t.Fatalf("first text's answer: %q", rec.Answer)
+	}
+	if rec := b.reply(t, stranger, "my leg has gone numb"); rec.EscalationID == "" || !strings.Contains(rec.Answer, "999") {
+		t.Fatalf("red flag after an answer the same day: %+v", rec)
+	}
+}
