@@ -63,7 +63,7 @@ type ClientRecord struct {
 	// was last escalated: escalations have their own once-a-day slot, so an
 	// earlier "hello?" does not keep a red flag from the clinic.
 	StrangerEscalatedAt time.Time `json:"stranger_escalated_at,omitzero"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	UpdatedAt           time.Time `json:"updated_at"`
 }
 
 // MaxClientSessions bounds the sessions a client record remembers.
