@@ -35,6 +35,7 @@ func newSID() string { return fmt.Sprintf("SM%032x", sidCounter.Add(1)) }
 // on), form-encoded.
 func (s *system) text(worker *program, params url.Values, signature string) *http.Response {
 	s.t.Helper()
+	s.replies.add(params.Get("Body"))
 	req, _ := http.NewRequest(http.MethodPost, "http://"+worker.addr+"/v1/twilio/inbound", strings.NewReader(params.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if signature == "" {

@@ -81,6 +81,7 @@ type system struct {
 	offsets  string
 	ackWait  string
 	dataDirs string
+	replies  replyBodies
 }
 
 func setup(t testing.TB, offsets string) *system {
@@ -123,6 +124,9 @@ func (s *system) start(name string, extraEnv ...string) *program {
 	s.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		for _, leak := range logLeaks(p.Logs(), cmd.Env, s.replies.list()) {
+			s.t.Errorf("%s logs hold %s", name, leak)
+		}
 		if s.t.Failed() {
 			s.t.Logf("%s logs:\n%s", name, p.Logs())
 		}
