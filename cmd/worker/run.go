@@ -51,7 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var sender sms.Sender
 	switch cfg.SMSDriver {
 	case config.DriverTwilio:
-		sender, err = twilio.New(twilio.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken, BaseURL: cfg.TwilioBaseURL,
+		sender, err = twilio.New(twilio.Config{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
+			APIKeySID: cfg.TwilioAPIKeySID, APIKeySecret: cfg.TwilioAPIKeySecret, BaseURL: cfg.TwilioBaseURL,
 			Timeout: cfg.TwilioTimeout, Observe: hooks.twilioCall})
 		if err != nil {
 			return err

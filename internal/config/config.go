@@ -72,11 +72,16 @@ type Worker struct {
 	Common
 	// SMSDriver is "twilio" or "console"; empty picks twilio when Twilio
 	// credentials are set, console otherwise.
-	SMSDriver        string        `env:"SMS_DRIVER"`
-	TwilioAccountSID string        `env:"TWILIO_ACCOUNT_SID"`
-	TwilioAuthToken  string        `env:"TWILIO_AUTH_TOKEN"`
-	TwilioBaseURL    string        `env:"TWILIO_API_BASE_URL" envDefault:"https://api.twilio.com"`
-	TwilioTimeout    time.Duration `env:"TWILIO_TIMEOUT" envDefault:"10s"`
+	SMSDriver        string `env:"SMS_DRIVER"`
+	TwilioAccountSID string `env:"TWILIO_ACCOUNT_SID"`
+	TwilioAuthToken  string `env:"TWILIO_AUTH_TOKEN"`
+	// An API key, when set, sends instead of the auth token, so the sending
+	// credential can be revoked on its own; the auth token still checks the
+	// signatures of Twilio's webhooks, which only it can.
+	TwilioAPIKeySID    string        `env:"TWILIO_API_KEY_SID"`
+	TwilioAPIKeySecret string        `env:"TWILIO_API_KEY_SECRET"`
+	TwilioBaseURL      string        `env:"TWILIO_API_BASE_URL" envDefault:"https://api.twilio.com"`
+	TwilioTimeout      time.Duration `env:"TWILIO_TIMEOUT" envDefault:"10s"`
 	// PublicBaseURL is the URL Twilio reaches this worker at: the base of
 	// the status-callback URL, and of the URL webhook signatures cover.
 	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
@@ -164,6 +169,7 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 		} else if !alphanumeric(cfg.TwilioAccountSID) || !alphanumeric(cfg.TwilioAuthToken) {
 			errs = append(errs, errors.New("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: must be letters and digits only"))
 		}
+		errs = append(errs, cfg.checkAPIKey()...)
 		if _, err := checkURL(cfg.TwilioBaseURL); err != nil {
 			errs = append(errs, fmt.Errorf("TWILIO_API_BASE_URL: %w", err))
 		}
@@ -346,4 +352,18 @@ func alphanumeric(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkAPIKey accepts no API key, or a whole one: an "SK" SID and its secret.
+func (cfg Worker) checkAPIKey() []error {
+	sid, secret := cfg.TwilioAPIKeySID, cfg.TwilioAPIKeySecret
+	switch {
+	case sid == "" && secret == "":
+		return nil
+	case sid == "" || secret == "":
+		return []error{errors.New("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET: set both, or neither to send with the auth token")}
+	case !strings.HasPrefix(sid, "SK") || !alphanumeric(sid) || !alphanumeric(secret):
+		return []error{errors.New("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET: want an SK... key SID and its secret, letters and digits only")}
+	}
+	return nil
 }

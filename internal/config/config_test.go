@@ -87,6 +87,36 @@ func TestWorkerDriverChoice(t *testing.T) {
 	}
 }
 
+// An API key sends in place of the auth token; it comes whole or not at all,
+// and the auth token is still required for webhook signatures.
+func TestTwilioAPIKey(t *testing.T) {
+	t.Parallel()
+	file := writeClinics(t, clinics)
+	tests := []struct {
+		name    string
+		env     map[string]string
+		problem string // empty: accepted
+	}{
+		{"key and token", map[string]string{"TWILIO_API_KEY_SID": "SK123", "TWILIO_API_KEY_SECRET": "s3cret"}, ""},
+		{"sid without secret", map[string]string{"TWILIO_API_KEY_SID": "SK123"}, "set both"},
+		{"secret without sid", map[string]string{"TWILIO_API_KEY_SECRET": "s3cret"}, "set both"},
+		{"not an SK sid", map[string]string{"TWILIO_API_KEY_SID": "AC123", "TWILIO_API_KEY_SECRET": "s3cret"}, "SK..."},
+		{"secret with symbols", map[string]string{"TWILIO_API_KEY_SID": "SK123", "TWILIO_API_KEY_SECRET": "s3cret!"}, "letters and digits"},
+		{"key without token", map[string]string{"TWILIO_AUTH_TOKEN": "", "TWILIO_API_KEY_SID": "SK123", "TWILIO_API_KEY_SECRET": "s3cret"}, "TWILIO_AUTH_TOKEN"},
+	}
+	for _, tt := range tests {
+		env := map[string]string{"CLINICS_FILE": file, "SMS_DRIVER": "twilio", "TWILIO_ACCOUNT_SID": "AC123", "TWILIO_AUTH_TOKEN": "abc123"}
+		maps.Copy(env, tt.env)
+		cfg, _, err := config.LoadWorker(getenv(env))
+		switch {
+		case tt.problem == "" && (err != nil || cfg.TwilioAPIKeySID != "SK123" || cfg.TwilioAPIKeySecret != "s3cret"):
+			t.Errorf("%s: %+v, %v; want the key taken", tt.name, cfg.TwilioAPIKeySID, err)
+		case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
+			t.Errorf("%s: %v; want an error saying %q", tt.name, err, tt.problem)
+		}
+	}
+}
+
 func TestClinicProblems(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ doc, want string }{

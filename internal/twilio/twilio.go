@@ -26,8 +26,12 @@ const DefaultBaseURL = "https://api.twilio.com"
 type Config struct {
 	AccountSID string
 	AuthToken  string
-	BaseURL    string        // DefaultBaseURL when empty
-	Timeout    time.Duration // per request; twilio-go requests carry no context
+	// APIKeySID and APIKeySecret, when set, authenticate instead of the
+	// auth token (the account SID still names the account).
+	APIKeySID    string
+	APIKeySecret string
+	BaseURL      string        // DefaultBaseURL when empty
+	Timeout      time.Duration // per request; twilio-go requests carry no context
 	// Observe, if set, is told how long each call took and how it ended:
 	// "ok", "temporary" or "permanent".
 	Observe func(took time.Duration, outcome string)
@@ -81,8 +85,12 @@ func (s *Sender) Send(ctx context.Context, m sms.Message) (string, error) {
 
 func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 	rec := &recorder{next: s.transport}
+	user, password := s.cfg.AccountSID, s.cfg.AuthToken
+	if s.cfg.APIKeySID != "" {
+		user, password = s.cfg.APIKeySID, s.cfg.APIKeySecret
+	}
 	c := &twclient.Client{
-		Credentials: twclient.NewCredentials(s.cfg.AccountSID, s.cfg.AuthToken),
+		Credentials: twclient.NewCredentials(user, password),
 		HTTPClient: &http.Client{
 			Transport:     rec,
 			Timeout:       s.cfg.Timeout,

@@ -126,6 +126,35 @@ func TestWrongCredentialsArePermanent(t *testing.T) {
 	}
 }
 
+// With an API key the request authenticates as the key, not the account:
+// the stand-in refuses a wrong secret, so a send proves which was used.
+func TestSendWithAPIKey(t *testing.T) {
+	t.Parallel()
+	stand := twiliotest.NewServer()
+	defer stand.Close()
+	for _, tt := range []struct {
+		secret string
+		ok     bool
+	}{{twiliotest.APIKeySecret, true}, {twiliotest.AuthToken, false}} {
+		s, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken,
+			APIKeySID: twiliotest.APIKeySID, APIKeySecret: tt.secret, BaseURL: stand.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Send(context.Background(), sms.Message{To: "+447700900123", From: "+447700900100", Body: "x"})
+		var perm *sms.PermanentError
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("with the key's secret: %v", err)
+		case !tt.ok && (!errors.As(err, &perm) || perm.Status != http.StatusUnauthorized):
+			t.Errorf("with the key's SID and the auth token: %v, want permanent 401", err)
+		}
+	}
+	if n := len(stand.Messages()); n != 1 {
+		t.Errorf("stand-in took %d messages, want 1", n)
+	}
+}
+
 func TestNewRejectsBadBaseURL(t *testing.T) {
 	t.Parallel()
 	if _, err := twilio.New(twilio.Config{BaseURL: "ftp://x"}); err == nil {

@@ -23,6 +23,9 @@ import (
 const (
 	AccountSID = "AC00000000000000000000000000000001"
 	AuthToken  = "testauthtoken0000000000000000001"
+	// An API key of the account, which may send in place of the auth token.
+	APIKeySID    = "SK00000000000000000000000000000001"
+	APIKeySecret = "testapikeysecret0000000000000001"
 )
 
 // Message is one message the stand-in accepted.
@@ -125,7 +128,8 @@ func (s *Server) Requests() int {
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	user, pass, ok := r.BasicAuth()
-	if !ok || user != AccountSID || pass != AuthToken || r.PathValue("sid") != AccountSID {
+	authentic := (user == AccountSID && pass == AuthToken) || (user == APIKeySID && pass == APIKeySecret)
+	if !ok || !authentic || r.PathValue("sid") != AccountSID {
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return
 	}
