@@ -42,6 +42,7 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 			metrics.One(d.Skipped.Load(), "skipped"),
 			metrics.One(d.Cancelled.Load(), "cancelled"),
 			metrics.One(d.Superseded.Load(), "superseded"),
+			metrics.One(d.Found.Load(), "found_sent_at_provider"),
 			metrics.One(d.Retried.Load(), "failed_retrying"),
 			metrics.One(d.DeadLettered.Load(), "dead_lettered"),
 		}

@@ -116,8 +116,12 @@ type FollowUp struct {
 	Reason      string         `json:"reason,omitempty"`
 	Attempts    int            `json:"attempts,omitempty"`
 	ClaimedAt   time.Time      `json:"claimed_at,omitzero"`
-	MessageSID  string         `json:"message_sid,omitempty"`
-	SentAt      time.Time      `json:"sent_at,omitzero"`
+	// MaybeSentSince is when the first attempt began that may have reached
+	// the SMS provider without our knowing: its worker died mid-send, or no
+	// answer came back. Before sending again, the worker asks the provider.
+	MaybeSentSince time.Time `json:"maybe_sent_since,omitzero"`
+	MessageSID     string    `json:"message_sid,omitempty"`
+	SentAt         time.Time `json:"sent_at,omitzero"`
 	// Delivery is Twilio's last reported status of the sent text.
 	Delivery      string    `json:"delivery,omitempty"`
 	DeliveryError string    `json:"delivery_error,omitempty"`

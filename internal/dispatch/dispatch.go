@@ -30,10 +30,13 @@ import (
 
 // Stats counts outcomes since start.
 type Stats struct {
-	Sent         atomic.Int64
-	Skipped      atomic.Int64 // stale or opted out
-	Cancelled    atomic.Int64
-	Superseded   atomic.Int64 // job from an older plan, or already done
+	Sent       atomic.Int64
+	Skipped    atomic.Int64 // stale or opted out
+	Cancelled  atomic.Int64
+	Superseded atomic.Int64 // job from an older plan, or already done
+	// Found counts texts an earlier attempt had sent without our knowing,
+	// found at the provider instead of being sent again.
+	Found        atomic.Int64
 	Retried      atomic.Int64
 	DeadLettered atomic.Int64
 	// LatenessMaxMillis is the largest gap seen between due time and send.
@@ -109,7 +112,10 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 			return jobs.Snooze(held, "another worker holds this follow-up")
 		}
 		// The worker holding it died; the SMS may or may not have gone out.
-		log.Warn("follow-up claim expired, sending again: a duplicate is possible", "claimed_at", f.ClaimedAt)
+		log.Warn("follow-up claim expired: the text may have gone out", "claimed_at", f.ClaimedAt)
+		if f.MaybeSentSince.IsZero() {
+			f.MaybeSentSince = f.ClaimedAt
+		}
 	}
 	if sess.Status == aftercare.SessionCancelled {
 		d.Stats.Cancelled.Add(1)
@@ -157,20 +163,33 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	if err != nil {
 		return jobs.GiveUp(err)
 	}
-	sid, sendErr := d.Sender.Send(ctx, sms.Message{
+	msg := sms.Message{
 		To: sess.Client.Phone, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID,
 		Body: body, StatusCallback: d.statusCallback(f),
-	})
+	}
+	sid, lookupErr := d.findSent(ctx, log, f, msg)
+	found := sid != ""
+	var sendErr error
+	if !found && lookupErr == nil {
+		sid, sendErr = d.Sender.Send(ctx, msg)
+	}
 	// Twilio has answered: record the outcome even if the job's time is up
 	// or nats-server is restarting, for as long as the claim holds.
 	ctx, cancel := d.recordContext(ctx, f)
 	defer cancel()
+	if lookupErr != nil {
+		return d.failed(ctx, log, f, rev, lookupErr)
+	}
 	if sendErr != nil {
 		d.noteNumber(ctx, log, sess.ClinicID, sess.Client.Phone, sendErr)
+		if sms.MaybeTaken(sendErr) && f.MaybeSentSince.IsZero() {
+			f.MaybeSentSince = f.ClaimedAt
+		}
 		return d.failed(ctx, log, f, rev, sendErr)
 	}
 	sentAt := d.Now()
 	f.Status, f.MessageSID, f.SentAt, f.Reason, f.UpdatedAt = aftercare.FollowUpSent, sid, sentAt, "", sentAt
+	f.MaybeSentSince = time.Time{}
 	if err := d.recordSent(ctx, f, rev); err != nil {
 		// Twilio has the message; if this record is lost, a redelivery after
 		// the claim lease may send it again. Log loudly.
@@ -179,6 +198,11 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	late := sentAt.Sub(f.DueAt)
 	d.Stats.Sent.Add(1)
+	if found {
+		// Sent by an earlier attempt at a time we do not know: no lateness.
+		log.Info("follow-up recorded as sent", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "attempt", f.Attempts, "found_at_provider", true)
+		return nil
+	}
 	if d.Lateness != nil {
 		d.Lateness(late)
 	}
@@ -190,6 +214,31 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	log.Info("follow-up sent", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "late_ms", late.Milliseconds(), "attempt", f.Attempts)
 	return nil
+}
+
+// findSent asks the provider, when an earlier attempt may have reached it,
+// whether it has the text already; Twilio's API takes no idempotency key, so
+// this is what keeps a crash mid-send from texting the client twice. A
+// temporary failure to ask is a failed attempt, retried later; a permanent
+// one (an API key not allowed to list messages) sends again, as no lookup
+// at all would.
+func (d *Dispatcher) findSent(ctx context.Context, log *slog.Logger, f aftercare.FollowUp, m sms.Message) (string, error) {
+	finder, ok := d.Sender.(sms.Finder)
+	if f.MaybeSentSince.IsZero() || !ok {
+		return "", nil
+	}
+	sid, err := finder.FindSent(ctx, m, f.MaybeSentSince)
+	switch {
+	case sms.IsPermanent(err):
+		log.Warn("could not ask Twilio whether the earlier attempt was sent: sending again", "err", err)
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("look up the earlier attempt: %w", err)
+	case sid != "":
+		d.Stats.Found.Add(1)
+		log.Info("earlier attempt found at Twilio: not sending again", "sid", sid, "maybe_sent_since", f.MaybeSentSince)
+	}
+	return sid, nil
 }
 
 // statusCallback names the follow-up in the callback URL's query. Twilio

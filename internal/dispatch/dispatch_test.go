@@ -17,6 +17,7 @@ import (
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/planner"
 	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/tips"
 	"github.com/aftercare/aftercare/internal/twilio"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -39,6 +40,7 @@ func setup(t *testing.T) bundle {
 	env := natsjstest.Start(t)
 	clock := natsjstest.NewClock(sessionEnd)
 	stand := twiliotest.NewServer()
+	stand.Clock = clock.Now
 	t.Cleanup(stand.Close)
 	sender, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: 2 * time.Second})
 	if err != nil {
@@ -308,6 +310,87 @@ func TestExpiredClaimIsSentAgain(t *testing.T) {
 	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
 	if n := len(b.twilio.Messages()); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
+	}
+	if n := b.twilio.Lists(); n != 1 || b.dispatcher.Stats.Found.Load() != 0 {
+		t.Errorf("Twilio asked %d times, found %d; want asked once, nothing found", n, b.dispatcher.Stats.Found.Load())
+	}
+}
+
+// A worker that died after Twilio took the text, before recording it: the
+// next attempt finds the text at Twilio and records it instead of sending.
+func TestExpiredClaimFoundAtTwilioIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
+	f.Status, f.ClaimedAt, f.Attempts = aftercare.FollowUpSending, b.clock.Now(), 1
+	if _, err := b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := tips.Render(1, "Harbour Massage", "", "en")
+	// The dead worker's text, and the same client's text from another clinic.
+	for _, m := range []sms.Message{{To: "+447700900123", From: "+447700900100", Body: body}, {To: "+447700900123", From: "+447700900555", Body: "Other: Day 1"}} {
+		if _, err := b.dispatcher.Sender.Send(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.clock.Advance(31 * time.Second)
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	msgs := b.twilio.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages, want the 2 already there", len(msgs))
+	}
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpSent || f.MessageSID != msgs[0].SID || !f.MaybeSentSince.IsZero() {
+		t.Errorf("record %+v, want sent with the dead worker's SID %s", f, msgs[0].SID)
+	}
+	if n := b.dispatcher.Stats.Found.Load(); n != 1 {
+		t.Errorf("found %d, want 1", n)
+	}
+}
+
+// A send that got no answer may have reached Twilio, which takes it late:
+// the retry asks first, and finds it.
+func TestUnansweredSendIsLookedUpBeforeTheRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.twilio.Script(twiliotest.Reply{Delay: 2500 * time.Millisecond}) // past the sender's 2 s timeout
+	delay := outcome(t, b.dispatcher.Send(context.Background(), job), "retry")
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpScheduled || !f.MaybeSentSince.Equal(f.ClaimedAt) {
+		t.Fatalf("after no answer: %+v, want scheduled and maybe sent since the claim", f)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.twilio.Count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.clock.Advance(delay)
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	msgs := b.twilio.Messages()
+	if f := b.record(t, "harbour"); len(msgs) != 1 || f.Status != aftercare.FollowUpSent || f.MessageSID != msgs[0].SID {
+		t.Fatalf("record %+v after %d texts, want sent once, with the late text's SID", f, len(msgs))
+	}
+}
+
+// An answer that says no (a 503 from Twilio, a 429) means nothing was taken
+// only when it is a 4xx: a 5xx may hide a created message, so it is looked up.
+func TestAnsweredFailuresAndTheLookup(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		reply  twiliotest.Reply
+		lookup bool
+	}{
+		{twiliotest.Reply{Status: 429, Code: 20429, RetryAfter: "1"}, false},
+		{twiliotest.Reply{Status: 503, HTML: true}, true},
+	} {
+		b := setup(t)
+		job := b.plan(t, 1, "harbour")
+		b.twilio.Script(tt.reply)
+		delay := outcome(t, b.dispatcher.Send(context.Background(), job), "retry")
+		b.clock.Advance(delay)
+		outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+		if got := b.twilio.Lists() == 1; got != tt.lookup || b.twilio.Count() != 1 {
+			t.Errorf("after a %d: looked up %v, want %v; %d texts", tt.reply.Status, got, tt.lookup, b.twilio.Count())
+		}
 	}
 }
 

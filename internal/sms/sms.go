@@ -31,6 +31,23 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (sid string, err error)
 }
 
+// Finder is a Sender that can also say whether it already took a message:
+// after a worker died mid-send, or a send went unanswered, the provider may
+// have the text though we have no record of it. FindSent returns the id of
+// a message like m taken since then, or "" if there is none.
+type Finder interface {
+	FindSent(ctx context.Context, m Message, since time.Time) (sid string, err error)
+}
+
+// MaybeTaken reports whether a failed send may still have reached the
+// provider: no answer came back (a timeout, a dropped connection), or a 5xx
+// that may have come from a proxy or a failure after the message was
+// created, as opposed to an answer that said no (a 429, a 4xx).
+func MaybeTaken(err error) bool {
+	var t *TemporaryError
+	return errors.As(err, &t) && (t.Status == 0 || t.Status >= 500)
+}
+
 // TemporaryError is a failure worth retrying: rate limits, provider outages,
 // timeouts. RetryAfter is the provider's hint, zero when it gave none.
 type TemporaryError struct {

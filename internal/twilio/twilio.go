@@ -43,7 +43,10 @@ type Sender struct {
 	transport http.RoundTripper
 }
 
-var _ sms.Sender = (*Sender)(nil)
+var (
+	_ sms.Sender = (*Sender)(nil)
+	_ sms.Finder = (*Sender)(nil)
+)
 
 // New returns a Sender. It checks the base URL but makes no request.
 func New(cfg Config) (*Sender, error) {
@@ -84,7 +87,78 @@ func (s *Sender) Send(ctx context.Context, m sms.Message) (string, error) {
 }
 
 func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
+	params := &openapi.CreateMessageParams{}
+	params.SetTo(m.To)
+	if m.MessagingServiceSID != "" {
+		params.SetMessagingServiceSid(m.MessagingServiceSID)
+	} else {
+		params.SetFrom(m.From)
+	}
+	params.SetBody(m.Body)
+	if m.StatusCallback != "" {
+		params.SetStatusCallback(m.StatusCallback)
+	}
 	rec := &recorder{next: s.transport}
+	msg, err := call(ctx, func() (*openapi.ApiV2010Message, error) { return s.api(rec).CreateMessage(params) })
+	switch {
+	case errors.Is(err, errAbandoned):
+		// The request may still reach Twilio; the caller treats this as an
+		// unknown outcome and retries, the one window for a duplicate.
+		return "", &sms.TemporaryError{Err: fmt.Errorf("create message: %w", err)}
+	case err != nil:
+		return "", classify(err, rec.status, rec.retryAfter)
+	case msg == nil || msg.Sid == nil || *msg.Sid == "":
+		return "", &sms.TemporaryError{Status: rec.status, Err: errors.New("create message: Twilio answered without a message sid")}
+	}
+	return *msg.Sid, nil
+}
+
+// findPageSize is how many of a number's latest messages FindSent looks
+// through: a client gets a few texts a week from us, so the one it looks
+// for, minutes old, is near the top.
+const findPageSize = 50
+
+// clockSkew allows for Twilio's clock (and its whole-second timestamps)
+// differing from ours.
+const clockSkew = time.Minute
+
+// FindSent looks through the latest messages to m.To for one with m's body,
+// sender and a creation time since since (less clockSkew). Twilio lists a
+// message as soon as it is created, whatever its status.
+func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (string, error) {
+	params := &openapi.ListMessageParams{}
+	params.SetTo(m.To)
+	params.SetPageSize(findPageSize)
+	rec := &recorder{next: s.transport}
+	page, err := call(ctx, func() (*openapi.ListMessageResponse, error) { return s.api(rec).PageMessage(params, "", "") })
+	if errors.Is(err, errAbandoned) {
+		return "", &sms.TemporaryError{Err: fmt.Errorf("list messages: %w", err)}
+	}
+	if err != nil {
+		return "", classify(err, rec.status, rec.retryAfter)
+	}
+	for _, msg := range page.Messages {
+		if msg.Sid == nil || msg.Body == nil || *msg.Body != m.Body || msg.DateCreated == nil {
+			continue
+		}
+		if m.MessagingServiceSID != "" {
+			if msg.MessagingServiceSid == nil || *msg.MessagingServiceSid != m.MessagingServiceSID {
+				continue
+			}
+		} else if msg.From == nil || *msg.From != m.From {
+			continue
+		}
+		created, err := time.Parse(time.RFC1123Z, *msg.DateCreated)
+		if err == nil && !created.Before(since.Add(-clockSkew)) {
+			return *msg.Sid, nil
+		}
+	}
+	return "", nil
+}
+
+// api returns a Twilio API client of its own whose transport records the
+// HTTP status and Retry-After (twilio-go keeps no response headers).
+func (s *Sender) api(rec *recorder) *openapi.ApiService {
 	user, password := s.cfg.AccountSID, s.cfg.AuthToken
 	if s.cfg.APIKeySID != "" {
 		user, password = s.cfg.APIKeySID, s.cfg.APIKeySecret
@@ -98,42 +172,30 @@ func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 		},
 	}
 	c.SetAccountSid(s.cfg.AccountSID)
-	api := openapi.NewApiServiceWithClient(c)
+	return openapi.NewApiServiceWithClient(c)
+}
 
-	params := &openapi.CreateMessageParams{}
-	params.SetTo(m.To)
-	if m.MessagingServiceSID != "" {
-		params.SetMessagingServiceSid(m.MessagingServiceSID)
-	} else {
-		params.SetFrom(m.From)
-	}
-	params.SetBody(m.Body)
-	if m.StatusCallback != "" {
-		params.SetStatusCallback(m.StatusCallback)
-	}
+// errAbandoned is call's error when ctx ended before Twilio answered.
+var errAbandoned = errors.New("gave up waiting for Twilio")
 
+// call runs a twilio-go request, which takes no context, and stops waiting
+// for it when ctx ends (the request itself runs to its HTTP timeout).
+func call[T any](ctx context.Context, request func() (T, error)) (T, error) {
 	type result struct {
-		msg *openapi.ApiV2010Message
+		v   T
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		msg, err := api.CreateMessage(params)
-		done <- result{msg, err}
+		v, err := request()
+		done <- result{v, err}
 	}()
 	select {
 	case <-ctx.Done():
-		// The request may still reach Twilio; the caller treats this as an
-		// unknown outcome and retries, the one window for a duplicate.
-		return "", &sms.TemporaryError{Err: fmt.Errorf("create message: %w", ctx.Err())}
+		var zero T
+		return zero, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
 	case r := <-done:
-		if r.err != nil {
-			return "", classify(r.err, rec.status, rec.retryAfter)
-		}
-		if r.msg == nil || r.msg.Sid == nil || *r.msg.Sid == "" {
-			return "", &sms.TemporaryError{Status: rec.status, Err: errors.New("create message: Twilio answered without a message sid")}
-		}
-		return *r.msg.Sid, nil
+		return r.v, r.err
 	}
 }
 

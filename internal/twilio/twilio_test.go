@@ -155,6 +155,59 @@ func TestSendWithAPIKey(t *testing.T) {
 	}
 }
 
+// FindSent finds a message Twilio took only if its number, sender, body and
+// time all match: a client's earlier text of the same step, or the same
+// text from another clinic, is not it.
+func TestFindSent(t *testing.T) {
+	t.Parallel()
+	s, stand := setup(t)
+	ctx := context.Background()
+	before := time.Now()
+	day1 := sms.Message{To: "+447700900123", From: "+447700900100", Body: "Harbour: Day 1"}
+	viaService := sms.Message{To: "+447700900123", MessagingServiceSID: "MG00000000000000000000000000000001", Body: "Sol: Dia 1"}
+	var sids []string
+	for _, m := range []sms.Message{day1, viaService, {To: "+447700900999", From: "+447700900100", Body: "Harbour: Day 1"}} {
+		sid, err := s.Send(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, sid)
+	}
+	otherSender := day1
+	otherSender.From = "+447700900555"
+	otherBody := day1
+	otherBody.Body = "Harbour: Day 2"
+	for _, tt := range []struct {
+		name  string
+		m     sms.Message
+		since time.Time
+		want  string
+	}{
+		{"the same text", day1, before, sids[0]},
+		{"through a Messaging Service", viaService, before, sids[1]},
+		{"another sender", otherSender, before, ""},
+		{"another body", otherBody, before, ""},
+		{"taken before the attempt", day1, before.Add(2 * clockSkewForTest), ""},
+	} {
+		sid, err := s.FindSent(ctx, tt.m, tt.since)
+		if err != nil || sid != tt.want {
+			t.Errorf("%s: %q, %v; want %q", tt.name, sid, err, tt.want)
+		}
+	}
+	if n := stand.Lists(); n != 5 {
+		t.Errorf("stand-in listed %d times, want 5", n)
+	}
+	stand.Fail(twiliotest.Reply{Status: http.StatusServiceUnavailable, HTML: true})
+	var temp *sms.TemporaryError
+	if _, err := s.FindSent(ctx, day1, before); !errors.As(err, &temp) || temp.Status != http.StatusServiceUnavailable {
+		t.Errorf("lookup in an outage: %v, want a temporary 503", err)
+	}
+}
+
+// clockSkewForTest is the package's clockSkew: a message created more than
+// this before an attempt is not that attempt's.
+const clockSkewForTest = time.Minute
+
 func TestNewRejectsBadBaseURL(t *testing.T) {
 	t.Parallel()
 	if _, err := twilio.New(twilio.Config{BaseURL: "ftp://x"}); err == nil {

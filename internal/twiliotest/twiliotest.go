@@ -57,11 +57,15 @@ type Reply struct {
 // Server is the stand-in.
 type Server struct {
 	*httptest.Server
+	// Clock, if set, stamps accepted messages (At, and date_created) in
+	// place of the real time: for tests that run on a test clock.
+	Clock    func() time.Time
 	mu       sync.Mutex
 	messages []Message
 	script   []Reply
 	fault    *Reply // answers every request while set (see Fail)
 	requests int
+	lists    int
 	inFlight int
 }
 
@@ -70,8 +74,16 @@ func NewServer() *Server {
 	s := &Server{}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.createMessage)
+	mux.HandleFunc("GET /2010-04-01/Accounts/{sid}/Messages.json", s.listMessages)
 	s.Server = httptest.NewServer(mux)
 	return s
+}
+
+func (s *Server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
 }
 
 // Script queues answers for the next requests, in order; after them the
@@ -125,12 +137,88 @@ func (s *Server) Requests() int {
 	return s.requests
 }
 
+// authentic answers 401 unless the request carries the account's auth token
+// or its API key.
+func authentic(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	known := (user == AccountSID && pass == AuthToken) || (user == APIKeySID && pass == APIKeySecret)
+	if !ok || !known || r.PathValue("sid") != AccountSID {
+		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		return false
+	}
+	return true
+}
+
+// Lists counts list requests (FindSent's lookups).
+func (s *Server) Lists() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists
+}
+
+// listMessages answers a Messages list as Twilio does: newest first, one
+// page of PageSize (50 by default), filtered by To and From. A Fail in force
+// answers it too, as an outage would; a Script is for creates only.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	if !authentic(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	size, err := strconv.Atoi(q.Get("PageSize"))
+	if q.Get("PageSize") == "" {
+		size = 50
+	} else if err != nil || size < 1 || size > 1000 {
+		writeError(w, http.StatusBadRequest, 20001, "PageSize must be 1 to 1000")
+		return
+	}
+	s.mu.Lock()
+	s.lists++
+	fault := s.fault
+	var page []map[string]any
+	for i := len(s.messages) - 1; i >= 0 && len(page) < size; i-- {
+		m := s.messages[i]
+		if (q.Get("To") == "" || q.Get("To") == m.To) && (q.Get("From") == "" || q.Get("From") == m.From) {
+			page = append(page, resource(m))
+		}
+	}
+	s.mu.Unlock()
+	if fault != nil && answerFault(w, r, *fault) {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"messages": page, "page": 0, "page_size": size, "start": 0, "end": max(len(page)-1, 0),
+		"first_page_uri": r.URL.RequestURI(), "next_page_uri": nil, "previous_page_uri": nil, "uri": r.URL.RequestURI(),
+	})
+}
+
+// answerFault plays a scripted reply that is not a plain acceptance; it
+// reports whether it answered (or hung up).
+func answerFault(w http.ResponseWriter, r *http.Request, reply Reply) bool {
+	if reply.Hang {
+		<-r.Context().Done()
+		return true
+	}
+	time.Sleep(reply.Delay)
+	if reply.Status == 0 {
+		return false
+	}
+	if reply.RetryAfter != "" {
+		w.Header().Set("Retry-After", reply.RetryAfter)
+	}
+	if reply.HTML {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(reply.Status)
+		fmt.Fprint(w, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+		return true
+	}
+	writeError(w, reply.Status, reply.Code, "scripted failure")
+	return true
+}
+
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
-	user, pass, ok := r.BasicAuth()
-	authentic := (user == AccountSID && pass == AuthToken) || (user == APIKeySID && pass == APIKeySecret)
-	if !ok || !authentic || r.PathValue("sid") != AccountSID {
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+	if !authentic(w, r) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
@@ -155,25 +243,8 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		s.inFlight--
 		s.mu.Unlock()
 	}()
-	if reply != nil {
-		if reply.Hang {
-			<-r.Context().Done()
-			return
-		}
-		time.Sleep(reply.Delay)
-		if reply.Status != 0 {
-			if reply.RetryAfter != "" {
-				w.Header().Set("Retry-After", reply.RetryAfter)
-			}
-			if reply.HTML {
-				w.Header().Set("Content-Type", "text/html")
-				w.WriteHeader(reply.Status)
-				fmt.Fprint(w, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
-				return
-			}
-			writeError(w, reply.Status, reply.Code, "scripted failure")
-			return
-		}
+	if reply != nil && answerFault(w, r, *reply) {
+		return
 	}
 	to, from, service, body := r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("MessagingServiceSid"), r.PostForm.Get("Body")
 	switch {
@@ -190,24 +261,29 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	m := Message{
 		SID: fmt.Sprintf("SM%032d", len(s.messages)+1), To: to, From: from, MessagingServiceSID: service,
-		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), Received: received, At: time.Now(),
+		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), Received: received, At: s.now(),
 	}
 	s.messages = append(s.messages, m)
 	s.mu.Unlock()
 
-	status := "queued"
-	if service != "" {
-		status = "accepted"
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"sid": m.SID, "account_sid": AccountSID, "to": to, "from": nullable(from),
-		"messaging_service_sid": nullable(service), "body": body, "status": status,
+	_ = json.NewEncoder(w).Encode(resource(m))
+}
+
+// resource is a message as Twilio's API shows it.
+func resource(m Message) map[string]any {
+	status := "queued"
+	if m.MessagingServiceSID != "" {
+		status = "accepted"
+	}
+	return map[string]any{
+		"sid": m.SID, "account_sid": AccountSID, "to": m.To, "from": nullable(m.From),
+		"messaging_service_sid": nullable(m.MessagingServiceSID), "body": m.Body, "status": status,
 		"num_segments": "1", "direction": "outbound-api", "api_version": "2010-04-01",
-		"date_created": time.Now().UTC().Format(time.RFC1123Z), "error_code": nil, "error_message": nil,
+		"date_created": m.At.UTC().Format(time.RFC1123Z), "error_code": nil, "error_message": nil,
 		"uri": "/2010-04-01/Accounts/" + AccountSID + "/Messages/" + m.SID + ".json",
-	})
+	}
 }
 
 func nullable(s string) any {
