@@ -225,6 +225,10 @@ func runScenario(ctx context.Context, o options, sc scenario, dir string) (scena
 	time.Sleep(time.Second)
 	res.verdict, err = check(ctx, store, sys.Twilio.Messages(), l, clinic, r.recordingFaults)
 	res.verdict.settled = settled
+	if n := sys.Twilio.Lists(); n > 0 {
+		// Sends that may have reached Twilio are looked up before a retry.
+		res.faults += fmt.Sprintf("; %d look-ups before resending", n)
+	}
 	res.leaks = scanLogs(sys.AllProcs())
 	if o.logs != "" {
 		if err := saveLogs(filepath.Join(o.logs, strings.NewReplacer(" ", "-", "/", "-").Replace(sc.name)), sys.AllProcs()); err != nil {
