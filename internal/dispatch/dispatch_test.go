@@ -296,16 +296,22 @@ func TestNotSent(t *testing.T) {
 	}
 }
 
-func TestExpiredClaimIsSentAgain(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	job := b.plan(t, 1, "harbour")
-	// A worker claimed it and died before recording anything.
+// claimedByADeadWorker marks step 1 as a worker claimed it and died before
+// recording anything.
+func (b bundle) claimedByADeadWorker(t *testing.T) {
+	t.Helper()
 	f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
 	f.Status, f.ClaimedAt, f.Attempts = aftercare.FollowUpSending, b.clock.Now(), 1
 	if _, err := b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestExpiredClaimIsSentAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.claimedByADeadWorker(t)
 	b.clock.Advance(31 * time.Second)
 	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
 	if n := len(b.twilio.Messages()); n != 1 {
@@ -322,11 +328,7 @@ func TestExpiredClaimFoundAtTwilioIsNotSentAgain(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	job := b.plan(t, 1, "harbour")
-	f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
-	f.Status, f.ClaimedAt, f.Attempts = aftercare.FollowUpSending, b.clock.Now(), 1
-	if _, err := b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
-		t.Fatal(err)
-	}
+	b.claimedByADeadWorker(t)
 	body, _ := tips.Render(1, "Harbour Massage", "", "en")
 	// The dead worker's text, and the same client's text from another clinic.
 	for _, m := range []sms.Message{{To: "+447700900123", From: "+447700900100", Body: body}, {To: "+447700900123", From: "+447700900555", Body: "Other: Day 1"}} {
