@@ -200,7 +200,7 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	d.Stats.Sent.Add(1)
 	if found {
 		// Sent by an earlier attempt at a time we do not know: no lateness.
-		log.Info("follow-up recorded as sent", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "attempt", f.Attempts, "found_at_provider", true)
+		log.Info("earlier attempt found at Twilio: recorded as sent, not sent again", "to", aftercare.MaskPhone(sess.Client.Phone), "sid", sid, "attempt", f.Attempts)
 		return nil
 	}
 	if d.Lateness != nil {
@@ -236,7 +236,6 @@ func (d *Dispatcher) findSent(ctx context.Context, log *slog.Logger, f aftercare
 		return "", fmt.Errorf("look up the earlier attempt: %w", err)
 	case sid != "":
 		d.Stats.Found.Add(1)
-		log.Info("earlier attempt found at Twilio: not sending again", "sid", sid, "maybe_sent_since", f.MaybeSentSince)
 	}
 	return sid, nil
 }

@@ -31,7 +31,7 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (sid string, err error)
 }
 
-// Finder is a Sender that can also say whether it already took a message:
+// Finder is a provider that can say whether it already took a message:
 // after a worker died mid-send, or a send went unanswered, the provider may
 // have the text though we have no record of it. FindSent returns the id of
 // a message like m taken since then, or "" if there is none.

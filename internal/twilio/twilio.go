@@ -102,8 +102,8 @@ func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 	msg, err := call(ctx, func() (*openapi.ApiV2010Message, error) { return s.api(rec).CreateMessage(params) })
 	switch {
 	case errors.Is(err, errAbandoned):
-		// The request may still reach Twilio; the caller treats this as an
-		// unknown outcome and retries, the one window for a duplicate.
+		// The request may still reach Twilio: an unknown outcome, which the
+		// next attempt looks up (FindSent) before sending again.
 		return "", &sms.TemporaryError{Err: fmt.Errorf("create message: %w", err)}
 	case err != nil:
 		return "", classify(err, rec.status, rec.retryAfter)
@@ -123,8 +123,8 @@ const findPageSize = 50
 const clockSkew = time.Minute
 
 // FindSent looks through the latest messages to m.To for one with m's body,
-// sender and a creation time since since (less clockSkew). Twilio lists a
-// message as soon as it is created, whatever its status.
+// sender and a creation time since since (less clockSkew). The list holds
+// messages in every status, queued ones included, newest first.
 func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (string, error) {
 	params := &openapi.ListMessageParams{}
 	params.SetTo(m.To)
