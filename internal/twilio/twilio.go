@@ -113,9 +113,10 @@ func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 	return *msg.Sid, nil
 }
 
-// findPageSize is how many of a number's latest messages FindSent looks
-// through: a client gets a few texts a week from us, so the one it looks
-// for, minutes old, is near the top.
+// findPageSize is how many of a number's messages FindSent looks through.
+// Twilio sorts by date sent, newest first, and a queued text has none yet;
+// but a client gets a few texts a week from us, so one page holds all of
+// the recent ones whatever their order.
 const findPageSize = 50
 
 // clockSkew allows for Twilio's clock (and its whole-second timestamps)
@@ -124,7 +125,7 @@ const clockSkew = time.Minute
 
 // FindSent looks through the latest messages to m.To for one with m's body,
 // sender and a creation time since since (less clockSkew). The list holds
-// messages in every status, queued ones included, newest first.
+// messages in every status, queued ones included.
 func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (string, error) {
 	params := &openapi.ListMessageParams{}
 	params.SetTo(m.To)
