@@ -136,7 +136,7 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 	}
 	var pending []error
 	if phone := clinic.Escalation.OnCallPhone; phone != "" && e.Notice.OnCallSMSSID == "" && e.Notice.OnCallError == "" {
-		if err := n.textOnCall(ctx, clinic, e); err != nil {
+		if err := n.textOnCall(ctx, clinic, e, attempt); err != nil {
 			pending = append(pending, fmt.Errorf("on-call text: %w", err))
 		}
 	}
@@ -162,7 +162,7 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 	return jobs.Retry(n.backoff(attempt), cause)
 }
 
-func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation) error {
+func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation, attempt int) error {
 	session := "session " + e.SessionID
 	if e.SessionID == "" {
 		session = "no session on file"
@@ -173,10 +173,18 @@ func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aft
 	if n.StatusCallback != "" {
 		callback = n.StatusCallback + "?" + url.Values{"kind": {"oncall"}, "clinic": {clinic.ID}, "escalation": {e.ID}}.Encode()
 	}
-	sid, err := n.Sender.Send(ctx, sms.Message{
+	msg := sms.Message{
 		To: clinic.Escalation.OnCallPhone, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID,
 		Body: body, StatusCallback: callback,
-	})
+	}
+	var sid string
+	var err error
+	if attempt > 1 {
+		sid, err = n.findEarlierText(ctx, msg, e)
+	}
+	if sid == "" && err == nil {
+		sid, err = n.Sender.Send(ctx, msg)
+	}
 	now := n.Now()
 	if err != nil && !sms.IsPermanent(err) {
 		return err
@@ -201,6 +209,27 @@ func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aft
 	}
 	n.Stats.OnCallTexts.Add(1)
 	return uerr
+}
+
+// findEarlierText looks at Twilio, on a retry, for the alert an earlier
+// attempt may have sent unrecorded (a worker killed mid-send, a send that
+// got no answer), so the on-call phone is not texted twice. The text names
+// the escalation, so it cannot be mistaken for another. A permanent failure
+// to look sends again, as no lookup would.
+func (n *Notifier) findEarlierText(ctx context.Context, msg sms.Message, e aftercare.Escalation) (string, error) {
+	finder, ok := n.Sender.(sms.Finder)
+	if !ok {
+		return "", nil
+	}
+	since := e.RaisedAt
+	if e.Notice.ReplayedAt.After(since) {
+		since = e.Notice.ReplayedAt
+	}
+	sid, err := finder.FindSent(ctx, msg, since)
+	if sms.IsPermanent(err) {
+		return "", nil
+	}
+	return sid, err
 }
 
 func (n *Notifier) postWebhook(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation) error {
