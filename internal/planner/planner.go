@@ -118,7 +118,7 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 			return p.cancel(ctx, rec, "session cancelled")
 		case rec.EscalationID != "":
 			// The clinic has taken over; a moved session gets no tips either.
-			return p.cancel(ctx, rec, "client escalated to the clinic: "+rec.EscalationID)
+			return p.cancelPlan(ctx, clinic, rec, now, "client escalated to the clinic: "+rec.EscalationID)
 		}
 		return p.schedule(ctx, clinic, rec, now, fresh)
 	}
@@ -276,6 +276,29 @@ func (p *Planner) settleTimers(ctx context.Context, clinic, session string) erro
 
 func due(f aftercare.FollowUp) aftercare.DueFollowUp {
 	return aftercare.DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
+}
+
+// cancelPlan is cancel for a session that still has a plan (its client
+// escalated): steps with no record yet, because the client's text came while
+// this event was being applied (or before a crash let it finish), are
+// written as cancelled, so the session shows its whole plan and why no tip
+// went.
+func (p *Planner) cancelPlan(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time, reason string) error {
+	loc := clinic.ClientLocation(rec.Client.TimeZone)
+	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
+		f := aftercare.FollowUp{
+			ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step, PlanVersion: rec.PlanVersion,
+			DueAt: step.DueAt, Status: aftercare.FollowUpCancelled, Reason: reason, UpdatedAt: now,
+		}
+		_, err := p.Store.SaveFollowUp(ctx, f, 0)
+		switch {
+		case err == nil:
+			p.Stats.Cancelled.Add(1)
+		case !errors.Is(err, natsjs.ErrConflict): // a conflict: it has a record, which cancel deals with
+			return err
+		}
+	}
+	return p.cancel(ctx, rec, reason)
 }
 
 // cancel removes the timers and marks every unfinished follow-up cancelled.

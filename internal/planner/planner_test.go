@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -247,6 +248,37 @@ func TestConcurrentEventsConvergeOnTheNewestPlan(t *testing.T) {
 				t.Errorf("%s step %d: timer of plan %d, session on plan %d: this follow-up would never be sent", id, step, job.PlanVersion, rec.PlanVersion)
 			}
 		}
+	}
+}
+
+// A client who escalated while their session's event was being applied (the
+// session record written, its follow-ups not yet): the event, redelivered,
+// writes the plan as cancelled rather than leaving no trace of it.
+func TestEscalatedBeforeItsPlanWasWritten(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	end := start.Add(-time.Hour)
+	ev := completed("e1", end)
+	rec := aftercare.Session{ClinicID: "harbour", SessionID: "s1", PlanVersion: 1, RecentEvents: []string{"e1"},
+		Status: aftercare.SessionActive, End: end, Client: *ev.Client, EscalationID: "esc_SM1", UpdatedAt: start}
+	if _, err := b.env.Store.SaveSession(ctx, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.planner.Apply(ctx, 1, ev); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.followUps(t)
+	if len(fs) != 3 {
+		t.Fatalf("%d follow-up records, want the plan's 3, cancelled", len(fs))
+	}
+	for _, f := range fs {
+		if f.Status != aftercare.FollowUpCancelled || !strings.Contains(f.Reason, "esc_SM1") || f.PlanVersion != 1 || f.DueAt.IsZero() {
+			t.Errorf("step %d: %+v, want cancelled for the escalation", f.Step, f)
+		}
+	}
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Errorf("%d timers, want none", n)
 	}
 }
 
