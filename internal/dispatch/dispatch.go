@@ -219,22 +219,16 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 // findSent asks the provider, when an earlier attempt may have reached it,
 // whether it has the text already; Twilio's API takes no idempotency key, so
 // this is what keeps a crash mid-send from texting the client twice. A
-// temporary failure to ask is a failed attempt, retried later; a permanent
-// one (an API key not allowed to list messages) sends again, as no lookup
-// at all would.
+// temporary failure to ask is a failed attempt, retried later.
 func (d *Dispatcher) findSent(ctx context.Context, log *slog.Logger, f aftercare.FollowUp, m sms.Message) (string, error) {
-	finder, ok := d.Sender.(sms.Finder)
-	if f.MaybeSentSince.IsZero() || !ok {
+	if f.MaybeSentSince.IsZero() {
 		return "", nil
 	}
-	sid, err := finder.FindSent(ctx, m, f.MaybeSentSince)
-	switch {
-	case sms.IsPermanent(err):
-		log.Warn("could not ask Twilio whether the earlier attempt was sent: sending again", "err", err)
-		return "", nil
-	case err != nil:
+	sid, err := sms.FindSent(ctx, log, d.Sender, m, f.MaybeSentSince)
+	if err != nil {
 		return "", fmt.Errorf("look up the earlier attempt: %w", err)
-	case sid != "":
+	}
+	if sid != "" {
 		d.Stats.Found.Add(1)
 	}
 	return sid, nil

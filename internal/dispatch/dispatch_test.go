@@ -2,6 +2,8 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -466,5 +468,27 @@ func TestSendRecordedAfterTheJobsTimeRunsOut(t *testing.T) {
 	msgs := b.twilio.Messages()
 	if f := b.record(t, "harbour"); len(msgs) != 1 || f.Status != aftercare.FollowUpSent || f.MessageSID != msgs[0].SID {
 		t.Fatalf("record %+v after %d texts, want sent with the text's SID", f, len(msgs))
+	}
+}
+
+// refusingFinder is a provider whose credential may send but not list.
+type refusingFinder struct{ sms.Sender }
+
+func (refusingFinder) FindSent(context.Context, sms.Message, time.Time) (string, error) {
+	return "", &sms.PermanentError{Status: http.StatusForbidden, Code: 20003, Err: errors.New("not allowed to list")}
+}
+
+// A lookup the credential may not make sends again, as before the lookup
+// existed, rather than holding the follow-up back for good.
+func TestLookupRefusedSendsAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.claimedByADeadWorker(t)
+	b.dispatcher.Sender = refusingFinder{b.dispatcher.Sender}
+	b.clock.Advance(31 * time.Second)
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if f := b.record(t, "harbour"); b.twilio.Count() != 1 || f.Status != aftercare.FollowUpSent {
+		t.Errorf("%d texts, record %+v; want sent", b.twilio.Count(), f)
 	}
 }

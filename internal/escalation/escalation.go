@@ -180,7 +180,14 @@ func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aft
 	var sid string
 	var err error
 	if attempt > 1 {
-		sid, err = n.findEarlierText(ctx, msg, e)
+		// An earlier attempt may have sent it unrecorded (a worker killed
+		// mid-send, a send with no answer): look before texting again. The
+		// text names the escalation, so it cannot be mistaken for another.
+		since := e.RaisedAt
+		if e.Notice.ReplayedAt.After(since) {
+			since = e.Notice.ReplayedAt
+		}
+		sid, err = sms.FindSent(ctx, n.Log.With("clinic", clinic.ID, "escalation", e.ID), n.Sender, msg, since)
 	}
 	if sid == "" && err == nil {
 		sid, err = n.Sender.Send(ctx, msg)
@@ -209,27 +216,6 @@ func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aft
 	}
 	n.Stats.OnCallTexts.Add(1)
 	return uerr
-}
-
-// findEarlierText looks at Twilio, on a retry, for the alert an earlier
-// attempt may have sent unrecorded (a worker killed mid-send, a send that
-// got no answer), so the on-call phone is not texted twice. The text names
-// the escalation, so it cannot be mistaken for another. A permanent failure
-// to look sends again, as no lookup would.
-func (n *Notifier) findEarlierText(ctx context.Context, msg sms.Message, e aftercare.Escalation) (string, error) {
-	finder, ok := n.Sender.(sms.Finder)
-	if !ok {
-		return "", nil
-	}
-	since := e.RaisedAt
-	if e.Notice.ReplayedAt.After(since) {
-		since = e.Notice.ReplayedAt
-	}
-	sid, err := finder.FindSent(ctx, msg, since)
-	if sms.IsPermanent(err) {
-		return "", nil
-	}
-	return sid, err
 }
 
 func (n *Notifier) postWebhook(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation) error {

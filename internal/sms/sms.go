@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,24 @@ type Sender interface {
 // a message like m taken since then, or "" if there is none.
 type Finder interface {
 	FindSent(ctx context.Context, m Message, since time.Time) (sid string, err error)
+}
+
+// FindSent asks sender, if it is a Finder, for a message like m taken since
+// then. A sender that cannot look, or a permanent failure to look (a
+// credential not allowed to list messages), gives "" and no error: the
+// caller sends again, as it would with no lookup at all, and log says so.
+// A temporary failure is returned, to try again later.
+func FindSent(ctx context.Context, log *slog.Logger, sender Sender, m Message, since time.Time) (string, error) {
+	finder, ok := sender.(Finder)
+	if !ok {
+		return "", nil
+	}
+	sid, err := finder.FindSent(ctx, m, since)
+	if IsPermanent(err) {
+		log.Warn("could not ask the SMS provider whether an earlier attempt was sent: sending again", "err", err)
+		return "", nil
+	}
+	return sid, err
 }
 
 // MaybeTaken reports whether a failed send may still have reached the
