@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/escalation/escalationtest"
@@ -27,6 +30,9 @@ type verdict struct {
 	missed               []string
 	webhookRepeats       int // escalation webhooks delivered more than once (same delivery id)
 	settled              bool
+	// worstLate is the latest a follow-up reached Twilio after its due
+	// time; p99Late the 99th percentile.
+	worstLate, p99Late time.Duration
 }
 
 func (v verdict) ok() bool {
@@ -64,7 +70,8 @@ func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, 
 		}
 	}
 	v.sessions, v.followUps = len(acked), steps*len(acked)
-	for i := range acked {
+	var lateness []time.Duration
+	for i, end := range acked {
 		if _, _, err := store.Session(ctx, clinicID, sessionID(i)); errors.Is(err, aftercare.ErrNotFound) {
 			v.lost = append(v.lost, fmt.Sprintf("session %d: acknowledged but no session record", i))
 			continue
@@ -83,6 +90,8 @@ func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, 
 			switch {
 			case f.Status == aftercare.FollowUpSent && recorded(got, f.MessageSID):
 				v.sent++
+				due := end.Add(time.Duration(step) * time.Second) // FOLLOWUP_OFFSETS=1s,2s,3s
+				lateness = append(lateness, got[0].Received.Sub(due))
 			case f.Status == aftercare.FollowUpSent:
 				v.lost = append(v.lost, fmt.Sprintf("session %d step %d: recorded as sent (%s), Twilio has no such text", i, step, f.MessageSID))
 			case f.Status == aftercare.FollowUpCancelled && escalating(i) && strings.Contains(f.Reason, "escalated"):
@@ -101,6 +110,10 @@ func check(ctx context.Context, store *natsjs.Store, msgs []twiliotest.Message, 
 				}
 			}
 		}
+	}
+	if len(lateness) > 0 {
+		slices.Sort(lateness)
+		v.worstLate, v.p99Late = lateness[len(lateness)-1], lateness[len(lateness)*99/100]
 	}
 	for sid, i := range replies {
 		v.escalations++
@@ -181,4 +194,24 @@ func webhooksByReply(clinic *escalationtest.Receiver) map[string]int {
 		n[r.Payload.Escalation.ReplySID]++
 	}
 	return n
+}
+
+// timersFiredTwice counts follow-ups whose JetStream timer published its job
+// more than once: each followups.due subject should hold one message.
+func timersFiredTwice(ctx context.Context, js jetstream.JetStream) (int, error) {
+	s, err := js.Stream(ctx, natsjs.StreamFollowUps)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter("followups.due.>"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, count := range info.State.Subjects {
+		if count > 1 {
+			n++
+		}
+	}
+	return n, nil
 }

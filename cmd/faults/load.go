@@ -26,10 +26,11 @@ type load struct {
 	scheduler, worker atomic.Pointer[string]
 	client            *http.Client
 
-	mu      sync.Mutex
-	acked   map[int]time.Time // session index -> when its event was acknowledged
-	replies map[string]int    // acknowledged reply MessageSid -> session index
-	refused []string          // answers that were neither success nor retryable
+	mu sync.Mutex
+	// ends has each acknowledged session's end, whence its follow-ups are due.
+	ends    map[int]time.Time
+	replies map[string]int // acknowledged reply MessageSid -> session index
+	refused []string       // answers that were neither success nor retryable
 	// inIntake counts event posts under way, to kill the scheduler mid-intake.
 	inIntake atomic.Int64
 	retries  atomic.Int64
@@ -46,7 +47,7 @@ func newLoad(rate int, duration time.Duration) *load {
 	return &load{
 		rate: rate, duration: duration,
 		client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		acked:   map[int]time.Time{},
+		ends:    map[int]time.Time{},
 		replies: map[string]int{},
 	}
 }
@@ -89,7 +90,7 @@ func (l *load) session(ctx context.Context, i int) {
 		return
 	}
 	l.mu.Lock()
-	l.acked[i] = time.Now()
+	l.ends[i] = end
 	l.mu.Unlock()
 	if !escalating(i) {
 		return
@@ -141,12 +142,12 @@ func (l *load) retry(ctx context.Context, what string, do func() (*http.Response
 	}
 }
 
-// snapshot copies what was acknowledged.
+// snapshot copies what was acknowledged: each acknowledged session's end.
 func (l *load) snapshot() (acked map[int]time.Time, replies map[string]int, refused []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	acked = make(map[int]time.Time, len(l.acked))
-	for k, v := range l.acked {
+	acked = make(map[int]time.Time, len(l.ends))
+	for k, v := range l.ends {
 		acked[k] = v
 	}
 	replies = make(map[string]int, len(l.replies))

@@ -53,6 +53,11 @@ const clinicsJSON = `{"clinics":[{"id":"fault","name":"Fault Clinic","time_zone"
  "escalation":{"on_call_phone":"+447700900199","webhook_url":"%s","webhook_secret_env":"FAULT_WEBHOOK_SECRET"}}]}`
 
 type options struct {
+	nodes         int
+	fsyncs        []string
+	fsync         string // of the scenario being run
+	runs          int
+	down          time.Duration
 	rate          int
 	duration      time.Duration
 	kills         int
@@ -92,14 +97,23 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
 	fs.StringVar(&o.logs, "logs", "", "write every process's logs into this directory, a subdirectory per scenario")
 	fs.StringVar(&o.bin, "bin", "", "directory with prebuilt scheduler, worker and nats-server (default: build them)")
+	fs.IntVar(&o.nodes, "nodes", 1, "nats-servers: 1, or 3 for a JetStream cluster with every stream at R3 and the node faults")
+	fsyncs := fs.String("fsync", "2m", "nats-server sync_interval values to run each scenario with, comma-separated: always, or an interval (2m is JetStream's default)")
+	fs.IntVar(&o.runs, "runs", 1, "runs of each scenario (losses on a cluster depend on timing)")
+	fs.DurationVar(&o.down, "down", 5*time.Second, "how long a killed nats-server node stays down (-nodes 3)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.fsyncs = strings.Split(*fsyncs, ",")
 	if soak {
 		o.rate, o.duration, o.kills, o.twilioOutage, o.webhookOutage, o.settle = 100, 5*time.Minute, 5, time.Minute, time.Minute, 5*time.Minute
 	}
-	if o.rate < 1 || o.duration < 4*time.Second || o.kills < 1 {
-		return errors.New("want -rate >= 1, -duration >= 4s, -kills >= 1")
+	if o.rate < 1 || o.duration < 4*time.Second || o.kills < 1 || o.runs < 1 || (o.nodes != 1 && o.nodes != 3) {
+		return errors.New("want -rate >= 1, -duration >= 4s, -kills >= 1, -runs >= 1, -nodes 1 or 3")
+	}
+	list := scenarios
+	if o.nodes > 1 {
+		list = clusterScenarios
 	}
 	dir, bin, err := harness.Workspace(ctx, "faults", o.bin, stderr)
 	if err != nil {
@@ -109,38 +123,23 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.bin = bin
 
 	table := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(table, "scenario\tload\tfaults\tlost\tduplicated\tescalations reached\tlogs")
+	fmt.Fprintln(table, "scenario\tfsync\tload\tfaults\tlost\tduplicated\tescalations reached\ttimers fired twice\tlate p99 / worst\tlogs")
 	var failures []string
-	for n, sc := range scenarios {
+	n := 0
+	for _, sc := range list {
 		if !strings.Contains(sc.name, o.only) {
 			continue
 		}
-		fmt.Fprintf(stderr, "faults: %s ...\n", sc.name)
-		res, err := runScenario(ctx, o, sc, filepath.Join(dir, fmt.Sprint(n)))
-		if err != nil {
-			return fmt.Errorf("%s: %w", sc.name, err)
-		}
-		v := res.verdict
-		dups := fmt.Sprintf("%d", len(v.dupOther))
-		if v.dupInWindow > 0 {
-			dups += fmt.Sprintf(" (+%d in the accept-to-record window)", v.dupInWindow)
-		}
-		logs := "clean"
-		if len(res.leaks) > 0 {
-			logs = fmt.Sprintf("%d leaks", len(res.leaks))
-		}
-		fmt.Fprintf(table, "%s\t%d sessions, %d follow-ups, %d replies\t%s\t%d\t%s\t%d/%d\t%s\n",
-			sc.name, v.sessions, v.followUps, v.escalations, res.faults, len(v.lost), dups, v.reached, v.escalations, logs)
-		if !v.settled {
-			failures = append(failures, sc.name+": not settled within -settle")
-		}
-		for _, list := range [][]string{v.lost, v.dupOther, v.missed, res.leaks} {
-			for i, s := range list {
-				if i == 5 {
-					failures = append(failures, fmt.Sprintf("%s: ... and %d more", sc.name, len(list)-i))
-					break
+		for _, fsync := range o.fsyncs {
+			for run := range o.runs {
+				n++
+				o.fsync = fsync
+				fmt.Fprintf(stderr, "faults: %s (fsync %s, run %d) ...\n", sc.name, fsync, run+1)
+				res, err := runScenario(ctx, o, sc, filepath.Join(dir, fmt.Sprint(n)))
+				if err != nil {
+					return fmt.Errorf("%s: %w", sc.name, err)
 				}
-				failures = append(failures, sc.name+": "+s)
+				failures = append(failures, report(table, sc.name, fsync, res)...)
 			}
 		}
 	}
@@ -151,10 +150,44 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+// report writes one scenario's row and returns its failures.
+func report(table io.Writer, name, fsync string, res scenarioResult) []string {
+	v := res.verdict
+	dups := fmt.Sprintf("%d", len(v.dupOther))
+	if v.dupInWindow > 0 {
+		dups += fmt.Sprintf(" (+%d in the accept-to-record window)", v.dupInWindow)
+	}
+	logs := "clean"
+	if len(res.leaks) > 0 {
+		logs = fmt.Sprintf("%d leaks", len(res.leaks))
+	}
+	fmt.Fprintf(table, "%s\t%s\t%d sessions, %d follow-ups, %d replies\t%s\t%d\t%s\t%d/%d\t%d\t%.1f s / %.1f s\t%s\n",
+		name, fsync, v.sessions, v.followUps, v.escalations, res.faults, len(v.lost), dups, v.reached, v.escalations,
+		res.firedTwice, v.p99Late.Seconds(), v.worstLate.Seconds(), logs)
+	var failures []string
+	if !v.settled {
+		failures = append(failures, name+": not settled within -settle")
+	}
+	// A timer that fires twice (a stream leader killed as it fired) is
+	// counted, not failed: the worker's claim makes the second job a no-op,
+	// and a second text would show as a duplicate.
+	for _, list := range [][]string{v.lost, v.dupOther, v.missed, res.leaks} {
+		for i, s := range list {
+			if i == 5 {
+				failures = append(failures, fmt.Sprintf("%s: ... and %d more", name, len(list)-i))
+				break
+			}
+			failures = append(failures, name+": "+s)
+		}
+	}
+	return failures
+}
+
 type scenarioResult struct {
-	verdict verdict
-	faults  string
-	leaks   []string
+	firedTwice int
+	verdict    verdict
+	faults     string
+	leaks      []string
 }
 
 func runScenario(ctx context.Context, o options, sc scenario, dir string) (scenarioResult, error) {
@@ -164,7 +197,7 @@ func runScenario(ctx context.Context, o options, sc scenario, dir string) (scena
 	clinic := escalationtest.NewReceiver(webhookSecret)
 	defer clinic.Close()
 	sys, err := harness.StartSystem(harness.Config{
-		Bin: o.bin, Dir: dir, Fsync: "2m", Clinics: fmt.Sprintf(clinicsJSON, clinic.URL),
+		Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, Clinics: fmt.Sprintf(clinicsJSON, clinic.URL),
 		Env: []string{
 			"FAULT_TOKEN=" + intakeToken, "FAULT_WEBHOOK_SECRET=" + webhookSecret, "FOLLOWUP_OFFSETS=1s,2s,3s",
 			"LOG_LEVEL=info", "SHUTDOWN_TIMEOUT=10s",
@@ -180,13 +213,14 @@ func runScenario(ctx context.Context, o options, sc scenario, dir string) (scena
 	}
 	defer sys.Stop()
 
-	nc, err := nats.Connect(sys.NATSURL, nats.MaxReconnects(-1))
+	nc, err := nats.Connect(sys.NATSURL, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 	if err != nil {
 		return scenarioResult{}, err
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	store, err := natsjs.Provision(ctx, js, natsjs.Settings{Replicas: 1, Retention: 720 * time.Hour})
+	// Replicas unset: the programs made the streams; keep them as they are.
+	store, err := natsjs.Provision(ctx, js, natsjs.Settings{Retention: 720 * time.Hour})
 	if err != nil {
 		return scenarioResult{}, err
 	}
@@ -225,6 +259,9 @@ func runScenario(ctx context.Context, o options, sc scenario, dir string) (scena
 	time.Sleep(time.Second)
 	res.verdict, err = check(ctx, store, sys.Twilio.Messages(), l, clinic, r.recordingFaults)
 	res.verdict.settled = settled
+	if err == nil {
+		res.firedTwice, err = timersFiredTwice(ctx, js)
+	}
 	if n := sys.Twilio.Lists(); n > 0 {
 		// Sends that may have reached Twilio are looked up before a retry.
 		res.faults += fmt.Sprintf("; %d look-ups before resending", n)

@@ -23,6 +23,7 @@ import (
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/replies"
 	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/spool"
 	"github.com/aftercare/aftercare/internal/twilio"
 )
 
@@ -133,11 +134,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.TwilioAuthToken == "" {
 		log.Warn("TWILIO_AUTH_TOKEN is not set: Twilio webhooks (replies, delivery statuses) will be refused")
 	}
+	inboundSpool, err := spool.Open(cfg.InboundSpoolDir)
+	if err != nil {
+		return fmt.Errorf("INBOUND_SPOOL_DIR: %w", err)
+	}
+	metrics.Gauges(reg, "inbound_spooled", "Clients' texts kept on this worker's disk until JetStream takes writes again.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(int64(inboundSpool.Len()))}
+	})
 	api := &httpapi.WorkerAPI{
 		Verifier: twilio.NewWebhookVerifier(cfg.TwilioAuthToken, cfg.PublicBaseURL),
 		Store:    store, Clinics: directory, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
-		Ready: func() error { return conn.Ready(ctx, consumers.all()...) },
+		Spool: inboundSpool, StoreWait: cfg.InboundStoreWait,
+		// Ready means able to take Twilio's webhooks. With the spool that
+		// holds while JetStream elects a leader or is away, and the pod
+		// must stay in the Service then, or the ingress turns Twilio away.
+		// NATS trouble shows in the logs and in /metrics.
+		Ready: func() error { return nil },
 	}
+	drainCtx, stopDrain := context.WithCancel(context.Background())
+	drained := make(chan struct{})
+	go func() { defer close(drained); api.DrainSpool(drainCtx, time.Second) }()
+	defer func() {
+		stopDrain()
+		<-drained
+		api.DrainSpool(drainCtx, 0) // one last pass before NATS closes
+		if n := inboundSpool.Len(); n > 0 {
+			log.Error("stopping with clients' texts still in the spool; a worker started on the same INBOUND_SPOOL_DIR stores them", "waiting", n)
+		}
+	}()
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {

@@ -25,7 +25,9 @@ type NATS struct {
 	TLSCert   string `env:"NATS_TLS_CERT"`   // client certificate for mutual TLS
 	TLSKey    string `env:"NATS_TLS_KEY"`
 	// Replicas of each stream and bucket: 1 for one server, 3 in a cluster.
-	Replicas int `env:"NATS_REPLICAS" envDefault:"1"`
+	// Unset (0) keeps what exists and creates new ones at 1; start-up never
+	// lowers a count (a one-off command run without it cannot shrink R3).
+	Replicas int `env:"NATS_REPLICAS"`
 	// Retention of follow-up jobs and session records; must outlast the
 	// longest offset plus the send window's longest closure.
 	Retention time.Duration `env:"NATS_RETENTION" envDefault:"720h"`
@@ -100,6 +102,11 @@ type Worker struct {
 	RetryBaseDelay time.Duration `env:"SEND_RETRY_BASE_DELAY" envDefault:"15s"`
 	RetryMaxDelay  time.Duration `env:"SEND_RETRY_MAX_DELAY" envDefault:"30m"`
 	AckWait        time.Duration `env:"WORKER_ACK_WAIT" envDefault:"60s"`
+
+	// A client's text that JetStream cannot store within InboundStoreWait
+	// (a stream electing a leader) is kept in InboundSpoolDir until it can.
+	InboundStoreWait time.Duration `env:"INBOUND_STORE_WAIT" envDefault:"3s"`
+	InboundSpoolDir  string        `env:"INBOUND_SPOOL_DIR" envDefault:"data/spool"`
 }
 
 // JobTimeout bounds one job's handling; the rest of AckWait is left to
@@ -197,6 +204,13 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	if cfg.AckWait < 5*time.Second {
 		errs = append(errs, errors.New("WORKER_ACK_WAIT: must be at least 5s"))
 	}
+	// Twilio gives an inbound webhook 15 s to answer.
+	if cfg.InboundStoreWait <= 0 || cfg.InboundStoreWait > 10*time.Second {
+		errs = append(errs, fmt.Errorf("INBOUND_STORE_WAIT: %v is outside (0, 10s]: Twilio waits 15 s for an answer", cfg.InboundStoreWait))
+	}
+	if cfg.InboundSpoolDir == "" {
+		errs = append(errs, errors.New("INBOUND_SPOOL_DIR: required"))
+	}
 	// A job that outlives its deadline gives up on a Twilio call that may
 	// yet succeed: a text sent but never recorded. So the calls a job makes
 	// (a notice makes a webhook call and a Twilio call) fit within it.
@@ -257,7 +271,7 @@ func (c *Common) validate() []error {
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		errs = append(errs, errors.New("NATS_TLS_CERT, NATS_TLS_KEY: set both or neither"))
 	}
-	if n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5 {
+	if n.Replicas != 0 && n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5 {
 		errs = append(errs, fmt.Errorf("NATS_REPLICAS: %d is not 1, 3 or 5", n.Replicas))
 	}
 	if len(c.Offsets) > 0 && n.Retention < c.Offsets[len(c.Offsets)-1]+7*24*time.Hour {

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -26,6 +28,9 @@ type Config struct {
 	Env, SchedulerEnv, WorkerEnv []string
 	// Pprof, if set, gives each process a pprof listener (see ProfAddr).
 	Pprof bool
+	// Nodes, when above 1, runs a JetStream cluster of that many
+	// nats-servers on loopback, with every stream and bucket at R<Nodes>.
+	Nodes int
 }
 
 // System is nats-server, the scheduler and the worker, each its own
@@ -37,11 +42,24 @@ type System struct {
 	// ProfAddr is each process's pprof address, when Config.Pprof is set.
 	ProfAddr map[string]string
 
+	// Nodes are the cluster's nats-servers (NATS is the first); each
+	// node's process is replaced when it is started again.
+	Nodes []*Node
+
 	all                     []*Proc // every process started, killed ones too
 	cfg                     Config
-	natsConf                string
 	schedulerEnv, workerEnv []string
 	natsAddr                string
+}
+
+// Node is one nats-server of the system: its config, addresses and the
+// process now running it.
+type Node struct {
+	Name     string
+	Proc     *Proc
+	conf     string
+	addr     string // client host:port
+	httpAddr string // monitoring host:port
 }
 
 // StartSystem starts nats-server, then the scheduler and the worker.
@@ -56,44 +74,73 @@ func StartSystem(cfg Config) (*System, error) {
 
 func (s *System) start() error {
 	cfg := s.cfg
-	port, err := FreePort()
-	if err != nil {
-		return err
-	}
-	s.natsAddr = fmt.Sprintf("127.0.0.1:%d", port)
-	s.NATSURL = "nats://" + s.natsAddr
-	natsConf := fmt.Sprintf("listen: %s\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n", s.natsAddr, filepath.Join(cfg.Dir, "jetstream"), cfg.Fsync)
-	var schedProf, workerProf []string
-	if cfg.Pprof {
-		ports := make([]int, 3)
-		for i := range ports {
-			if ports[i], err = FreePort(); err != nil {
-				return err
-			}
+	nodes := max(cfg.Nodes, 1)
+	// Three ports a node: clients, routes, monitoring.
+	ports := make([]int, 3*nodes)
+	for i := range ports {
+		var err error
+		if ports[i], err = FreePort(); err != nil {
+			return err
 		}
-		natsConf += fmt.Sprintf("prof_port: %d\n", ports[0])
-		s.ProfAddr["nats-server"] = fmt.Sprintf("127.0.0.1:%d", ports[0])
-		s.ProfAddr["scheduler"] = fmt.Sprintf("127.0.0.1:%d", ports[1])
-		s.ProfAddr["worker"] = fmt.Sprintf("127.0.0.1:%d", ports[2])
-		schedProf = []string{"PPROF_ADDR=" + s.ProfAddr["scheduler"]}
-		workerProf = []string{"PPROF_ADDR=" + s.ProfAddr["worker"]}
 	}
-	s.natsConf = filepath.Join(cfg.Dir, "nats.conf")
-	if err := os.WriteFile(s.natsConf, []byte(natsConf), 0o600); err != nil {
-		return err
+	var routes, urls []string
+	for i := range nodes {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3*i+1]))
 	}
+	var schedProf, workerProf []string
+	for i := range nodes {
+		n := &Node{Name: fmt.Sprintf("n%d", i+1), addr: fmt.Sprintf("127.0.0.1:%d", ports[3*i]), httpAddr: fmt.Sprintf("127.0.0.1:%d", ports[3*i+2])}
+		conf := fmt.Sprintf("server_name: %s\nlisten: %s\nhttp: %s\njetstream {\n  store_dir: %q\n  sync_interval: %s\n}\n",
+			n.Name, n.addr, n.httpAddr, filepath.Join(cfg.Dir, "jetstream", n.Name), cfg.Fsync)
+		if nodes > 1 {
+			conf += fmt.Sprintf("cluster {\n  name: aftercare\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", ports[3*i+1], strings.Join(routes, ", "))
+		}
+		if cfg.Pprof && i == 0 {
+			profPorts := make([]int, 3)
+			for j := range profPorts {
+				var err error
+				if profPorts[j], err = FreePort(); err != nil {
+					return err
+				}
+			}
+			conf += fmt.Sprintf("prof_port: %d\n", profPorts[0])
+			s.ProfAddr["nats-server"] = fmt.Sprintf("127.0.0.1:%d", profPorts[0])
+			s.ProfAddr["scheduler"] = fmt.Sprintf("127.0.0.1:%d", profPorts[1])
+			s.ProfAddr["worker"] = fmt.Sprintf("127.0.0.1:%d", profPorts[2])
+			schedProf = []string{"PPROF_ADDR=" + s.ProfAddr["scheduler"]}
+			workerProf = []string{"PPROF_ADDR=" + s.ProfAddr["worker"]}
+		}
+		n.conf = filepath.Join(cfg.Dir, n.Name+".conf")
+		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
+			return err
+		}
+		s.Nodes = append(s.Nodes, n)
+		urls = append(urls, "nats://"+n.addr)
+	}
+	s.natsAddr = s.Nodes[0].addr
+	s.NATSURL = strings.Join(urls, ",")
 	if out, err := output(filepath.Join(cfg.Bin, "nats-server"), "--version"); err == nil {
 		s.NATSVersion = strings.TrimPrefix(string(bytes.TrimSpace(out)), "nats-server: ")
 	}
-	if err := s.StartNATS(); err != nil {
-		return err
+	for i := range s.Nodes {
+		if err := s.StartNode(i); err != nil {
+			return err
+		}
+	}
+	if nodes > 1 {
+		// A fresh cluster elects its meta leader before it takes streams.
+		if err := s.WaitHealthy(2 * time.Minute); err != nil {
+			return err
+		}
+		cfg.Env = append([]string{fmt.Sprintf("NATS_REPLICAS=%d", nodes)}, cfg.Env...)
 	}
 
 	clinics := filepath.Join(cfg.Dir, "clinics.json")
 	if err := os.WriteFile(clinics, []byte(cfg.Clinics), 0o600); err != nil {
 		return err
 	}
-	env := append([]string{"NATS_URL=" + s.NATSURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics}, cfg.Env...)
+	env := append([]string{"NATS_URL=" + s.NATSURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + clinics,
+		"INBOUND_SPOOL_DIR=" + filepath.Join(cfg.Dir, "spool")}, cfg.Env...)
 	s.schedulerEnv = slices.Concat(env, cfg.SchedulerEnv, schedProf)
 	s.workerEnv = slices.Concat(env, []string{
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID=" + twiliotest.AccountSID, "TWILIO_AUTH_TOKEN=" + twiliotest.AuthToken,
@@ -105,19 +152,97 @@ func (s *System) start() error {
 	return s.StartProgram("worker")
 }
 
-// StartNATS starts nats-server (again) on the same port and store, and
+// StartNATS starts the first nats-server (again) on the same port and
+// store, and waits until it listens.
+func (s *System) StartNATS() error { return s.StartNode(0) }
+
+// StartNode starts node i's nats-server (again) on its ports and store, and
 // waits until it listens.
-func (s *System) StartNATS() error {
-	p, err := Start("nats-server", filepath.Join(s.cfg.Bin, "nats-server"), []string{"-c", s.natsConf}, nil, false)
+func (s *System) StartNode(i int) error {
+	n := s.Nodes[i]
+	p, err := Start("nats-server", filepath.Join(s.cfg.Bin, "nats-server"), []string{"-c", n.conf}, nil, false)
 	if err != nil {
 		return err
 	}
-	s.NATS = p
+	n.Proc = p
+	if i == 0 {
+		s.NATS = p
+	}
 	s.all = append(s.all, p)
-	if err := WaitTCP(s.natsAddr); err != nil {
-		return fmt.Errorf("nats-server: %w\n%s", err, p.Tail())
+	if err := WaitTCP(n.addr); err != nil {
+		return fmt.Errorf("nats-server %s: %w\n%s", n.Name, err, p.Tail())
 	}
 	return nil
+}
+
+// WaitHealthy waits until every running node answers its /healthz with
+// 200: JetStream is up and its streams are current there.
+func (s *System) WaitHealthy(within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for _, n := range s.Nodes {
+		if n.Proc == nil || n.Proc.Exited() {
+			continue
+		}
+		for {
+			res, err := http.Get("http://" + n.httpAddr + "/healthz")
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("nats-server %s not healthy within %v", n.Name, within)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Leaders names the JetStream meta leader and the leader of each stream
+// ("" while there is none), as the first running node's monitoring sees it.
+func (s *System) Leaders() (meta string, streams map[string]string, err error) {
+	for _, n := range s.Nodes {
+		if n.Proc == nil || n.Proc.Exited() {
+			continue
+		}
+		var jsz struct {
+			Meta struct {
+				Leader string `json:"leader"`
+			} `json:"meta_cluster"`
+			Accounts []struct {
+				Streams []struct {
+					Name    string `json:"name"`
+					Cluster struct {
+						Leader string `json:"leader"`
+					} `json:"cluster"`
+				} `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		res, err := http.Get("http://" + n.httpAddr + "/jsz?streams=true")
+		if err != nil {
+			return "", nil, err
+		}
+		err = json.NewDecoder(res.Body).Decode(&jsz)
+		res.Body.Close()
+		if err != nil {
+			return "", nil, err
+		}
+		streams = map[string]string{}
+		for _, a := range jsz.Accounts {
+			for _, st := range a.Streams {
+				streams[st.Name] = st.Cluster.Leader
+			}
+		}
+		return jsz.Meta.Leader, streams, nil
+	}
+	return "", nil, errors.New("no nats-server running")
+}
+
+// NodeIndex finds a node by server name, or -1.
+func (s *System) NodeIndex(name string) int {
+	return slices.IndexFunc(s.Nodes, func(n *Node) bool { return n.Name == name })
 }
 
 // StartProgram starts "scheduler" or "worker" (again) and waits until its
@@ -143,22 +268,28 @@ func (s *System) StartProgram(name string) error {
 	return nil
 }
 
-// Procs lists the running processes: scheduler, worker, nats-server.
-func (s *System) Procs() []*Proc { return []*Proc{s.Scheduler, s.Worker, s.NATS} }
+// Procs lists the running processes: scheduler, worker, nats-server(s).
+func (s *System) Procs() []*Proc {
+	procs := []*Proc{s.Scheduler, s.Worker}
+	for _, n := range s.Nodes {
+		procs = append(procs, n.Proc)
+	}
+	return procs
+}
 
 // AllProcs lists every process started so far, those since killed or
 // stopped too, for their logs.
 func (s *System) AllProcs() []*Proc { return s.all }
 
-// StoreDir is where nats-server keeps JetStream's files.
-func (s *System) StoreDir() string { return filepath.Join(s.cfg.Dir, "jetstream") }
+// StoreDir is where the first nats-server keeps JetStream's files.
+func (s *System) StoreDir() string { return filepath.Join(s.cfg.Dir, "jetstream", s.Nodes[0].Name) }
 
 // NATSAddr is nats-server's host:port.
 func (s *System) NATSAddr() string { return s.natsAddr }
 
 // Stop stops every process gracefully and closes the stand-in.
 func (s *System) Stop() {
-	for _, p := range []*Proc{s.Worker, s.Scheduler, s.NATS} {
+	for _, p := range s.Procs() {
 		if p != nil && !p.Exited() {
 			p.Stop()
 		}

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/delivery"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/spool"
 	"github.com/aftercare/aftercare/internal/twilio"
 )
 
@@ -26,6 +30,10 @@ type WorkerAPI struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Metrics  http.Handler // serves /metrics; may be nil
+	// Spool keeps a client's text on disk when JetStream cannot store it
+	// within StoreWait (a stream electing a leader); may be nil.
+	Spool     *spool.Spool
+	StoreWait time.Duration
 }
 
 // maxWebhookBody is far above any real Twilio webhook (a 1,600-character
@@ -83,7 +91,7 @@ func (a *WorkerAPI) inbound(w http.ResponseWriter, r *http.Request) {
 	if c, ok := a.Clinics.BySender(in.To, in.MessagingServiceSID); ok {
 		in.ClinicID = c.ID
 	}
-	duplicate, err := a.Store.PublishInbound(r.Context(), in)
+	duplicate, err := a.storeInbound(r.Context(), in)
 	if err != nil {
 		a.Log.Error("could not store inbound text", "message_sid", in.MessageSID, "err", err)
 		writeText(w, http.StatusServiceUnavailable, "temporarily unable to store the message")
@@ -93,6 +101,78 @@ func (a *WorkerAPI) inbound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(emptyTwiML)
+}
+
+// storeInbound stores a client's text in JetStream, asking again for up to
+// StoreWait, and failing that in the spool, whence the worker moves it to
+// JetStream once it takes writes again. Twilio does not retry a webhook
+// that got a 5xx by default (and at most for 15 s when told to), so a text
+// refused here during a leader election would be lost.
+func (a *WorkerAPI) storeInbound(ctx context.Context, in aftercare.InboundSMS) (duplicate bool, err error) {
+	waitCtx, cancel := ctx, context.CancelFunc(func() {})
+	if a.StoreWait > 0 {
+		waitCtx, cancel = context.WithTimeout(ctx, a.StoreWait)
+	}
+	defer cancel()
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		if duplicate, err = a.Store.PublishInbound(waitCtx, in); err == nil {
+			return duplicate, nil
+		}
+		if waitCtx.Err() != nil || a.StoreWait <= 0 {
+			break
+		}
+		select {
+		case <-waitCtx.Done():
+		case <-time.After(pause):
+		}
+		if waitCtx.Err() != nil {
+			break
+		}
+	}
+	if a.Spool == nil || ctx.Err() != nil {
+		return false, err
+	}
+	data, jerr := json.Marshal(in)
+	if jerr != nil {
+		return false, jerr
+	}
+	if serr := a.Spool.Put(in.MessageSID, data); serr != nil {
+		return false, fmt.Errorf("%w; and the spool: %w", err, serr)
+	}
+	a.Log.Warn("inbound text kept in the local spool until JetStream takes writes again", "message_sid", in.MessageSID, "err", err)
+	return false, nil
+}
+
+// DrainSpool moves spooled texts into JetStream: now, then every interval
+// until ctx ends. The MessageSid de-duplicates one that reached JetStream
+// after all.
+func (a *WorkerAPI) DrainSpool(ctx context.Context, every time.Duration) {
+	if a.Spool == nil {
+		return
+	}
+	for {
+		n, err := a.Spool.Drain(func(data []byte) error {
+			var in aftercare.InboundSMS
+			if err := json.Unmarshal(data, &in); err != nil {
+				return fmt.Errorf("spooled text unreadable: %w", err)
+			}
+			storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_, err := a.Store.PublishInbound(storeCtx, in)
+			return err
+		})
+		if n > 0 {
+			a.Log.Info("spooled inbound texts stored in JetStream", "count", n)
+		}
+		if err != nil {
+			a.Log.Warn("spooled inbound texts wait for JetStream", "waiting", a.Spool.Len(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // status takes a delivery status. What it is about (follow-up or on-call

@@ -70,35 +70,44 @@ type Runner struct {
 	Log             *slog.Logger
 }
 
+// A pull request lives on the consumer's leader. When that leader dies the
+// request dies with it, and the client learns only when the request
+// expires or its heartbeats stop: nats.go's defaults (30 s and 15 s) stall
+// a consumer for half a minute after a leader change. These notice in ~2 s.
+const (
+	PullExpiry    = 5 * time.Second
+	PullHeartbeat = time.Second
+)
+
 // Run handles messages until ctx is done, then stops pulling, finishes the
 // messages already pulled, and returns.
+//
+// It consumes with a callback, not an iterator: the iterator buffers in a
+// channel as long as one pull, and after a missed heartbeat the old pull
+// and the new one can both deliver, overflowing it. What overflows is
+// dropped ("slow consumer") yet stays pending at the server until AckWait,
+// 30 s later for the planner. A callback subscription buffers far more.
 func (r *Runner) Run(ctx context.Context) error {
-	it, err := r.Consumer.Messages(jetstream.PullMaxMessages(r.Concurrency))
+	slots := make(chan struct{}, r.Concurrency)
+	var wg sync.WaitGroup
+	cc, err := r.Consumer.Consume(func(msg jetstream.Msg) {
+		slots <- struct{}{} // wait for a free handler: the rest wait in the buffer
+		wg.Go(func() {
+			defer func() { <-slots }()
+			r.handle(ctx, msg)
+		})
+	}, jetstream.PullMaxMessages(r.Concurrency), jetstream.PullExpiry(PullExpiry), jetstream.PullHeartbeat(PullHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			// Heartbeat misses and the like: the consumer pulls again by itself.
+			r.Log.Warn("pull failed", "consumer", r.Name, "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("%s: consume: %w", r.Name, err)
 	}
-	var wg sync.WaitGroup
-	for range r.Concurrency {
-		wg.Go(func() {
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					// Heartbeat misses and the like: the iterator recovers by
-					// itself; pause so a lasting fault does not spin.
-					r.Log.Warn("pull failed", "consumer", r.Name, "err", err)
-					time.Sleep(time.Second)
-					continue
-				}
-				r.handle(ctx, msg)
-			}
-		})
-	}
 	<-ctx.Done()
-	// Drain delivers what is already buffered to the handlers, then closes.
-	it.Drain()
+	// Drain hands what is already buffered to the handlers, then closes.
+	cc.Drain()
+	<-cc.Closed()
 	wg.Wait()
 	return nil
 }

@@ -67,7 +67,7 @@ func (s *Store) publishJSON(ctx context.Context, subject, msgID string, v any) (
 
 // Reply returns the record of an inbound text, or aftercare.ErrNotFound.
 func (s *Store) Reply(ctx context.Context, clinic, messageSID string) (aftercare.Reply, uint64, error) {
-	return getJSON[aftercare.Reply](ctx, s.replies, ClinicOrUnknown(clinic)+"."+Token(messageSID))
+	return getJSON[aftercare.Reply](ctx, s, s.replies, ClinicOrUnknown(clinic)+"."+Token(messageSID))
 }
 
 // SaveReply writes the record of an inbound text if still at revision rev.
@@ -77,14 +77,14 @@ func (s *Store) SaveReply(ctx context.Context, r aftercare.Reply, rev uint64) (u
 
 // Client returns what we know of a clinic's client, or aftercare.ErrNotFound.
 func (s *Store) Client(ctx context.Context, clinic, phone string) (aftercare.ClientRecord, uint64, error) {
-	return getJSON[aftercare.ClientRecord](ctx, s.clients, phoneKey(clinic, phone))
+	return getJSON[aftercare.ClientRecord](ctx, s, s.clients, phoneKey(clinic, phone))
 }
 
 // UpdateClient applies change to a client's record (a new one if there is
 // none) and writes it, reading again if it changed meanwhile. change
 // returns false to leave the record as it is.
 func (s *Store) UpdateClient(ctx context.Context, clinic, phone string, now time.Time, change func(*aftercare.ClientRecord) bool) error {
-	_, err := update(ctx, s.clients, phoneKey(clinic, phone), true, func(rec *aftercare.ClientRecord) (bool, error) {
+	_, err := update(ctx, s, s.clients, phoneKey(clinic, phone), true, func(rec *aftercare.ClientRecord) (bool, error) {
 		rec.ClinicID, rec.Phone = clinic, phone
 		if !change(rec) {
 			return false, nil
@@ -120,7 +120,7 @@ func escalationKey(clinic, id string) string { return clinic + "." + Token(id) }
 // Escalation returns an escalation of a clinic, or aftercare.ErrNotFound.
 // The clinic is part of the key, so one clinic cannot read another's.
 func (s *Store) Escalation(ctx context.Context, clinic, id string) (aftercare.Escalation, uint64, error) {
-	return getJSON[aftercare.Escalation](ctx, s.escalations, escalationKey(clinic, id))
+	return getJSON[aftercare.Escalation](ctx, s, s.escalations, escalationKey(clinic, id))
 }
 
 // SaveEscalation writes an escalation if it is still at revision rev (0: new).
@@ -132,7 +132,7 @@ func (s *Store) SaveEscalation(ctx context.Context, e aftercare.Escalation, rev 
 // again if it changed meanwhile; change returns an error to abandon. It
 // returns the escalation as it now stands.
 func (s *Store) UpdateEscalation(ctx context.Context, clinic, id string, change func(*aftercare.Escalation) error) (aftercare.Escalation, error) {
-	return update(ctx, s.escalations, escalationKey(clinic, id), false, func(e *aftercare.Escalation) (bool, error) {
+	return update(ctx, s, s.escalations, escalationKey(clinic, id), false, func(e *aftercare.Escalation) (bool, error) {
 		return true, change(e)
 	})
 }
@@ -146,7 +146,7 @@ func (s *Store) Escalations(ctx context.Context, clinic string) ([]aftercare.Esc
 	defer lister.Stop()
 	var out []aftercare.Escalation
 	for key := range lister.Keys() {
-		e, _, err := getJSON[aftercare.Escalation](ctx, s.escalations, key)
+		e, _, err := getJSON[aftercare.Escalation](ctx, s, s.escalations, key)
 		if errors.Is(err, aftercare.ErrNotFound) {
 			continue
 		}
@@ -162,7 +162,7 @@ func (s *Store) Escalations(ctx context.Context, clinic string) ([]aftercare.Esc
 // UpdateSession applies change to a session record and writes it, reading
 // again if it changed meanwhile.
 func (s *Store) UpdateSession(ctx context.Context, clinic, session string, change func(*aftercare.Session) bool) error {
-	_, err := update(ctx, s.sessions, sessionKey(clinic, session), false, func(rec *aftercare.Session) (bool, error) {
+	_, err := update(ctx, s, s.sessions, sessionKey(clinic, session), false, func(rec *aftercare.Session) (bool, error) {
 		return change(rec), nil
 	})
 	return err
@@ -204,7 +204,7 @@ func (s *Store) CancelFollowUps(ctx context.Context, clinic, session string, ste
 // UpdateFollowUp applies change to a follow-up record and writes it,
 // reading again if it changed meanwhile.
 func (s *Store) UpdateFollowUp(ctx context.Context, clinic, session string, step aftercare.Step, change func(*aftercare.FollowUp) bool) error {
-	_, err := update(ctx, s.followUps, followUpKey(clinic, session, step), false, func(f *aftercare.FollowUp) (bool, error) {
+	_, err := update(ctx, s, s.followUps, followUpKey(clinic, session, step), false, func(f *aftercare.FollowUp) (bool, error) {
 		return change(f), nil
 	})
 	return err
@@ -214,9 +214,9 @@ func (s *Store) UpdateFollowUp(ctx context.Context, clinic, session string, step
 // there first, it reads again and re-applies change. change reports
 // whether to write; an error from it abandons the update. create allows a
 // missing record (change gets a zero value); otherwise it is ErrNotFound.
-func update[T any](ctx context.Context, kv jetstream.KeyValue, key string, create bool, change func(*T) (bool, error)) (T, error) {
+func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, create bool, change func(*T) (bool, error)) (T, error) {
 	for range 10 {
-		v, rev, err := getJSON[T](ctx, kv, key)
+		v, rev, err := getJSON[T](ctx, s, kv, key)
 		if err != nil && !(create && errors.Is(err, aftercare.ErrNotFound)) {
 			return v, err
 		}

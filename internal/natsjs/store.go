@@ -23,10 +23,12 @@ const ReasonHeader = "Aftercare-Reason"
 
 // Store reads and writes the service's records in JetStream.
 type Store struct {
-	js        jetstream.JetStream
-	sessions  jetstream.KeyValue
-	followUps jetstream.KeyValue
-	optOuts   jetstream.KeyValue
+	js jetstream.JetStream
+	// leaderReads: the buckets are replicated, so reads go to the leader.
+	leaderReads bool
+	sessions    jetstream.KeyValue
+	followUps   jetstream.KeyValue
+	optOuts     jetstream.KeyValue
 
 	clients     jetstream.KeyValue
 	replies     jetstream.KeyValue
@@ -58,7 +60,7 @@ func (s *Store) PublishEvent(ctx context.Context, clinic string, ev aftercare.Se
 
 // Session returns a session record and its revision, or aftercare.ErrNotFound.
 func (s *Store) Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
-	return getJSON[aftercare.Session](ctx, s.sessions, sessionKey(clinic, session))
+	return getJSON[aftercare.Session](ctx, s, s.sessions, sessionKey(clinic, session))
 }
 
 // SaveSession writes a session record if it is still at revision rev (0: new).
@@ -68,7 +70,7 @@ func (s *Store) SaveSession(ctx context.Context, rec aftercare.Session, rev uint
 
 // FollowUp returns a follow-up record and its revision, or aftercare.ErrNotFound.
 func (s *Store) FollowUp(ctx context.Context, clinic, session string, step aftercare.Step) (aftercare.FollowUp, uint64, error) {
-	return getJSON[aftercare.FollowUp](ctx, s.followUps, followUpKey(clinic, session, step))
+	return getJSON[aftercare.FollowUp](ctx, s, s.followUps, followUpKey(clinic, session, step))
 }
 
 // SaveFollowUp writes a follow-up record if it is still at revision rev (0: new).
@@ -245,14 +247,14 @@ const failingPrefix = "failing: "
 // DoNotText returns why a clinic must not text a number ("client opted
 // out", "number failing: ..."), or "" when it may.
 func (s *Store) DoNotText(ctx context.Context, clinic, phone string) (string, error) {
-	e, err := s.optOuts.Get(ctx, optOutKey(clinic, phone))
+	value, _, err := s.get(ctx, s.optOuts, optOutKey(clinic, phone))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return "", nil
 	case err != nil:
 		return "", fmt.Errorf("read opt-out: %w", err)
 	}
-	if reason, ok := strings.CutPrefix(string(e.Value()), failingPrefix); ok {
+	if reason, ok := strings.CutPrefix(string(value), failingPrefix); ok {
 		return "number failing: " + reason, nil
 	}
 	return "client opted out", nil
@@ -294,36 +296,36 @@ func (s *Store) MarkFailing(ctx context.Context, clinic, phone, reason string, a
 // number works); an opt-out stays.
 func (s *Store) ClearFailing(ctx context.Context, clinic, phone string) error {
 	key := optOutKey(clinic, phone)
-	e, err := s.optOuts.Get(ctx, key)
+	value, rev, err := s.get(ctx, s.optOuts, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read opt-out: %w", err)
 	}
-	if !strings.HasPrefix(string(e.Value()), failingPrefix) {
+	if !strings.HasPrefix(string(value), failingPrefix) {
 		return nil
 	}
-	err = s.optOuts.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	err = s.optOuts.Delete(ctx, key, jetstream.LastRevision(rev))
 	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("clear failing mark: %w", err)
 	}
 	return nil
 }
 
-func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key string) (T, uint64, error) {
+func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string) (T, uint64, error) {
 	var v T
-	e, err := kv.Get(ctx, key)
+	value, rev, err := s.get(ctx, kv, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return v, 0, aftercare.ErrNotFound
 	}
 	if err != nil {
 		return v, 0, fmt.Errorf("read %s %s: %w", kv.Bucket(), key, err)
 	}
-	if err := json.Unmarshal(e.Value(), &v); err != nil {
+	if err := json.Unmarshal(value, &v); err != nil {
 		return v, 0, fmt.Errorf("decode %s %s: %w", kv.Bucket(), key, err)
 	}
-	return v, e.Revision(), nil
+	return v, rev, nil
 }
 
 func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) (uint64, error) {

@@ -3,8 +3,10 @@ package natsjs
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
+	"errors"
 	"regexp"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,6 +42,7 @@ const (
 
 // Settings size the streams and buckets.
 type Settings struct {
+	// Replicas of each stream and bucket; 0 keeps what exists (new ones get 1).
 	Replicas  int
 	Retention time.Duration
 	// EventDedupWindow is how long JetStream itself remembers event ids; the
@@ -111,25 +114,33 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 }
 
 // Provision creates or updates every stream and bucket, so a fresh server
-// and an upgraded one end up the same; it is safe to run from every replica.
+// and an upgraded one end up the same; it is safe to run from every replica
+// at once. It never lowers a replica count.
 func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store, error) {
 	if s.EventDedupWindow == 0 {
 		s.EventDedupWindow = 24 * time.Hour
 	}
-	for _, sc := range streamConfigs(s) {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("provision stream %s: %w", sc.Name, err)
-		}
+	// Everything at once: every program provisions on start, and when they
+	// start together their creates collide; in parallel, the collisions'
+	// retries overlap instead of adding up.
+	streams, buckets := streamConfigs(s), bucketConfigs(s)
+	replicas := make([]int, len(streams)+len(buckets))
+	kvs := make([]jetstream.KeyValue, len(buckets))
+	errs := make([]error, len(replicas))
+	var wg sync.WaitGroup
+	for i, sc := range streams {
+		wg.Go(func() { replicas[i], errs[i] = ensureStream(ctx, js, sc) })
 	}
-	st := &Store{js: js}
-	kvs := make([]jetstream.KeyValue, 0, 6)
-	for _, bc := range bucketConfigs(s) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, bc)
-		if err != nil {
-			return nil, fmt.Errorf("provision bucket %s: %w", bc.Bucket, err)
-		}
-		kvs = append(kvs, kv)
+	for i, bc := range buckets {
+		n := len(streams) + i
+		wg.Go(func() { kvs[i], replicas[n], errs[n] = ensureBucket(ctx, js, bc) })
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	replicated := slices.Max(replicas) > 1
+	st := &Store{js: js, leaderReads: replicated}
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	return st, nil
@@ -137,7 +148,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 
 // PlannerConsumer creates or updates the durable consumer of session events.
 func PlannerConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, StreamSessions, jetstream.ConsumerConfig{
+	return ensureConsumer(ctx, js, StreamSessions, jetstream.ConsumerConfig{
 		Durable:       ConsumerPlanner,
 		Description:   "Plans follow-ups from session events",
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -145,10 +156,6 @@ func PlannerConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Con
 		MaxAckPending: 512,
 		MaxDeliver:    -1,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("provision consumer %s: %w", ConsumerPlanner, err)
-	}
-	return c, nil
 }
 
 // SenderConsumer creates or updates the durable consumer of due follow-ups.
@@ -174,7 +181,7 @@ func NotifyConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Du
 }
 
 func workerConsumer(ctx context.Context, js jetstream.JetStream, stream, name, filter, description string, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	return ensureConsumer(ctx, js, stream, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   description,
 		FilterSubject: filter,
@@ -183,10 +190,6 @@ func workerConsumer(ctx context.Context, js jetstream.JetStream, stream, name, f
 		MaxAckPending: maxAckPending,
 		MaxDeliver:    -1,
 	})
-	if err != nil {
-		return nil, fmt.Errorf("provision consumer %s: %w", name, err)
-	}
-	return c, nil
 }
 
 var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)

@@ -112,6 +112,7 @@ func (s *system) start(name string, extraEnv ...string) *program {
 		"TWILIO_API_BASE_URL=" + s.twilio.URL, "TWILIO_TIMEOUT=3s", "WORKER_ACK_WAIT=" + s.ackWait,
 		"PUBLIC_BASE_URL=https://aftercare.example", "SEND_RATE_PER_SENDER=50", "SEND_BURST=10",
 		"SEND_RETRY_BASE_DELAY=500ms", "SEND_RETRY_MAX_DELAY=2s", "RECONCILE_SCHEDULE=@every 1h",
+		"INBOUND_SPOOL_DIR=" + filepath.Join(filepath.Dir(s.clinics), "spool"),
 	}, extraEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

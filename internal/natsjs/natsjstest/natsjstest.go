@@ -4,14 +4,19 @@ package natsjstest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	natsserver "github.com/nats-io/nats-server/v2/test"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -139,4 +144,127 @@ func CountSubjects(t testing.TB, js jetstream.JetStream, stream, filter string) 
 		n += c
 	}
 	return n
+}
+
+// Cluster is a JetStream cluster of in-process nats-servers on loopback.
+type Cluster struct {
+	Servers []*server.Server
+	opts    []*server.Options
+}
+
+// StartCluster runs a cluster of n servers (3 for R3 streams), each with
+// its own store, and waits until JetStream has a meta leader. The servers
+// are shut down when the test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	routePorts := make([]int, n)
+	for i := range routePorts {
+		routePorts[i] = freePort(t)
+	}
+	routes := make([]*url.URL, n)
+	for i, p := range routePorts {
+		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", p)}
+	}
+	c := &Cluster{}
+	for i := range n {
+		opts := natsserver.DefaultTestOptions
+		opts.ServerName = fmt.Sprintf("n%d", i+1)
+		opts.Port = -1
+		opts.JetStream = true
+		opts.StoreDir = t.TempDir()
+		opts.Cluster = server.ClusterOpts{Name: "aftercare-test", Host: "127.0.0.1", Port: routePorts[i]}
+		opts.Routes = routes
+		c.opts = append(c.opts, &opts)
+		ns, err := server.NewServer(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ns.Start()
+		c.Servers = append(c.Servers, ns)
+	}
+	t.Cleanup(func() {
+		for _, ns := range c.Servers {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+	})
+	for _, ns := range c.Servers {
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("%s not ready", ns.Name())
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for c.metaLeader() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no JetStream meta leader within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return c
+}
+
+// URLs is every server's client URL, comma-separated, as NATS_URL takes it.
+func (c *Cluster) URLs() string {
+	urls := make([]string, len(c.Servers))
+	for i, ns := range c.Servers {
+		urls[i] = ns.ClientURL()
+	}
+	return strings.Join(urls, ",")
+}
+
+func (c *Cluster) metaLeader() *server.Server {
+	for _, ns := range c.Servers {
+		if ns.Running() && ns.JetStreamIsLeader() {
+			return ns
+		}
+	}
+	return nil
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Connect opens a plain JetStream connection for a test's own checks.
+func Connect(t testing.TB, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// Stop shuts server i down, as a node fault would (its store stays).
+func (c *Cluster) Stop(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+}
+
+// Restart starts server i again on its store and routes; it gets a new
+// client port (see its ClientURL).
+func (c *Cluster) Restart(t testing.TB, i int) *server.Server {
+	t.Helper()
+	opts := *c.opts[i]
+	ns, err := server.NewServer(&opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("%s not ready after restart", ns.Name())
+	}
+	c.Servers[i] = ns
+	return ns
 }

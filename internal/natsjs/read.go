@@ -1,0 +1,107 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// get reads the latest value of a key and its revision, or
+// jetstream.ErrKeyNotFound.
+//
+// On a replicated bucket it asks the stream's leader. A key-value Get is a
+// "direct get", which any replica may answer, and a replica that is behind
+// (one just restarted, or a few ms behind the leader) answers "not found"
+// or an older value for a key written moments ago. The service decides on
+// what it reads (send or not, give up or not), so it reads what was last
+// written. A single server is always its own leader: direct gets are fine.
+func (s *Store) get(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
+	if !s.leaderReads {
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return e.Value(), e.Revision(), nil
+	}
+	return leaderGet(ctx, s.js, kv.Bucket(), key)
+}
+
+// msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.
+type msgGetResponse struct {
+	Error *struct {
+		Code        int    `json:"code"`
+		ErrorCode   int    `json:"err_code"`
+		Description string `json:"description"`
+	} `json:"error"`
+	Message *struct {
+		Sequence uint64 `json:"seq"`
+		Header   []byte `json:"hdrs"`
+		Data     []byte `json:"data"`
+	} `json:"message"`
+}
+
+// errCodeNoMessage is JetStream's "no message found".
+const errCodeNoMessage = 10037
+
+// leaderReadAttempt bounds one read. While a stream elects a leader no
+// server answers, and a read would otherwise wait out its whole job's
+// deadline; asked again, it finds the new leader within a second or two.
+const leaderReadAttempt = time.Second
+
+// leaderGet reads a key's latest value through the JetStream API's message
+// get, which only the stream's leader answers, asking again until ctx ends
+// (5 s when ctx has no deadline).
+func leaderGet(ctx context.Context, js jetstream.JetStream, bucket, key string) ([]byte, uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
+	for {
+		tryCtx, cancel := context.WithTimeout(ctx, leaderReadAttempt)
+		res, err := js.Conn().RequestWithContext(tryCtx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+		cancel()
+		if err == nil {
+			return decodeMsgGet(res.Data, bucket)
+		}
+		if ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
+			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func decodeMsgGet(data []byte, bucket string) ([]byte, uint64, error) {
+	var r msgGetResponse
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+	}
+	switch {
+	case r.Error != nil && r.Error.ErrorCode == errCodeNoMessage:
+		return nil, 0, jetstream.ErrKeyNotFound
+	case r.Error != nil:
+		return nil, 0, fmt.Errorf("read %s from its leader: %s (%d)", bucket, r.Error.Description, r.Error.ErrorCode)
+	case r.Message == nil:
+		return nil, 0, fmt.Errorf("read %s from its leader: empty answer", bucket)
+	}
+	if len(r.Message.Header) > 0 {
+		hdr, err := nats.DecodeHeadersMsg(r.Message.Header)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+		}
+		if op := hdr.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil, 0, jetstream.ErrKeyNotFound
+		}
+	}
+	return r.Message.Data, r.Message.Sequence, nil
+}
