@@ -35,6 +35,7 @@ type options struct {
 	timeout     time.Duration
 	pprof       string
 	backlog     int
+	nodes       int
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -49,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.sessions, "sessions", 2000, "session events to push; each has 3 follow-ups")
 	fs.DurationVar(&o.window, "window", 10*time.Second, "every follow-up falls due within this window")
+	fs.IntVar(&o.nodes, "nodes", 1, "nats-servers: 1, or 3 for a JetStream cluster with every stream at R3")
 	fs.StringVar(&o.fsync, "fsync", "2m", `nats-server's sync_interval: "always" or an interval ("2m" is JetStream's default)`)
 	fs.IntVar(&o.concurrency, "concurrency", 32, "session events posted at once")
 	fs.IntVar(&o.workers, "worker-concurrency", 256, "WORKER_CONCURRENCY of the worker")
@@ -60,8 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 {
-		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1")
+	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 || (o.nodes != 1 && o.nodes != 3) {
+		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1, -nodes 1 or 3")
 	}
 	if o.timeout == 0 {
 		o.timeout = 30*time.Second + time.Duration(3*o.sessions)*time.Millisecond
@@ -191,7 +193,7 @@ func startSystem(o options, dir string) (*system, error) {
 		}
 	}
 	s, err := harness.StartSystem(harness.Config{
-		Bin: o.bin, Dir: dir, Fsync: o.fsync, Clinics: loadClinic, Pprof: o.pprof != "",
+		Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, Clinics: loadClinic, Pprof: o.pprof != "",
 		Env:       []string{"LOAD_TOKEN=" + intakeToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"},
 		WorkerEnv: []string{"SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000", "WORKER_CONCURRENCY=" + strconv.Itoa(o.workers)},
 	})
