@@ -118,14 +118,7 @@ func (a *WorkerAPI) storeInbound(ctx context.Context, in aftercare.InboundSMS) (
 		if duplicate, err = a.Store.PublishInbound(waitCtx, in); err == nil {
 			return duplicate, nil
 		}
-		if waitCtx.Err() != nil || a.StoreWait <= 0 {
-			break
-		}
-		select {
-		case <-waitCtx.Done():
-		case <-time.After(pause):
-		}
-		if waitCtx.Err() != nil {
+		if a.StoreWait <= 0 || !pauseFor(waitCtx, pause) {
 			break
 		}
 	}
@@ -141,6 +134,16 @@ func (a *WorkerAPI) storeInbound(ctx context.Context, in aftercare.InboundSMS) (
 	}
 	a.Log.Warn("inbound text kept in the local spool until JetStream takes writes again", "message_sid", in.MessageSID, "err", err)
 	return false, nil
+}
+
+// pauseFor waits d, or returns false when ctx ends first.
+func pauseFor(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }
 
 // DrainSpool moves spooled texts into JetStream: now, then every interval
@@ -167,10 +170,8 @@ func (a *WorkerAPI) DrainSpool(ctx context.Context, every time.Duration) {
 		if err != nil {
 			a.Log.Warn("spooled inbound texts wait for JetStream", "waiting", a.Spool.Len(), "err", err)
 		}
-		select {
-		case <-ctx.Done():
+		if !pauseFor(ctx, every) {
 			return
-		case <-time.After(every):
 		}
 	}
 }
