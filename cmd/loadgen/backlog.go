@@ -25,7 +25,7 @@ func (s *system) backlogRun(ctx context.Context, o options, out io.Writer) error
 	for i := range ends {
 		ends[i] = now
 	}
-	in, err := s.intake(ctx, ends, o.concurrency)
+	in, err := s.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
 		return err
 	}

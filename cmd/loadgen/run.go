@@ -36,6 +36,7 @@ type options struct {
 	pprof       string
 	backlog     int
 	nodes       int
+	fair        int
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.csv, "csv", "", "write each text's due time and lateness here, for scripts/plot-lateness")
 	fs.StringVar(&o.bin, "bin", "", "directory with prebuilt scheduler, worker and nats-server (default: build them)")
 	fs.IntVar(&o.backlog, "backlog", 0, "instead of a delivery run, load this many follow-ups due days ahead and measure memory, disk and restarts")
+	fs.IntVar(&o.fair, "fair", 0, "instead of a delivery run, give one clinic this many texts due at once at 1 text/s, and measure another clinic's lateness meanwhile")
 	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
@@ -84,6 +86,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.backlog > 0 {
 		return sys.backlogRun(ctx, o, stdout)
 	}
+	if o.fair > 0 {
+		return sys.fairRun(ctx, o, stdout)
+	}
 
 	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v; nats-server %s fsync=%s; %d CPUs\n",
 		o.sessions, 3*o.sessions, o.window, sys.NATSVersion, o.fsync, runtime.NumCPU())
@@ -97,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i := range ends {
 		ends[i] = firstDue.Add(-offsets[0] + time.Duration(int64(span)*int64(i)/int64(o.sessions)))
 	}
-	in, err := sys.intake(ctx, ends, o.concurrency)
+	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
 		return err
 	}
@@ -115,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // a late duplicate would arrive by now
-	res := measure(sys.Twilio.Messages(), ends)
+	res := measure(sys.Twilio.Messages(), loadBatch, ends)
 	fmt.Fprintf(stdout, "delivery    %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
 		res.sent, res.rate, pct(res.lateness, 0.5), pct(res.lateness, 0.99), pct(res.lateness, 1))
 	fmt.Fprintf(stdout, "correctness expected %d, sent %d, lost %d, sent twice %d\n", want, res.unique, want-res.unique, res.sent-res.unique)
@@ -146,6 +151,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const loadClinic = `{"clinics":[{"id":"load","name":"Load Test Clinic","time_zone":"Europe/London",
  "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
  "intake_token_env":"LOAD_TOKEN","escalation":{"on_call_phone":"+447700900199"}}]}`
+
+// twoClinics is a fairness run's: the load clinic, and another whose
+// texts are measured while the load clinic has a backlog.
+const twoClinics = `{"clinics":[{"id":"load","name":"Load Test Clinic","time_zone":"Europe/London",
+ "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+ "intake_token_env":"LOAD_TOKEN","escalation":{"on_call_phone":"+447700900199"}},
+ {"id":"other","name":"Other Clinic","time_zone":"Europe/London",
+ "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900200"},"contact_phone":"+442079460001",
+ "intake_token_env":"OTHER_TOKEN","escalation":{"on_call_phone":"+447700900299"}}]}`
+
+const otherToken = "loadgen-intake-token-000000000002"
+
+// batch is one clinic's share of the load: its credential, and the client
+// number of its session i, by which each text is traced to its session.
+type batch struct {
+	token, idPrefix, phoneFormat string
+}
+
+func (b batch) phone(i int) string { return fmt.Sprintf(b.phoneFormat, i) }
+
+var (
+	loadBatch  = batch{token: intakeToken, idPrefix: "load", phoneFormat: "+4477%08d"}
+	otherBatch = batch{token: otherToken, idPrefix: "other", phoneFormat: "+4478%08d"}
+)
 
 // system is the running service, with what a load run adds to it.
 type system struct{ *harness.System }
@@ -192,10 +221,15 @@ func startSystem(o options, dir string) (*system, error) {
 			return nil, err
 		}
 	}
+	clinics, rate, burst := loadClinic, "1000000", "100000"
+	if o.fair > 0 {
+		// Each clinic's sender at one text a second, as a US long code.
+		clinics, rate, burst = twoClinics, "1", "1"
+	}
 	s, err := harness.StartSystem(harness.Config{
-		Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, Clinics: loadClinic, Pprof: o.pprof != "",
-		Env:       []string{"LOAD_TOKEN=" + intakeToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"},
-		WorkerEnv: []string{"SEND_RATE_PER_SENDER=1000000", "SEND_BURST=100000", "WORKER_CONCURRENCY=" + strconv.Itoa(o.workers)},
+		Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, Clinics: clinics, Pprof: o.pprof != "",
+		Env:       []string{"LOAD_TOKEN=" + intakeToken, "OTHER_TOKEN=" + otherToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"},
+		WorkerEnv: []string{"SEND_RATE_PER_SENDER=" + rate, "SEND_BURST=" + burst, "WORKER_CONCURRENCY=" + strconv.Itoa(o.workers)},
 	})
 	if err != nil {
 		return nil, err
@@ -209,9 +243,9 @@ type intakeResult struct {
 	lateStart bool
 }
 
-// intake posts one session event per end, concurrency at a time, and
-// records each acknowledgement's latency.
-func (s *system) intake(ctx context.Context, ends []time.Time, concurrency int) (intakeResult, error) {
+// intake posts one session event per end for the batch's clinic,
+// concurrency at a time, and records each acknowledgement's latency.
+func (s *system) intake(ctx context.Context, b batch, ends []time.Time, concurrency int) (intakeResult, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 30 * time.Second}
 	url := "http://" + s.Scheduler.Addr + "/v1/sessions"
 	latency := make([]time.Duration, len(ends))
@@ -227,12 +261,12 @@ func (s *system) intake(ctx context.Context, ends []time.Time, concurrency int) 
 					return
 				}
 				body, _ := json.Marshal(map[string]any{
-					"event_id": fmt.Sprintf("load-e%d", i), "session_id": fmt.Sprintf("load-s%d", i), "kind": "completed",
+					"event_id": fmt.Sprintf("%s-e%d", b.idPrefix, i), "session_id": fmt.Sprintf("%s-s%d", b.idPrefix, i), "kind": "completed",
 					"session_end": ends[i].UTC().Format(time.RFC3339Nano),
-					"client":      map[string]string{"phone": phone(i), "time_zone": "Europe/London"},
+					"client":      map[string]string{"phone": b.phone(i), "time_zone": "Europe/London"},
 				})
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+intakeToken)
+				req.Header.Set("Authorization", "Bearer "+b.token)
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
 				res, err := client.Do(req)
@@ -258,10 +292,6 @@ func (s *system) intake(ctx context.Context, ends []time.Time, concurrency int) 
 	return intakeResult{took: took, latency: latency, lateStart: time.Now().After(ends[0].Add(offsets[0]))}, ctx.Err()
 }
 
-// phone gives session i its own client number, so each text is traced to
-// its session.
-func phone(i int) string { return fmt.Sprintf("+4477%08d", i) }
-
 type row struct {
 	due      time.Time
 	lateness time.Duration
@@ -276,17 +306,18 @@ type result struct {
 
 var dayN = regexp.MustCompile(`Day (\d)`)
 
-// measure matches each text to its session and step, and so to its due time.
-func measure(msgs []twiliotest.Message, ends []time.Time) result {
+// measure matches each text of the batch's clinic to its session and step,
+// and so to its due time.
+func measure(msgs []twiliotest.Message, b batch, ends []time.Time) result {
 	var r result
 	seen := map[string]bool{}
 	var first, last time.Time
 	for _, m := range msgs {
-		r.sent++
 		var i int
-		if _, err := fmt.Sscanf(m.To, "+4477%08d", &i); err != nil || i >= len(ends) {
+		if _, err := fmt.Sscanf(m.To, b.phoneFormat, &i); err != nil || i >= len(ends) {
 			continue
 		}
+		r.sent++
 		d := dayN.FindStringSubmatch(m.Body)
 		if d == nil {
 			continue

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/delivery"
@@ -22,6 +25,7 @@ import (
 	"github.com/aftercare/aftercare/internal/metrics"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/replies"
+	"github.com/aftercare/aftercare/internal/sendrate"
 	"github.com/aftercare/aftercare/internal/sms"
 	"github.com/aftercare/aftercare/internal/spool"
 	"github.com/aftercare/aftercare/internal/twilio"
@@ -69,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer conn.Close()
-	consumers, err := openConsumers(connectCtx, conn, cfg)
+	consumers, err := openConsumers(connectCtx, conn, cfg, directory.IDs())
 	if err != nil {
 		return err
 	}
@@ -82,8 +86,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store: store, Clinics: directory, Sender: sender,
 		Staleness: cfg.Staleness, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBaseDelay, RetryMax: cfg.RetryMaxDelay,
 		ClaimLease: cfg.AckWait, StatusCallback: statusCallback,
-		Limits: dispatch.NewRateLimits(cfg.SendRate, cfg.SendBurst), Lateness: hooks.lateness,
-		Now: time.Now, Log: log, Stats: &dispatch.Stats{},
+		Limits:   sendrate.New(store, isConflict, cfg.SendRate, cfg.SendBurst, dispatch.MaxRateWait),
+		Lateness: hooks.lateness,
+		Now:      time.Now, Log: log, Stats: &dispatch.Stats{},
 	}
 	processor := &replies.Processor{
 		Store: store, Clinics: directory, Sender: sender, Steps: len(cfg.Offsets), AnswerAttempts: 5,
@@ -102,10 +107,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	jobTimeout := cfg.JobTimeout()
-	runners := []*jobs.Runner{{
-		Name: natsjs.ConsumerSender, Consumer: consumers.sender, Concurrency: cfg.Concurrency,
-		Handle: dispatcher.Handle, DeadLetter: dispatcher.DeadLetter,
-	}, {
+	runners := senderLanes(consumers.lanes, cfg, dispatcher, store)
+	runners = append(runners, []*jobs.Runner{{
 		// Replies and escalations come first for the clinic: they have
 		// their own consumers, so a backlog of tips never delays them.
 		Name: natsjs.ConsumerReplies, Consumer: consumers.replies, Concurrency: 8,
@@ -116,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, {
 		Name: natsjs.ConsumerStatus, Consumer: consumers.delivery, Concurrency: 4,
 		Handle: recorder.Handle, DeadLetter: deadLetter("delivery"),
-	}}
+	}}...)
 	var stops []func(context.Context) error
 	for _, r := range runners {
 		r.JobTimeout, r.UnexpectedDelay, r.Log = jobTimeout, 2*time.Second, log
@@ -195,19 +198,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 type workerConsumers struct {
-	sender, replies, notify, delivery jetstream.Consumer
+	lanes                     []jetstream.Consumer // one per clinic
+	replies, notify, delivery jetstream.Consumer
 }
 
 func (c workerConsumers) all() []jetstream.Consumer {
-	return []jetstream.Consumer{c.sender, c.replies, c.notify, c.delivery}
+	return append([]jetstream.Consumer{c.replies, c.notify, c.delivery}, c.lanes...)
 }
 
-func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker) (workerConsumers, error) {
+func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, clinics []string) (workerConsumers, error) {
 	var c workerConsumers
-	var err error
-	if c.sender, err = natsjs.SenderConsumer(ctx, conn.JS, cfg.AckWait, 4*cfg.Concurrency); err != nil {
+	for _, clinic := range clinics {
+		lane, err := natsjs.SenderLane(ctx, conn.JS, clinic, cfg.AckWait, laneInHand(cfg))
+		if err != nil {
+			return c, err
+		}
+		c.lanes = append(c.lanes, lane)
+	}
+	if err := natsjs.RemoveSharedSender(ctx, conn.JS); err != nil {
 		return c, err
 	}
+	var err error
 	if c.replies, err = natsjs.RepliesConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
 		return c, err
 	}
@@ -217,3 +228,41 @@ func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker) (w
 	c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256)
 	return c, err
 }
+
+// laneInHand is how many of one clinic's due texts all workers together
+// hold at once: what its sender may send while a text waits for its slot,
+// plus its burst. More would only wait in hand; the rest wait in the
+// stream, where they hold nobody up.
+func laneInHand(cfg config.Worker) int {
+	n := int(math.Ceil(cfg.SendRate*dispatch.MaxRateWait.Seconds())) + cfg.SendBurst
+	return min(max(n, 2), 4*cfg.Concurrency)
+}
+
+// senderLanes runs a clinic's lane each, sharing the worker's concurrency.
+// A job that must wait longer than a few seconds (a closed send window, a
+// retry's backoff) leaves its lane and comes back on a timer.
+func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Dispatcher, store *natsjs.Store) []*jobs.Runner {
+	slots := make(chan struct{}, cfg.Concurrency)
+	defer_ := func(ctx context.Context, msg jetstream.Msg, until time.Time) error {
+		var job aftercare.DueFollowUp
+		if err := json.Unmarshal(msg.Data(), &job); err != nil {
+			return err
+		}
+		return store.Defer(ctx, job, until)
+	}
+	var runners []*jobs.Runner
+	for _, lane := range lanes {
+		runners = append(runners, &jobs.Runner{
+			Name: lane.CachedInfo().Name, Consumer: lane, Concurrency: min(laneInHand(cfg), cfg.Concurrency), Slots: slots,
+			Handle: d.Handle, DeadLetter: d.DeadLetter, Defer: defer_, DeferAfter: laneDeferAfter,
+		})
+	}
+	return runners
+}
+
+// laneDeferAfter: a job told to wait this long or more leaves its lane.
+// Shorter waits (a rate slot a second or two away, a claim conflict) are
+// cheaper handed back than put on a timer.
+const laneDeferAfter = 5 * time.Second
+
+func isConflict(err error) bool { return errors.Is(err, natsjs.ErrConflict) }

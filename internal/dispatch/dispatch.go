@@ -58,7 +58,9 @@ type Dispatcher struct {
 	ClaimLease time.Duration
 	// StatusCallback is the URL Twilio reports delivery to; may be empty.
 	StatusCallback string
-	Limits         *RateLimits
+	// Limits paces each sender; see package sendrate for the one the
+	// workers share.
+	Limits Pacer
 	// Lateness, if set, is told how late each sent follow-up was.
 	Lateness func(time.Duration)
 	Now      func() time.Time
@@ -66,9 +68,16 @@ type Dispatcher struct {
 	Stats    *Stats
 }
 
-// maxRateWait is the longest a job waits in hand for its sender's rate
-// limit; a longer wait hands it back so other senders' jobs are not blocked.
-const maxRateWait = 2 * time.Second
+// MaxRateWait is the longest a job waits in hand for its sender's rate
+// limit; a longer wait hands it back.
+const MaxRateWait = 2 * time.Second
+
+// Pacer hands out send slots per sender.
+type Pacer interface {
+	// Reserve takes the sender's next slot and says how long to wait for
+	// it; ok is false, with no slot taken, when the wait is too long.
+	Reserve(ctx context.Context, sender string) (wait time.Duration, ok bool, err error)
+}
 
 // Handle is the jobs.Handler for the due follow-up consumer.
 func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) error {
@@ -145,10 +154,24 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		// A backlog pushed it out of the window: wait for the next opening.
 		return jobs.Snooze(next.Sub(now), "outside the clinic's send window")
 	}
-	if wait, ok := d.Limits.Reserve(clinic.Sender.Key()); !ok {
+	wait, ok, err := d.Limits.Reserve(ctx, clinic.Sender.Key())
+	switch {
+	case err != nil:
+		return err
+	case !ok:
 		return jobs.Snooze(wait, "sender rate limit")
-	} else if err := sleep(ctx, wait); err != nil {
-		return jobs.Snooze(time.Second, "shutting down")
+	case wait > 0:
+		if err := sleep(ctx, wait); err != nil {
+			return jobs.Snooze(time.Second, "shutting down")
+		}
+		// A STOP may have come in while the text waited for its slot.
+		if dontText, err = d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone); err != nil {
+			return err
+		}
+		if dontText != "" {
+			d.Stats.Skipped.Add(1)
+			return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, dontText)
+		}
 	}
 
 	// Claim it: a concurrent claim makes this write fail.
@@ -390,9 +413,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// RateLimits holds one token bucket per sender (number or Messaging
-// Service): carriers throttle per sender, so one clinic's burst must not use
-// another's allowance. The limit is per worker process.
+// RateLimits holds one token bucket per sender, in this process only: for
+// tests and tools of one process. Workers share package sendrate's.
 type RateLimits struct {
 	mu      sync.Mutex
 	perSec  float64
@@ -406,8 +428,8 @@ func NewRateLimits(perSecond float64, burst int) *RateLimits {
 }
 
 // Reserve takes a send slot for sender and returns how long to wait for it.
-// ok is false when the wait would exceed maxRateWait; no slot is taken then.
-func (r *RateLimits) Reserve(sender string) (wait time.Duration, ok bool) {
+// ok is false when the wait would exceed MaxRateWait; no slot is taken then.
+func (r *RateLimits) Reserve(_ context.Context, sender string) (wait time.Duration, ok bool, err error) {
 	r.mu.Lock()
 	l, found := r.senders[sender]
 	if !found {
@@ -417,9 +439,9 @@ func (r *RateLimits) Reserve(sender string) (wait time.Duration, ok bool) {
 	r.mu.Unlock()
 	res := l.Reserve()
 	wait = res.Delay()
-	if wait > maxRateWait {
+	if wait > MaxRateWait {
 		res.Cancel()
-		return wait, false
+		return wait, false, nil
 	}
-	return wait, true
+	return wait, true, nil
 }

@@ -401,19 +401,26 @@ func TestAnsweredFailuresAndTheLookup(t *testing.T) {
 func TestRateLimitPerSender(t *testing.T) {
 	t.Parallel()
 	limits := dispatch.NewRateLimits(2, 1) // 2 per second, no burst
-	if w, ok := limits.Reserve("+447700900100"); !ok || w != 0 {
+	reserve := func(sender string) (time.Duration, bool) {
+		w, ok, err := limits.Reserve(context.Background(), sender)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, ok
+	}
+	if w, ok := reserve("+447700900100"); !ok || w != 0 {
 		t.Fatalf("first send waits %v", w)
 	}
-	if w, ok := limits.Reserve("+447700900100"); !ok || w < 400*time.Millisecond || w > 500*time.Millisecond {
+	if w, ok := reserve("+447700900100"); !ok || w < 400*time.Millisecond || w > 500*time.Millisecond {
 		t.Fatalf("second send on the same sender waits %v, want ~500ms", w)
 	}
-	if w, ok := limits.Reserve("+15550000000"); !ok || w != 0 {
+	if w, ok := reserve("+15550000000"); !ok || w != 0 {
 		t.Fatalf("another sender waits %v, want 0", w)
 	}
 	for range 8 {
-		limits.Reserve("+447700900100")
+		reserve("+447700900100")
 	}
-	if w, ok := limits.Reserve("+447700900100"); ok || w < 2*time.Second {
+	if w, ok := reserve("+447700900100"); ok || w < 2*time.Second {
 		t.Fatalf("a long queue should hand the job back, got wait %v ok %v", w, ok)
 	}
 }

@@ -85,7 +85,7 @@ func lateness(b *testing.B, syncSetting string, sessions int) {
 		b.Fatalf("planning took %v, past the first due time; lower the session count", planTook)
 	}
 
-	consumer, err := natsjs.SenderConsumer(ctx, conn.JS, 30*time.Second, 256)
+	consumer, err := natsjs.SenderLane(ctx, conn.JS, "harbour", 30*time.Second, 256)
 	if err != nil {
 		b.Fatal(err)
 	}

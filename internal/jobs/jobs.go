@@ -68,6 +68,18 @@ type Runner struct {
 	// above (a NATS hiccup while reading a record).
 	UnexpectedDelay time.Duration
 	Log             *slog.Logger
+
+	// Slots, if set, is shared by several runners (a clinic's lane each)
+	// as their common limit of jobs in hand; Concurrency is then the most
+	// this runner pulls at once.
+	Slots chan struct{}
+	// Defer, if set, takes a job that must wait at least DeferAfter (a
+	// snooze or a retry) out of the consumer: it arranges for the job to
+	// come back at until, and the message is acknowledged. A message handed
+	// back with a delay instead stays in the consumer's ack-pending places,
+	// and enough waiting jobs would block the rest of the consumer.
+	Defer      func(ctx context.Context, msg jetstream.Msg, until time.Time) error
+	DeferAfter time.Duration
 }
 
 // A pull request lives on the consumer's leader. When that leader dies the
@@ -88,7 +100,10 @@ const (
 // dropped ("slow consumer") yet stays pending at the server until AckWait,
 // 30 s later for the planner. A callback subscription buffers far more.
 func (r *Runner) Run(ctx context.Context) error {
-	slots := make(chan struct{}, r.Concurrency)
+	slots := r.Slots
+	if slots == nil {
+		slots = make(chan struct{}, r.Concurrency)
+	}
 	var wg sync.WaitGroup
 	cc, err := r.Consumer.Consume(func(msg jetstream.Msg) {
 		slots <- struct{}{} // wait for a free handler: the rest wait in the buffer
@@ -118,6 +133,23 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	defer cancel()
 	err := r.safeHandle(jobCtx, msg)
 	action, delay, cause := Outcome(err)
+	if (action == "snooze" || action == "retry") && r.Defer != nil && delay >= r.DeferAfter {
+		deferErr := r.Defer(jobCtx, msg, time.Now().Add(delay))
+		if deferErr == nil {
+			level := slog.LevelDebug
+			if action == "retry" {
+				level = slog.LevelWarn
+			}
+			r.Log.Log(jobCtx, level, "job deferred", "consumer", r.Name, "subject", msg.Subject(), "after", delay, "action", action, "cause", cause)
+			if ackErr := msg.Ack(); ackErr != nil {
+				// Redelivered after AckWait as well as deferred: the
+				// handler's own checks make the second one a no-op.
+				r.Log.Warn("ack failed", "consumer", r.Name, "subject", msg.Subject(), "err", ackErr)
+			}
+			return
+		}
+		r.Log.Warn("could not defer job, handing it back instead", "consumer", r.Name, "subject", msg.Subject(), "err", deferErr)
+	}
 	var ackErr error
 	switch action {
 	case "ack":

@@ -41,7 +41,7 @@ func TestFirstStartOnAClusterConverges(t *testing.T) {
 			if i < 2 { // a scheduler
 				_, err = natsjs.PlannerConsumer(ctx, conn.JS)
 			} else { // a worker
-				_, err = natsjs.SenderConsumer(ctx, conn.JS, 30*time.Second, 64)
+				_, err = natsjs.SenderLane(ctx, conn.JS, "harbour", 30*time.Second, 64)
 				if err == nil {
 					_, err = natsjs.RepliesConsumer(ctx, conn.JS, 30*time.Second, 64)
 				}

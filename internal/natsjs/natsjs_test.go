@@ -2,6 +2,7 @@ package natsjs_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 		if _, err := natsjs.PlannerConsumer(ctx, env.Conn.JS); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := natsjs.SenderConsumer(ctx, env.Conn.JS, 30*time.Second, 64); err != nil {
+		if _, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", 30*time.Second, 64); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,7 +62,7 @@ func TestScheduleFiresAtItsTime(t *testing.T) {
 	t.Parallel()
 	env := natsjstest.Start(t)
 	ctx := context.Background()
-	cons, err := natsjs.SenderConsumer(ctx, env.Conn.JS, 30*time.Second, 64)
+	cons, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", 30*time.Second, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +83,46 @@ func TestScheduleFiresAtItsTime(t *testing.T) {
 		t.Errorf("subject %s", msg.Subject())
 	}
 	_ = msg.Ack()
+}
+
+// A deferred job fires again at the later time, unchanged (its due time
+// included, which lateness and staleness are measured from), and only in
+// its own clinic's lane.
+func TestDeferredJobFiresLaterInItsLane(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	harbour, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", 30*time.Second, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sol, err := natsjs.SenderLane(ctx, env.Conn.JS, "sol", 30*time.Second, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s1", Step: 2, PlanVersion: 3, DueAt: time.Now().Add(-time.Hour).Round(0)}
+	until := time.Now().Add(1500 * time.Millisecond)
+	if err := env.Store.Defer(ctx, job, until); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := harbour.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arrived := time.Now(); arrived.Before(until) {
+		t.Errorf("fired %v early", until.Sub(arrived))
+	}
+	var got aftercare.DueFollowUp
+	if err := json.Unmarshal(msg.Data(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.DueAt.Equal(job.DueAt) || got.PlanVersion != 3 || got.Step != 2 {
+		t.Errorf("deferred job came back as %+v, want %+v", got, job)
+	}
+	_ = msg.Ack()
+	if _, err := sol.Next(jetstream.FetchMaxWait(500 * time.Millisecond)); err == nil {
+		t.Error("another clinic's lane got harbour's job")
+	}
 }
 
 // The do-not-text list holds opt-outs and failing numbers apart: a failing

@@ -33,6 +33,7 @@ type Store struct {
 	clients     jetstream.KeyValue
 	replies     jetstream.KeyValue
 	escalations jetstream.KeyValue
+	sendSlots   jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }
@@ -155,6 +156,17 @@ func dueSubjects(d aftercare.DueFollowUp) (schedule, due string) {
 // schedule that publishes the job on followups.due.* at its due time.
 // Publishing again for the same step replaces the timer.
 func (s *Store) Schedule(ctx context.Context, d aftercare.DueFollowUp) error {
+	return s.scheduleAt(ctx, d, d.DueAt)
+}
+
+// Defer sets a follow-up's timer again, to fire its job (due time and all
+// unchanged) at a later time: for a job that must wait (a closed send
+// window, a retry's backoff) without holding a place in its lane.
+func (s *Store) Defer(ctx context.Context, d aftercare.DueFollowUp, at time.Time) error {
+	return s.scheduleAt(ctx, d, at)
+}
+
+func (s *Store) scheduleAt(ctx context.Context, d aftercare.DueFollowUp, at time.Time) error {
 	schedSubject, dueSubject := dueSubjects(d)
 	msg, err := dueMsg(schedSubject, d)
 	if err != nil {
@@ -162,7 +174,7 @@ func (s *Store) Schedule(ctx context.Context, d aftercare.DueFollowUp) error {
 	}
 	// Set by hand with fractions: nats.go's WithScheduleAt drops them, which
 	// can fire a schedule up to a second early.
-	msg.Header.Set(jetstream.ScheduleHeader, "@at "+d.DueAt.UTC().Format(time.RFC3339Nano))
+	msg.Header.Set(jetstream.ScheduleHeader, "@at "+at.UTC().Format(time.RFC3339Nano))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, dueSubject)
 	// No Nats-Msg-Id: publishing again must always replace the timer, and a
 	// repeat of the same timer is harmless.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"sync"
@@ -28,9 +29,14 @@ const (
 	BucketSessions  = "aftercare_sessions"  // one record per clinic session
 	BucketFollowUps = "aftercare_followups" // one record per follow-up step
 	BucketOptOuts   = "aftercare_optouts"   // clients who replied STOP, per clinic
+	// BucketSendSlots holds each sender's next free send slot, shared by
+	// every worker: Twilio's rate limit is per number, not per process.
+	BucketSendSlots = "aftercare_send_slots"
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
-	ConsumerSender  = "sender"  // the worker's consumer of due follow-ups
+	// ConsumerSender was the one consumer of every clinic's due follow-ups;
+	// each clinic now has its own lane (SenderLane), and this is removed.
+	ConsumerSender  = "sender"
 	ConsumerReplies = "replies" // the worker's triage of inbound texts
 	ConsumerStatus  = "delivery"
 	ConsumerNotify  = "notifier" // tells clinics of escalations
@@ -110,6 +116,8 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketClients, Description: "Clients per clinic: recent sessions, last pain score", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketReplies, Description: "Inbound texts and their triage", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketEscalations, Description: "Escalations and their notices", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		// A slot an hour old says nothing about the rate now.
+		{Bucket: BucketSendSlots, Description: "Each sender's next free send slot, shared by the workers", TTL: time.Hour, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -143,6 +151,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st := &Store{js: js, leaderReads: replicated}
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
+	st.sendSlots = kvs[6]
 	return st, nil
 }
 
@@ -158,11 +167,30 @@ func PlannerConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Con
 	})
 }
 
-// SenderConsumer creates or updates the durable consumer of due follow-ups.
+// SenderLane is a clinic's own consumer of its due follow-ups. One lane per
+// clinic is what keeps sending fair: a clinic's backlog, paced by its
+// sender's rate, waits in its own lane and never takes the places of
+// another clinic's texts. maxAckPending bounds how many of the clinic's jobs
+// are in hand at once across all workers; keep it near what the sender may
+// send in a few seconds, so jobs wait in the stream, not in hand.
 // Attempts are counted in the follow-up record, not by MaxDeliver, so that
 // waiting for a send window or a rate limit does not use up retries.
-func SenderConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
-	return workerConsumer(ctx, js, StreamFollowUps, ConsumerSender, "followups.due.>", "Sends due follow-ups as SMS", ackWait, maxAckPending)
+func SenderLane(ctx context.Context, js jetstream.JetStream, clinic string, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamFollowUps, SenderLaneName(clinic), "followups.due."+clinic+".>",
+		"Sends clinic "+clinic+"'s due follow-ups as SMS", ackWait, maxAckPending)
+}
+
+// SenderLaneName names a clinic's lane; clinic ids are plain tokens.
+func SenderLaneName(clinic string) string { return ConsumerSender + "-" + clinic }
+
+// RemoveSharedSender deletes the one consumer all clinics shared before
+// lanes, if a previous version left it: nobody pulls it any more.
+func RemoveSharedSender(ctx context.Context, js jetstream.JetStream) error {
+	err := js.DeleteConsumer(ctx, StreamFollowUps, ConsumerSender)
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("remove the shared sender consumer: %w", err)
+	}
+	return nil
 }
 
 // RepliesConsumer creates or updates the durable consumer of inbound texts.
