@@ -48,7 +48,10 @@ type Common struct {
 	// Offsets of the follow-ups after a session ends, comma-separated.
 	Offsets []time.Duration `env:"FOLLOWUP_OFFSETS" envDefault:"24h,48h,72h"`
 	// Staleness: a follow-up later than this is skipped, not sent.
-	Staleness       time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
+	Staleness time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
+	// BackdateGrace: a step due longer than this before its session event
+	// arrived is skipped, not sent at once.
+	BackdateGrace   time.Duration `env:"FOLLOWUP_BACKDATE_GRACE" envDefault:"15m"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	// PprofAddr, if set, serves Go's /debug/pprof there, for profiling a
 	// load run. Keep it on loopback: profiles show what the process holds.
@@ -250,6 +253,9 @@ func (c *Common) validate() []error {
 	if c.Staleness <= 0 {
 		errs = append(errs, errors.New("FOLLOWUP_STALENESS: must be positive"))
 	}
+	if c.BackdateGrace < 0 {
+		errs = append(errs, errors.New("FOLLOWUP_BACKDATE_GRACE: must not be negative"))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -301,7 +307,7 @@ func EmbeddedSyncInterval(v string) (time.Duration, error) {
 
 // Policy is the follow-up plan policy the configuration describes.
 func (c Common) Policy() plan.Policy {
-	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness}
+	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness, Grace: c.BackdateGrace}
 }
 
 // parse fills cfg from getenv; the environment is reached only through it.
