@@ -70,6 +70,10 @@ type Scheduler struct {
 	// PlannerConcurrency is how many session events are applied at once;
 	// each waits on a dozen round trips to JetStream, so more than cores.
 	PlannerConcurrency int `env:"PLANNER_CONCURRENCY" envDefault:"32"`
+	// Daily quotas of texts, counted at intake; a clinic's own "quota" in
+	// the clinics file overrides them.
+	QuotaPerClinic    int `env:"QUOTA_TEXTS_PER_CLINIC_PER_DAY" envDefault:"5000"`
+	QuotaPerRecipient int `env:"QUOTA_TEXTS_PER_RECIPIENT_PER_DAY" envDefault:"6"`
 }
 
 // Worker is the SMS program's configuration.
@@ -143,6 +147,9 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	}
 	if cfg.ReconcileGrace <= 0 {
 		errs = append(errs, errors.New("RECONCILE_GRACE: must be positive"))
+	}
+	if cfg.QuotaPerClinic < 1 || cfg.QuotaPerRecipient < 1 {
+		errs = append(errs, errors.New("QUOTA_TEXTS_PER_CLINIC_PER_DAY, QUOTA_TEXTS_PER_RECIPIENT_PER_DAY: must be at least 1"))
 	}
 	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, true)
 	if err != nil {
