@@ -16,6 +16,7 @@ import (
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/planner"
 	"github.com/aftercare/aftercare/internal/quota"
 )
 
@@ -159,5 +160,34 @@ func TestQuotaCountsAnEventOnce(t *testing.T) {
 	}
 	if n, _ := b.env.Store.Counter(ctx, "harbour.2026-11-23"); n != 0 {
 		t.Errorf("a session with nothing to send counted %d texts", n)
+	}
+}
+
+// A booking system retrying an event we had accepted and planned, after the
+// client's quota has filled, is told it was accepted (a duplicate), not 429.
+func TestRetryOfAnAcceptedEventAfterTheQuotaFilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	policy := plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour, Grace: 15 * time.Minute}
+	b.intake.Policy = policy
+	b.intake.Quotas = &quota.Keeper{Counters: b.env.Store, Defaults: quota.Limits{PerClinic: 100, PerRecipient: 1}, Log: natsjstest.Logger()}
+	if status, out := b.post(t, natsjstest.HarbourToken, goodEvent); status != http.StatusAccepted {
+		t.Fatalf("%d %v", status, out)
+	}
+	p := &planner.Planner{Store: b.env.Store, Clinics: b.intake.Clinics, Policy: policy,
+		Now: func() time.Time { return now }, Log: natsjstest.Logger(), Stats: &planner.Stats{}}
+	ev, _ := intake.Decode([]byte(goodEvent))
+	ev.ClinicID = "harbour"
+	if err := p.Apply(context.Background(), 1, ev); err != nil {
+		t.Fatal(err)
+	}
+	status, out := b.post(t, natsjstest.HarbourToken, goodEvent)
+	if status != http.StatusAccepted || out["duplicate"] != true {
+		t.Errorf("retry: %d %v, want 202 duplicate", status, out)
+	}
+	// A new event for the same client and days is over the quota.
+	again := strings.NewReplacer(`"e1"`, `"e2"`, `"s1"`, `"s2"`).Replace(goodEvent)
+	if status, out := b.post(t, natsjstest.HarbourToken, again); status != http.StatusTooManyRequests {
+		t.Errorf("new event over the quota: %d %v, want 429", status, out)
 	}
 }

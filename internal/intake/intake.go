@@ -105,7 +105,7 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 	grants := make([]*quota.Grant, len(events))
 	notes := make([]string, len(events))
 	for i, ev := range events {
-		texts, note := s.texts(clinic, ev, now)
+		texts, note := s.plannedTexts(clinic, ev, now)
 		notes[i] = note
 		if s.Quotas == nil || len(texts) == 0 {
 			continue
@@ -115,11 +115,12 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 			returnAll(ctx, grants)
 			var over *quota.ExceededError
 			if errors.As(err, &over) {
-				s.Log.Info("session event refused: over quota", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID,
-					"quota", over.Quota, "limit", over.Limit, "day", over.Day)
-				if accs, ok := s.sentBefore(ctx, clinic.ID, events); ok {
+				if accs, ok := s.appliedBefore(ctx, clinic.ID, events); ok {
 					return accs, nil
 				}
+				s.Quotas.Refused(clinic.ID, over.Quota)
+				s.Log.Info("session event refused: over quota", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID,
+					"quota", over.Quota, "limit", over.Limit, "day", over.Day)
 			}
 			return nil, err
 		}
@@ -142,9 +143,9 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 	return accs, nil
 }
 
-// texts plans ev as the planner will, with the planner's own function, and
+// plannedTexts plans ev as the planner will, with the planner's own function, and
 // returns the texts it would send; note says why a session gets none.
-func (s *Service) texts(clinic *clinics.Clinic, ev aftercare.SessionEvent, now time.Time) ([]quota.Text, string) {
+func (s *Service) plannedTexts(clinic *clinics.Clinic, ev aftercare.SessionEvent, now time.Time) ([]quota.Text, string) {
 	end, ok := ev.PlanEnd()
 	if !ok || ev.Client == nil {
 		return nil, ""
@@ -166,10 +167,10 @@ func (s *Service) texts(clinic *clinics.Clinic, ev aftercare.SessionEvent, now t
 	return texts, ""
 }
 
-// sentBefore answers a retry of events already applied, which a quota
+// appliedBefore answers a retry of events already applied, which a quota
 // since filled would otherwise refuse: a booking system retrying a
 // timed-out request must not be told its accepted event was refused.
-func (s *Service) sentBefore(ctx context.Context, clinic string, events []aftercare.SessionEvent) ([]Accepted, bool) {
+func (s *Service) appliedBefore(ctx context.Context, clinic string, events []aftercare.SessionEvent) ([]Accepted, bool) {
 	accs := make([]Accepted, 0, len(events))
 	for _, ev := range events {
 		rec, _, err := s.Store.Session(ctx, clinic, ev.SessionID)

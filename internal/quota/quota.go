@@ -141,7 +141,6 @@ func (k *Keeper) Take(ctx context.Context, clinic string, loc *time.Location, li
 		g.added = append(g.added, count{counter, per[c]})
 		if total > int64(limit) {
 			g.Return(ctx)
-			k.refused(clinic, name)
 			return nil, &ExceededError{Quota: name, Limit: limit, Day: c.day, Zone: loc.String()}
 		}
 	}
@@ -167,7 +166,8 @@ func (g *Grant) Return(ctx context.Context) {
 	}
 }
 
-func (k *Keeper) refused(clinic, quota string) {
+// Refused counts an event refused for a quota, for metrics.
+func (k *Keeper) Refused(clinic, quota string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.refusals == nil {
