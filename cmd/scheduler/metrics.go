@@ -13,6 +13,7 @@ import (
 	"github.com/aftercare/aftercare/internal/metrics"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/planner"
+	"github.com/aftercare/aftercare/internal/quota"
 )
 
 // schedulerMetrics registers what the scheduler counts: session events by
@@ -45,6 +46,20 @@ func schedulerMetrics(reg *prometheus.Registry, results *intake.Results, plans *
 		[]string{"clinic"}, func() []metrics.Sample { return unacknowledged(store, directory, false) })
 	metrics.Gauges(reg, "escalation_oldest_unacknowledged_seconds", "Age of the oldest escalation not yet acknowledged (0: none).",
 		[]string{"clinic"}, func() []metrics.Sample { return unacknowledged(store, directory, true) })
+}
+
+// quotaMetrics counts the session events refused for a quota: a clinic
+// texting far more than its clients could need, by mistake (a booking
+// system resending in a loop) or on purpose, or a quota set too low.
+func quotaMetrics(reg *prometheus.Registry, quotas *quota.Keeper) {
+	metrics.Counters(reg, "quota_refusals_total", "Session events refused because their texts would pass a daily quota, by clinic and quota (clinic, recipient).",
+		[]string{"clinic", "quota"}, func() []metrics.Sample {
+			var out []metrics.Sample
+			for k, n := range quotas.Refusals() {
+				out = append(out, metrics.One(n, k[0], k[1]))
+			}
+			return out
+		})
 }
 
 func unacknowledged(store *natsjs.Store, directory *clinics.Directory, oldest bool) []metrics.Sample {

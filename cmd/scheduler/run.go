@@ -20,6 +20,7 @@ import (
 	"github.com/aftercare/aftercare/internal/metrics"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/planner"
+	"github.com/aftercare/aftercare/internal/quota"
 )
 
 func run(ctx context.Context, _ []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -57,9 +58,12 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	stopRunner := runner.Start()
 	defer func() { _ = stopRunner(context.Background()) }()
 
-	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes, Results: &intake.Results{}}
+	quotas := &quota.Keeper{Counters: store, Defaults: quota.Limits{PerClinic: cfg.QuotaPerClinic, PerRecipient: cfg.QuotaPerRecipient}, Log: log}
+	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes, Results: &intake.Results{},
+		Policy: cfg.Policy(), Quotas: quotas}
 	reg := metrics.NewRegistry()
 	schedulerMetrics(reg, intakeSvc.Results, plans.Stats, consumer, store, directory)
+	quotaMetrics(reg, quotas)
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
 		// Requests already taken are finished even while shutting down.
 		reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

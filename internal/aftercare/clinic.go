@@ -24,8 +24,17 @@ type Clinic struct {
 	// Booking holds the clinic's booking systems whose own webhooks we
 	// accept, by system: calcom, calendly, square, mindbody, acuity.
 	Booking map[string]BookingSystem `json:"booking,omitempty"`
+	// Quota overrides the service's daily quotas of texts for this clinic.
+	Quota Quota `json:"quota,omitzero"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
+}
+
+// Quota is a clinic's own daily quotas of texts; zero keeps the service's
+// (QUOTA_TEXTS_PER_CLINIC_PER_DAY, QUOTA_TEXTS_PER_RECIPIENT_PER_DAY).
+type Quota struct {
+	TextsPerDay             int `json:"texts_per_day,omitempty"`
+	TextsPerRecipientPerDay int `json:"texts_per_recipient_per_day,omitempty"`
 }
 
 // BookingSystem is how one of a clinic's booking systems calls us.

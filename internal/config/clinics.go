@@ -110,6 +110,9 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			}
 			senders[sender] = c.ID
 		}
+		if c.Quota.TextsPerDay < 0 || c.Quota.TextsPerRecipientPerDay < 0 {
+			fail("quota: texts_per_day and texts_per_recipient_per_day must be positive (or absent, for the service's)")
+		}
 		if c.Escalation.OnCallPhone == "" && c.Escalation.WebhookURL == "" {
 			fail("escalation: set on_call_phone or webhook_url (or both), or no one hears of a client getting worse")
 		}

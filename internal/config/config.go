@@ -48,7 +48,10 @@ type Common struct {
 	// Offsets of the follow-ups after a session ends, comma-separated.
 	Offsets []time.Duration `env:"FOLLOWUP_OFFSETS" envDefault:"24h,48h,72h"`
 	// Staleness: a follow-up later than this is skipped, not sent.
-	Staleness       time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
+	Staleness time.Duration `env:"FOLLOWUP_STALENESS" envDefault:"12h"`
+	// BackdateGrace: a step due longer than this before its session event
+	// arrived is skipped, not sent at once.
+	BackdateGrace   time.Duration `env:"FOLLOWUP_BACKDATE_GRACE" envDefault:"15m"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s"`
 	// PprofAddr, if set, serves Go's /debug/pprof there, for profiling a
 	// load run. Keep it on loopback: profiles show what the process holds.
@@ -67,6 +70,10 @@ type Scheduler struct {
 	// PlannerConcurrency is how many session events are applied at once;
 	// each waits on a dozen round trips to JetStream, so more than cores.
 	PlannerConcurrency int `env:"PLANNER_CONCURRENCY" envDefault:"32"`
+	// Daily quotas of texts, counted at intake; a clinic's own "quota" in
+	// the clinics file overrides them.
+	QuotaPerClinic    int `env:"QUOTA_TEXTS_PER_CLINIC_PER_DAY" envDefault:"5000"`
+	QuotaPerRecipient int `env:"QUOTA_TEXTS_PER_RECIPIENT_PER_DAY" envDefault:"6"`
 }
 
 // Worker is the SMS program's configuration.
@@ -140,6 +147,9 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	}
 	if cfg.ReconcileGrace <= 0 {
 		errs = append(errs, errors.New("RECONCILE_GRACE: must be positive"))
+	}
+	if cfg.QuotaPerClinic < 1 || cfg.QuotaPerRecipient < 1 {
+		errs = append(errs, errors.New("QUOTA_TEXTS_PER_CLINIC_PER_DAY, QUOTA_TEXTS_PER_RECIPIENT_PER_DAY: must be at least 1"))
 	}
 	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, true)
 	if err != nil {
@@ -250,6 +260,9 @@ func (c *Common) validate() []error {
 	if c.Staleness <= 0 {
 		errs = append(errs, errors.New("FOLLOWUP_STALENESS: must be positive"))
 	}
+	if c.BackdateGrace < 0 {
+		errs = append(errs, errors.New("FOLLOWUP_BACKDATE_GRACE: must not be negative"))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -301,7 +314,7 @@ func EmbeddedSyncInterval(v string) (time.Duration, error) {
 
 // Policy is the follow-up plan policy the configuration describes.
 func (c Common) Policy() plan.Policy {
-	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness}
+	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness, Grace: c.BackdateGrace}
 }
 
 // parse fills cfg from getenv; the environment is reached only through it.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,6 +21,8 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/quota"
 )
 
 // Service accepts session events.
@@ -31,6 +34,11 @@ type Service struct {
 	MaxBody int64
 	// Results counts outcomes, for metrics; may be nil.
 	Results *Results
+	// Policy is the planner's: intake plans each event as the planner will,
+	// to count its texts and to say when none will go.
+	Policy plan.Policy
+	// Quotas counts texts against the daily quotas; nil counts nothing.
+	Quotas *quota.Keeper
 }
 
 // Accepted is the answer to an accepted event.
@@ -39,7 +47,13 @@ type Accepted struct {
 	SessionID string `json:"session_id"`
 	// Duplicate is true when the event id had been accepted before; nothing changed.
 	Duplicate bool `json:"duplicate"`
+	// Note says why a session accepted will get no texts.
+	Note string `json:"note,omitempty"`
 }
+
+// NoteNothingToSend answers a session whose follow-ups were all due before
+// its event arrived.
+const NoteNothingToSend = "accepted, but no follow-up will be texted: each was " + plan.SkipBeforeEvent
 
 // MalformedError is a body that is not a session event at all.
 type MalformedError struct{ Reason string }
@@ -85,16 +99,93 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 			return nil, err
 		}
 	}
+	// Count the texts before storing anything: an event over a quota is
+	// refused whole, and one stored is counted.
+	now := s.Now()
+	grants := make([]*quota.Grant, len(events))
+	notes := make([]string, len(events))
+	for i, ev := range events {
+		texts, note := s.plannedTexts(clinic, ev, now)
+		notes[i] = note
+		if s.Quotas == nil || len(texts) == 0 {
+			continue
+		}
+		g, err := s.Quotas.Take(ctx, clinic.ID, clinic.Location, s.Quotas.Defaults.For(clinic.Quota), texts)
+		if err != nil {
+			returnAll(ctx, grants)
+			var over *quota.ExceededError
+			if errors.As(err, &over) {
+				if accs, ok := s.appliedBefore(ctx, clinic.ID, events); ok {
+					return accs, nil
+				}
+				s.Quotas.Refused(clinic.ID, over.Quota)
+				s.Log.Info("session event refused: over quota", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID,
+					"quota", over.Quota, "limit", over.Limit, "day", over.Day)
+			}
+			return nil, err
+		}
+		grants[i] = g
+	}
 	accs := make([]Accepted, 0, len(events))
-	for _, ev := range events {
+	for i, ev := range events {
 		dup, err := s.Store.PublishEvent(ctx, clinic.ID, ev)
 		if err != nil {
-			return nil, err // retried whole: the events already stored are duplicates then
+			returnAll(ctx, grants[i:]) // the events not stored; those stored are duplicates when retried
+			return nil, err
+		}
+		if dup {
+			grants[i].Return(ctx) // it was counted when first stored
+			notes[i] = ""
 		}
 		s.Log.Info("session event accepted", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "kind", ev.Kind, "duplicate", dup)
-		accs = append(accs, Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup})
+		accs = append(accs, Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup, Note: notes[i]})
 	}
 	return accs, nil
+}
+
+// plannedTexts plans ev as the planner will, with the planner's own function, and
+// returns the texts it would send; note says why a session gets none.
+func (s *Service) plannedTexts(clinic *clinics.Clinic, ev aftercare.SessionEvent, now time.Time) ([]quota.Text, string) {
+	end, ok := ev.PlanEnd()
+	if !ok || ev.Client == nil {
+		return nil, ""
+	}
+	steps := s.Policy.Plan(end, now, clinic.ClientLocation(ev.Client.TimeZone), clinic.Window)
+	var texts []quota.Text
+	backdated := 0
+	for _, st := range steps {
+		switch st.Skip {
+		case "":
+			texts = append(texts, quota.Text{Recipient: ev.Client.Phone, Due: st.DueAt})
+		case plan.SkipBeforeEvent:
+			backdated++
+		}
+	}
+	if len(steps) > 0 && backdated == len(steps) {
+		return nil, NoteNothingToSend
+	}
+	return texts, ""
+}
+
+// appliedBefore answers a retry of events already applied, which a quota
+// since filled would otherwise refuse: a booking system retrying a
+// timed-out request must not be told its accepted event was refused.
+func (s *Service) appliedBefore(ctx context.Context, clinic string, events []aftercare.SessionEvent) ([]Accepted, bool) {
+	accs := make([]Accepted, 0, len(events))
+	for _, ev := range events {
+		rec, _, err := s.Store.Session(ctx, clinic, ev.SessionID)
+		if err != nil || !slices.Contains(rec.RecentEvents, ev.EventID) {
+			return nil, false
+		}
+		accs = append(accs, Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: true})
+	}
+	return accs, true
+}
+
+func returnAll(ctx context.Context, grants []*quota.Grant) {
+	for _, g := range grants {
+		g.Return(ctx)
+	}
 }
 
 // Decode parses a session event strictly: unknown fields and trailing data are
@@ -211,6 +302,8 @@ func Outcome(err error) (int, ErrorResponse) {
 		return http.StatusBadRequest, ErrorResponse{Error: err.Error()}
 	case "too_large":
 		return http.StatusRequestEntityTooLarge, ErrorResponse{Error: err.Error()}
+	case "quota_exceeded":
+		return http.StatusTooManyRequests, ErrorResponse{Error: err.Error()}
 	case "unauthorized":
 		return http.StatusUnauthorized, ErrorResponse{Error: "missing or invalid credential: send Authorization: Bearer <your clinic's intake token>"}
 	case "forbidden":

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/quota"
 )
 
 // Results counts session events by outcome: "accepted", "duplicate", or the
@@ -52,15 +53,18 @@ func (r *Results) Record(acc Accepted, err error) {
 // metrics count them.
 func RejectReason(err error) string {
 	var (
-		v   *aftercare.ValidationError
-		m   *MalformedError
-		big *TooLargeError
+		v    *aftercare.ValidationError
+		m    *MalformedError
+		big  *TooLargeError
+		over *quota.ExceededError
 	)
 	switch {
 	case errors.As(err, &v):
 		return "invalid"
 	case errors.As(err, &big):
 		return "too_large"
+	case errors.As(err, &over):
+		return "quota_exceeded"
 	case errors.As(err, &m):
 		return "malformed"
 	case errors.Is(err, aftercare.ErrUnauthorized):

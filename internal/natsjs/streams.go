@@ -21,6 +21,7 @@ const (
 	StreamReplies    = "AFTERCARE_REPLIES"    // clients' texts, as Twilio delivered them
 	StreamDelivery   = "AFTERCARE_DELIVERY"   // Twilio's delivery statuses of our texts
 	StreamEscalation = "AFTERCARE_ESCALATIONS"
+	StreamQuotas     = "AFTERCARE_QUOTAS" // texts counted per clinic and day, and per client and day
 
 	BucketClients     = "aftercare_clients"     // per clinic and number: sessions, last score
 	BucketReplies     = "aftercare_replies"     // one record per inbound text
@@ -105,7 +106,7 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 		MaxAge:      s.Retention,
-	}}
+	}, quotaStream(s)}
 }
 
 func bucketConfigs(s Settings) []jetstream.KeyValueConfig {

@@ -38,7 +38,7 @@ func FuzzPlan(f *testing.F) {
 		if offsetMinutes != 0 {
 			offsets = []time.Duration{time.Duration(1+mod(offsetMinutes, 10*24*60)) * time.Minute}
 		}
-		p := plan.Policy{Offsets: offsets, Staleness: 12 * time.Hour}
+		p := plan.Policy{Offsets: offsets, Staleness: 12 * time.Hour, Grace: 15 * time.Minute}
 		steps := p.Plan(end, now, loc, w)
 		if len(steps) != len(offsets) {
 			t.Fatalf("%d steps for %d offsets", len(steps), len(offsets))

@@ -82,6 +82,10 @@ type Policy struct {
 	// Staleness is how far past its time a step may be when we learn of it
 	// and still be sent; older steps are skipped.
 	Staleness time.Duration
+	// Grace is how far a step may be due before its session event arrived
+	// and still be sent (at once): booking systems report a little late. A
+	// step due earlier is skipped, so a backdated session cannot text now.
+	Grace time.Duration
 }
 
 // DefaultOffsets are day 1, day 2 and day 3 after the session.
@@ -94,18 +98,29 @@ type Step struct {
 	Skip  string    // why the step is not sent; empty when it is due
 }
 
-// SkipStale is the reason given for a step that is too far in the past.
-const SkipStale = "stale: its time had passed by more than the staleness limit when the session event arrived"
+// Reasons given for a step that is not sent.
+const (
+	// SkipBeforeEvent: the step was due (by more than Grace) before the
+	// session event arrived, so it is not sent late but not at all.
+	SkipBeforeEvent = "due before the session event arrived"
+	// SkipStale: the step is too far in the past.
+	SkipStale = "stale: its time had passed by more than the staleness limit when the session event arrived"
+)
 
 // Plan returns the steps for a session that ended at end, for a client in loc,
-// as known at now.
+// as known at now, the time the session event arrived.
 func (p Policy) Plan(end, now time.Time, loc *time.Location, w Window) []Step {
 	steps := make([]Step, 0, len(p.Offsets))
 	for i, offset := range p.Offsets {
 		step := Step{Step: aftercare.Step(i + 1)}
 		due := after(end, offset, loc)
-		if now.Sub(due) > p.Staleness {
+		switch late := now.Sub(due); {
+		case late > p.Grace:
+			step.Skip = SkipBeforeEvent
+		case late > p.Staleness:
 			step.Skip = SkipStale
+		}
+		if step.Skip != "" {
 			steps = append(steps, step)
 			continue
 		}

@@ -31,7 +31,7 @@ func TestPlan(t *testing.T) {
 	ny := mustZone(t, "America/New_York")
 	london := mustZone(t, "Europe/London")
 	window := plan.MustWindow("* 9-19 * * *")
-	policy := plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour}
+	policy := plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour, Grace: 15 * time.Minute}
 
 	tests := []struct {
 		name string
@@ -74,19 +74,24 @@ func TestPlan(t *testing.T) {
 			want: []string{"2026-03-09 09:00", "2026-03-10 09:00", "2026-03-11 09:00"},
 		},
 		{
-			name: "event arrives 37 hours late: day 1 is stale (13 h past), day 2 and 3 stand",
+			name: "event arrives 37 hours late: day 1 was due before it arrived, day 2 and 3 stand",
 			loc:  london, end: "2026-11-23 10:00", now: "2026-11-24 23:00",
 			want: []string{"skip", "2026-11-25 10:00", "2026-11-26 10:00"},
 		},
 		{
-			name: "event arrives 5 hours late inside the window: day 1 goes now",
-			loc:  london, end: "2026-11-23 10:00", now: "2026-11-24 15:00",
-			want: []string{"2026-11-24 15:00", "2026-11-25 10:00", "2026-11-26 10:00"},
+			name: "event arrives 10 minutes after day 1 was due, within the grace: day 1 goes now",
+			loc:  london, end: "2026-11-23 10:00", now: "2026-11-24 10:10",
+			want: []string{"2026-11-24 10:10", "2026-11-25 10:00", "2026-11-26 10:00"},
 		},
 		{
-			name: "late arrival at night: day 1 waits for the morning, not sent at night",
-			loc:  london, end: "2026-11-23 14:00", now: "2026-11-24 22:00",
-			want: []string{"2026-11-25 09:00", "2026-11-25 14:00", "2026-11-26 14:00"},
+			name: "event arrives 5 hours after day 1 was due: day 1 is not sent late",
+			loc:  london, end: "2026-11-23 10:00", now: "2026-11-24 15:00",
+			want: []string{"skip", "2026-11-25 10:00", "2026-11-26 10:00"},
+		},
+		{
+			name: "event arrives within the grace at night: day 1 waits for the morning, not sent at night",
+			loc:  london, end: "2026-11-23 21:50", now: "2026-11-24 22:00",
+			want: []string{"2026-11-25 09:00", "2026-11-26 09:00", "2026-11-27 09:00"},
 		},
 	}
 	for _, tt := range tests {
@@ -116,6 +121,29 @@ func TestPlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A backdated session (it ended 30 hours before its event arrived) does not
+// text day 1 at once: the step is skipped, and says why.
+func TestBackdatedStepsAreSkipped(t *testing.T) {
+	t.Parallel()
+	policy := plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour, Grace: 15 * time.Minute}
+	now := time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)
+	steps := policy.Plan(now.Add(-30*time.Hour), now, time.UTC, plan.AlwaysOpen)
+	if steps[0].Skip != plan.SkipBeforeEvent || !steps[0].DueAt.IsZero() {
+		t.Errorf("day 1 (due 6 h before the event): due %v, skip %q; want skipped as %q", steps[0].DueAt, steps[0].Skip, plan.SkipBeforeEvent)
+	}
+	for _, s := range steps[1:] {
+		if s.Skip != "" || !s.DueAt.After(now) {
+			t.Errorf("step %d: due %v, skip %q; want due after the event", s.Step, s.DueAt, s.Skip)
+		}
+	}
+	// Every step in the past: all skipped, none sent.
+	for _, s := range policy.Plan(now.Add(-80*time.Hour), now, time.UTC, plan.AlwaysOpen) {
+		if s.Skip == "" {
+			t.Errorf("step %d of a session 80 h old: due %v, want skipped", s.Step, s.DueAt)
+		}
 	}
 }
 

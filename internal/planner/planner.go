@@ -26,7 +26,7 @@ import (
 // Stats counts what the planner did since start.
 type Stats struct {
 	Planned    atomic.Int64 // follow-ups given a timer
-	Skipped    atomic.Int64 // follow-ups skipped as stale
+	Skipped    atomic.Int64 // follow-ups skipped: due before their event arrived, or stale
 	Cancelled  atomic.Int64 // follow-ups cancelled
 	Duplicates atomic.Int64 // events seen before
 }
@@ -62,19 +62,31 @@ func (p *Planner) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return jobs.GiveUp(fmt.Errorf("event %s published under clinic %q names clinic %q", ev.EventID, clinic, ev.ClinicID))
 	}
 	ev.ClinicID = clinic
-	return p.Apply(ctx, meta.Sequence.Stream, ev)
+	return p.ApplyArrived(ctx, meta.Sequence.Stream, ev, meta.Timestamp)
 }
 
-// Apply brings the records and timers of ev's session in line with ev. seq
-// orders events (the stream sequence); an older event than the one that made
-// the current plan changes nothing. Every step is idempotent, so a redelivered
-// event that was half-applied before a crash is completed, not doubled.
+// Apply is ApplyArrived for an event arriving now.
 func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEvent) error {
+	return p.ApplyArrived(ctx, seq, ev, p.Now())
+}
+
+// ApplyArrived brings the records and timers of ev's session in line with
+// ev, which JetStream stored at arrived. seq orders events (the stream
+// sequence); an older event than the one that made the current plan changes
+// nothing. Every step is idempotent, so a redelivered event that was
+// half-applied before a crash is completed, not doubled. The plan is made as
+// of arrived, not of when the planner gets to it, so a step due before the
+// event arrived is skipped (and one due after it is not, however late the
+// planner is), and a redelivery makes the same plan.
+func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.SessionEvent, arrived time.Time) error {
 	clinic, ok := p.Clinics.Lookup(ev.ClinicID)
 	if !ok {
 		return jobs.GiveUp(fmt.Errorf("event %s: unknown clinic %q", ev.EventID, ev.ClinicID))
 	}
 	now := p.Now()
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now // clocks of nats-server and this process differ a little
+	}
 	if err := ev.Validate(now, time.LoadLocation); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
@@ -118,9 +130,9 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 			return p.cancel(ctx, rec, "session cancelled")
 		case rec.EscalationID != "":
 			// The clinic has taken over; a moved session gets no tips either.
-			return p.cancelPlan(ctx, clinic, rec, now, "client escalated to the clinic: "+rec.EscalationID)
+			return p.cancelPlan(ctx, clinic, rec, now, arrived, "client escalated to the clinic: "+rec.EscalationID)
 		}
-		return p.schedule(ctx, clinic, rec, now, fresh)
+		return p.schedule(ctx, clinic, rec, now, arrived, fresh)
 	}
 }
 
@@ -179,9 +191,9 @@ func remember(ids []string, id string) []string {
 // timers. A new timer replaces an earlier plan's timer for the same step; a
 // job of an earlier plan that has already fired carries the old plan version
 // and is dropped by the worker.
-func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time, fresh bool) error {
+func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now, arrived time.Time, fresh bool) error {
 	loc := clinic.ClientLocation(rec.Client.TimeZone)
-	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
+	for _, step := range p.Policy.Plan(rec.End, arrived, loc, clinic.Window) {
 		var existing aftercare.FollowUp
 		var frev uint64
 		if !fresh {
@@ -283,9 +295,9 @@ func due(f aftercare.FollowUp) aftercare.DueFollowUp {
 // this event was being applied (or before a crash let it finish), are
 // written as cancelled, so the session shows its whole plan and why no tip
 // went.
-func (p *Planner) cancelPlan(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time, reason string) error {
+func (p *Planner) cancelPlan(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now, arrived time.Time, reason string) error {
 	loc := clinic.ClientLocation(rec.Client.TimeZone)
-	for _, step := range p.Policy.Plan(rec.End, now, loc, clinic.Window) {
+	for _, step := range p.Policy.Plan(rec.End, arrived, loc, clinic.Window) {
 		f := aftercare.FollowUp{
 			ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step, PlanVersion: rec.PlanVersion,
 			DueAt: step.DueAt, Status: aftercare.FollowUpCancelled, Reason: reason, UpdatedAt: now,

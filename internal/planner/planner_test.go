@@ -33,7 +33,7 @@ func setup(t *testing.T) bundle {
 	clock := natsjstest.NewClock(start)
 	p := &planner.Planner{
 		Store: env.Store, Clinics: natsjstest.Clinics(t, "* 9-19 * * *"),
-		Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour},
+		Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour, Grace: 15 * time.Minute},
 		Now:    clock.Now, Log: natsjstest.Logger(), Stats: &planner.Stats{},
 	}
 	return bundle{env: env, clock: clock, planner: p}
@@ -176,6 +176,43 @@ func TestStaleStepsAreSkippedAndCounted(t *testing.T) {
 	}
 	if n := b.pendingSchedules(t); n != 1 {
 		t.Errorf("%d timers, want 1", n)
+	}
+}
+
+// A backdated session: day 1 was due 6 hours before the event arrived, so
+// it is recorded as skipped, with the reason the API shows, and gets no timer.
+func TestStepDueBeforeTheEventArrivedIsSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if err := b.planner.Apply(context.Background(), 1, completed("e1", start.Add(-30*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.followUps(t)
+	if fs[0].Status != aftercare.FollowUpSkipped || fs[0].Reason != plan.SkipBeforeEvent {
+		t.Errorf("day 1: %s %q, want skipped: %q", fs[0].Status, fs[0].Reason, plan.SkipBeforeEvent)
+	}
+	if fs[1].Status != aftercare.FollowUpScheduled || fs[2].Status != aftercare.FollowUpScheduled {
+		t.Errorf("day 2 and 3: %s, %s; want scheduled", fs[1].Status, fs[2].Status)
+	}
+	if n := b.pendingSchedules(t); n != 2 {
+		t.Errorf("%d timers, want 2", n)
+	}
+}
+
+// The plan is made as of the event's arrival, not of when the planner gets
+// to it: a planner two hours behind does not skip a step that was due after
+// the event arrived; it sends it now.
+func TestLatePlannerPlansAsOfArrival(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	arrived := start
+	b.clock.Advance(2 * time.Hour) // day 1 fell due an hour after arrival
+	if err := b.planner.ApplyArrived(context.Background(), 1, completed("e1", arrived.Add(-23*time.Hour)), arrived); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.followUps(t)
+	if fs[0].Status != aftercare.FollowUpScheduled || fs[0].DueAt.After(b.clock.Now()) {
+		t.Errorf("day 1: %s due %v (%q), want scheduled now", fs[0].Status, fs[0].DueAt, fs[0].Reason)
 	}
 }
 

@@ -218,7 +218,7 @@ func TestRedFlagReplyEscalates(t *testing.T) {
 		`aftercare_escalation_notice_latency_seconds_count 1`,
 		`aftercare_followup_lateness_seconds_count 1`,
 		`aftercare_twilio_request_duration_seconds_count{outcome="ok"} 3`,
-		`aftercare_consumer_pending_messages{consumer="sender",stream="AFTERCARE_FOLLOWUPS"} 0`,
+		`aftercare_consumer_pending_messages{consumer="sender-harbour",stream="AFTERCARE_FOLLOWUPS"} 0`,
 		`aftercare_consumer_pending_messages{consumer="replies",stream="AFTERCARE_REPLIES"} 0`,
 	)
 	s.wantMetrics(scheduler,
