@@ -120,6 +120,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var stops []func(context.Context) error
 	for _, r := range runners {
 		r.JobTimeout, r.UnexpectedDelay, r.Log = jobTimeout, 2*time.Second, log
+		// A record that cannot be decoded never will be: dead-letter the job.
+		r.Hopeless = []error{natsjs.ErrCorrupt}
 		stops = append(stops, r.Start())
 	}
 	stopRunners := func(ctx context.Context) error {
