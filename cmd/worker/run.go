@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/delivery"
 	"github.com/aftercare/aftercare/internal/dispatch"
+	"github.com/aftercare/aftercare/internal/egress"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/jobs"
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Now: time.Now, Log: log, Stats: &replies.Stats{},
 	}
 	notifier := &escalation.Notifier{
-		Store: store, Clinics: directory, Sender: sender, HTTP: &http.Client{Timeout: cfg.EscalationTimeout},
+		Store: store, Clinics: directory, Sender: sender, HTTP: egress.NewClient(egress.Options{Timeout: cfg.EscalationTimeout, AllowLoopback: cfg.EscalationAllowLoopback}),
 		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
 		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}

@@ -94,6 +94,10 @@ type Worker struct {
 	EscalationRetryBase   time.Duration `env:"ESCALATION_RETRY_BASE_DELAY" envDefault:"1s"`
 	EscalationRetryMax    time.Duration `env:"ESCALATION_RETRY_MAX_DELAY" envDefault:"30s"`
 	EscalationGiveUpAfter time.Duration `env:"ESCALATION_GIVE_UP_AFTER" envDefault:"24h"`
+	// EscalationAllowLoopback lets escalation webhooks reach loopback
+	// addresses, for local runs and tests; private, link-local and other
+	// internal addresses stay refused either way.
+	EscalationAllowLoopback bool `env:"ESCALATION_WEBHOOK_ALLOW_LOOPBACK" envDefault:"false"`
 
 	Concurrency    int           `env:"WORKER_CONCURRENCY" envDefault:"16"`
 	SendRate       float64       `env:"SEND_RATE_PER_SENDER" envDefault:"1"` // messages per second
