@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	processor := &replies.Processor{
 		Store: store, Clinics: directory, Sender: sender, Steps: len(cfg.Offsets), AnswerAttempts: 5,
-		Now: time.Now, Log: log, Stats: &replies.Stats{},
+		StrangerAnswersPerHour: cfg.StrangerAnswersPerHour, Now: time.Now, Log: log, Stats: &replies.Stats{},
 	}
 	notifier := &escalation.Notifier{
 		Store: store, Clinics: directory, Sender: sender, HTTP: egress.NewClient(egress.Options{Timeout: cfg.EscalationTimeout, AllowLoopback: cfg.EscalationAllowLoopback}),

@@ -53,6 +53,7 @@ type Store struct {
 	clients     jetstream.KeyValue
 	replies     jetstream.KeyValue
 	escalations jetstream.KeyValue
+	limits      jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

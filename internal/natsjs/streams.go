@@ -28,6 +28,7 @@ const (
 	BucketSessions  = "aftercare_sessions"  // one record per clinic session
 	BucketFollowUps = "aftercare_followups" // one record per follow-up step
 	BucketOptOuts   = "aftercare_optouts"   // clients who replied STOP, per clinic
+	BucketLimits    = "aftercare_limits"    // counters every worker shares, per clinic and hour
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	ConsumerSender  = "sender"  // the worker's consumer of due follow-ups
@@ -110,6 +111,7 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketClients, Description: "Clients per clinic: recent sessions, last pain score", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketReplies, Description: "Inbound texts and their triage", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketEscalations, Description: "Escalations and their notices", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketLimits, Description: "Hourly counters shared by every worker (answers to unknown numbers)", TTL: limitsTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -143,6 +145,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st := &Store{js: js, leaderReads: replicated}
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
+	st.limits = kvs[6]
 	return st, nil
 }
 
