@@ -9,9 +9,11 @@ import (
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
 
-// clientNumber matches the suite's clients' full numbers; logs may carry
-// only their masked form.
-var clientNumber = regexp.MustCompile(`\+4478\d{8}`)
+// clientNumber matches the suite's clients' full numbers, with their "+"
+// or without (records keyed by number drop it), standing alone: not inside
+// a longer run of digits or a message SID, not a JSON number (durations
+// are logged in nanoseconds). Logs may carry only the masked form.
+var clientNumber = regexp.MustCompile(`(?:^|[^0-9A-Za-z:*+])(\+?4478\d{8})(?:$|[^0-9A-Za-z*])`)
 
 // scanLogs looks through every process's logs (killed ones too) for what
 // must never be there: a secret, a client's full number, the text of a
@@ -26,18 +28,23 @@ func scanLogs(procs []*harness.Proc) []string {
 	}
 	var leaks []string
 	for _, p := range procs {
-		logs := p.Logs()
-		for s, what := range forbidden {
-			if n := strings.Count(logs, s); n > 0 {
-				leaks = append(leaks, fmt.Sprintf("%s logs hold %s %d times", p.Name, what, n))
-			}
+		leaks = append(leaks, leaksIn(p.Name, p.Logs(), forbidden)...)
+	}
+	return leaks
+}
+
+func leaksIn(name, logs string, forbidden map[string]string) []string {
+	var leaks []string
+	for s, what := range forbidden {
+		if n := strings.Count(logs, s); n > 0 {
+			leaks = append(leaks, fmt.Sprintf("%s logs hold %s %d times", name, what, n))
 		}
-		if m := clientNumber.FindAllString(logs, -1); len(m) > 0 {
-			leaks = append(leaks, fmt.Sprintf("%s logs hold %d full client numbers (first %s)", p.Name, len(m), maskForReport(m[0])))
-		}
+	}
+	if m := clientNumber.FindAllStringSubmatch(logs, -1); len(m) > 0 {
+		leaks = append(leaks, fmt.Sprintf("%s logs hold %d full client numbers (first %s)", name, len(m), maskForReport(m[0][1])))
 	}
 	return leaks
 }
 
 // maskForReport keeps the report itself free of the number it found.
-func maskForReport(n string) string { return n[:4] + strings.Repeat("*", len(n)-6) + n[len(n)-2:] }
+func maskForReport(n string) string { return n[:3] + strings.Repeat("*", len(n)-5) + n[len(n)-2:] }

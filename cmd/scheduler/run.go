@@ -54,6 +54,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 			return store.DeadLetter(ctx, "session", msg.Subject(), msg.Data(), reason)
 		},
 		JobTimeout: 20 * time.Second, UnexpectedDelay: time.Second, Log: log,
+		// A record that cannot be decoded never will be: dead-letter the event.
+		Hopeless: []error{natsjs.ErrCorrupt},
 	}
 	stopRunner := runner.Start()
 	defer func() { _ = stopRunner(context.Background()) }()

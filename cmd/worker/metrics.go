@@ -64,6 +64,13 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 	metrics.Counters(reg, "reply_answers_total", "Texts sent back to clients who wrote (HELP, STOP confirmations, escalation answers ...).", nil, func() []metrics.Sample {
 		return []metrics.Sample{metrics.One(r.Answers.Load())}
 	})
+	metrics.Counters(reg, "reply_answers_withheld_total", "Answers not sent to numbers with no session at the clinic: answered in the last day (stranger_daily), or the clinic's STRANGER_ANSWERS_PER_HOUR reached (stranger_hourly_cap).",
+		[]string{"reason"}, func() []metrics.Sample {
+			return []metrics.Sample{
+				metrics.One(r.WithheldDaily.Load(), "stranger_daily"),
+				metrics.One(r.WithheldHourly.Load(), "stranger_hourly_cap"),
+			}
+		})
 	metrics.Counters(reg, "replies_unlinked_total", "Texts from numbers with no session at the clinic.", nil, func() []metrics.Sample {
 		return []metrics.Sample{metrics.One(r.Unlinked.Load())}
 	})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/delivery"
 	"github.com/aftercare/aftercare/internal/dispatch"
+	"github.com/aftercare/aftercare/internal/egress"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/jobs"
@@ -92,10 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	processor := &replies.Processor{
 		Store: store, Clinics: directory, Sender: sender, Steps: len(cfg.Offsets), AnswerAttempts: 5,
-		Now: time.Now, Log: log, Stats: &replies.Stats{},
+		StrangerAnswersPerHour: cfg.StrangerAnswersPerHour, Now: time.Now, Log: log, Stats: &replies.Stats{},
 	}
 	notifier := &escalation.Notifier{
-		Store: store, Clinics: directory, Sender: sender, HTTP: &http.Client{Timeout: cfg.EscalationTimeout},
+		Store: store, Clinics: directory, Sender: sender, HTTP: egress.NewClient(egress.Options{Timeout: cfg.EscalationTimeout, AllowLoopback: cfg.EscalationAllowLoopback}),
 		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
 		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}
@@ -123,6 +123,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var stops []func(context.Context) error
 	for _, r := range runners {
 		r.JobTimeout, r.UnexpectedDelay, r.Log = jobTimeout, 2*time.Second, log
+		// A record that cannot be decoded never will be: dead-letter the job.
+		r.Hopeless = []error{natsjs.ErrCorrupt}
 		stops = append(stops, r.Start())
 	}
 	stopRunners := func(ctx context.Context) error {

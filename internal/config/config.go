@@ -101,6 +101,14 @@ type Worker struct {
 	EscalationRetryBase   time.Duration `env:"ESCALATION_RETRY_BASE_DELAY" envDefault:"1s"`
 	EscalationRetryMax    time.Duration `env:"ESCALATION_RETRY_MAX_DELAY" envDefault:"30s"`
 	EscalationGiveUpAfter time.Duration `env:"ESCALATION_GIVE_UP_AFTER" envDefault:"24h"`
+	// EscalationAllowLoopback lets escalation webhooks reach loopback
+	// addresses, for local runs and tests; private, link-local and other
+	// internal addresses stay refused either way.
+	EscalationAllowLoopback bool `env:"ESCALATION_WEBHOOK_ALLOW_LOOPBACK" envDefault:"false"`
+
+	// StrangerAnswersPerHour caps a clinic's answers to numbers with no
+	// session there, per hour, across every worker (SMS pumping).
+	StrangerAnswersPerHour int `env:"STRANGER_ANSWERS_PER_HOUR" envDefault:"20"`
 
 	Concurrency    int           `env:"WORKER_CONCURRENCY" envDefault:"16"`
 	SendRate       float64       `env:"SEND_RATE_PER_SENDER" envDefault:"1"` // messages per second
@@ -232,6 +240,10 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	}
 	if cfg.EscalationRetryBase <= 0 || cfg.EscalationRetryMax < cfg.EscalationRetryBase {
 		errs = append(errs, errors.New("ESCALATION_RETRY_BASE_DELAY, ESCALATION_RETRY_MAX_DELAY: want 0 < base <= max"))
+	}
+	// Each hour's counter lists the replies that took a place in it.
+	if cfg.StrangerAnswersPerHour < 0 || cfg.StrangerAnswersPerHour > 1000 {
+		errs = append(errs, fmt.Errorf("STRANGER_ANSWERS_PER_HOUR: %d is outside 0..1000", cfg.StrangerAnswersPerHour))
 	}
 	if cfg.EscalationGiveUpAfter < time.Minute {
 		errs = append(errs, errors.New("ESCALATION_GIVE_UP_AFTER: must be at least 1m"))

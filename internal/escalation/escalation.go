@@ -91,7 +91,9 @@ type Notifier struct {
 	Store   *natsjs.Store
 	Clinics *clinics.Directory
 	Sender  sms.Sender
-	HTTP    *http.Client
+	// HTTP posts the webhooks: an egress.NewClient, which follows no
+	// redirect and dials no internal address.
+	HTTP *http.Client
 	// StatusCallback is the worker's status URL, for the on-call text.
 	StatusCallback string
 	RetryBase      time.Duration
@@ -238,7 +240,12 @@ func (n *Notifier) postWebhook(ctx context.Context, clinic *clinics.Clinic, e af
 	if postErr == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+			// The client follows no redirect: a redirect could carry the
+			// signed body to plain http or to another host.
+			postErr = fmt.Errorf("clinic answered %s: redirects are not followed; set escalation.webhook_url to the address that takes the webhook", resp.Status)
+		case resp.StatusCode < 200 || resp.StatusCode > 299:
 			postErr = fmt.Errorf("clinic answered %s", resp.Status)
 		}
 	}

@@ -148,6 +148,7 @@ func (s *System) start() error {
 	s.workerEnv = slices.Concat(env, []string{
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID=" + twiliotest.AccountSID, "TWILIO_AUTH_TOKEN=" + twiliotest.AuthToken,
 		"TWILIO_API_BASE_URL=" + s.Twilio.URL,
+		"ESCALATION_WEBHOOK_ALLOW_LOOPBACK=true", // the clinic's receiver listens on 127.0.0.1
 	}, cfg.WorkerEnv, workerProf)
 	if err := s.StartProgram("scheduler"); err != nil {
 		return err

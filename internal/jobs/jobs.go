@@ -67,7 +67,14 @@ type Runner struct {
 	// UnexpectedDelay is the retry delay for errors that are none of the
 	// above (a NATS hiccup while reading a record).
 	UnexpectedDelay time.Duration
-	Log             *slog.Logger
+	// Hopeless are errors retrying cannot cure by itself, such as
+	// natsjs.ErrCorrupt (a record that cannot be decoded). A job failing
+	// with one is retried until its HopelessAttempts-th delivery (3 if 0),
+	// in case someone repairs the record meanwhile, then given up with it
+	// as the reason: not retried for ever.
+	Hopeless         []error
+	HopelessAttempts int
+	Log              *slog.Logger
 
 	// Slots, if set, is shared by several runners (a clinic's lane each)
 	// as their common limit of jobs in hand; Concurrency is then the most
@@ -132,6 +139,9 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 	jobCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.JobTimeout)
 	defer cancel()
 	err := r.safeHandle(jobCtx, msg)
+	if r.hopeless(err) && delivered(msg) >= r.hopelessAttempts() {
+		err = GiveUp(err)
+	}
 	action, delay, cause := Outcome(err)
 	if (action == "snooze" || action == "retry") && r.Defer != nil && delay >= r.DeferAfter {
 		deferErr := r.Defer(jobCtx, msg, time.Now().Add(delay))
@@ -177,6 +187,35 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 		// The server redelivers after AckWait; nothing is lost.
 		r.Log.Warn("ack failed", "consumer", r.Name, "subject", msg.Subject(), "err", ackErr)
 	}
+}
+
+// hopeless reports an error retrying cannot cure (and not already a
+// decision to give up or snooze).
+func (r *Runner) hopeless(err error) bool {
+	if action, _, _ := Outcome(err); action != "retry" && action != "error" {
+		return false
+	}
+	for _, h := range r.Hopeless {
+		if errors.Is(err, h) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) hopelessAttempts() int {
+	if r.HopelessAttempts <= 0 {
+		return 3
+	}
+	return r.HopelessAttempts
+}
+
+// delivered is how many times msg has been delivered, 1 the first time.
+func delivered(msg jetstream.Msg) int {
+	if meta, err := msg.Metadata(); err == nil {
+		return int(meta.NumDelivered)
+	}
+	return 1
 }
 
 // safeHandle turns a panic into a dead letter, so one poison message cannot
@@ -245,9 +284,5 @@ func Decode[T any](msg jetstream.Msg, what string) (T, int, error) {
 	if err := json.Unmarshal(msg.Data(), &v); err != nil {
 		return v, 0, GiveUp(fmt.Errorf("decode %s: %w", what, err))
 	}
-	attempt := 1
-	if meta, err := msg.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
-	}
-	return v, attempt, nil
+	return v, delivered(msg), nil
 }

@@ -229,5 +229,5 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key str
 		}
 	}
 	var zero T
-	return zero, fmt.Errorf("update %s %s: %w", kv.Bucket(), key, ErrConflict)
+	return zero, fmt.Errorf("update %s %s: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), ErrConflict)
 }

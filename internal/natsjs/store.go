@@ -18,6 +18,26 @@ import (
 // ErrConflict means a record changed since it was read; read it again.
 var ErrConflict = errors.New("record changed concurrently")
 
+// ErrCorrupt means a stored record cannot be decoded. Reading it again
+// will not help: an operator must repair or delete it, so jobs that meet
+// one are given up after a few attempts rather than retried for ever.
+var ErrCorrupt = errors.New("corrupt record")
+
+// keyForLogs is a key as errors (and so logs and dead-letter reasons) show
+// it. The clients and opt-outs buckets are keyed by the client's number,
+// without its "+", which log scanners would not recognise: it is masked
+// the way aftercare.MaskPhone masks a number.
+func keyForLogs(bucket, key string) string {
+	if bucket != BucketClients && bucket != BucketOptOuts {
+		return key
+	}
+	clinic, rest, found := strings.Cut(key, ".")
+	if !found {
+		return aftercare.MaskPhone(key)
+	}
+	return clinic + "." + aftercare.MaskPhone(rest)
+}
+
 // ReasonHeader carries why a message was dead-lettered.
 const ReasonHeader = "Aftercare-Reason"
 
@@ -34,6 +54,7 @@ type Store struct {
 	replies     jetstream.KeyValue
 	escalations jetstream.KeyValue
 	sendSlots   jetstream.KeyValue
+	limits      jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }
@@ -332,18 +353,21 @@ func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key st
 		return v, 0, aftercare.ErrNotFound
 	}
 	if err != nil {
-		return v, 0, fmt.Errorf("read %s %s: %w", kv.Bucket(), key, err)
+		return v, 0, fmt.Errorf("read %s %s: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), err)
 	}
 	if err := json.Unmarshal(value, &v); err != nil {
-		return v, 0, fmt.Errorf("decode %s %s: %w", kv.Bucket(), key, err)
+		// json's messages name the type and at most one character of the
+		// value, never the value itself.
+		return v, 0, fmt.Errorf("decode %s %s: %w: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), ErrCorrupt, err)
 	}
 	return v, rev, nil
 }
 
 func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) (uint64, error) {
+	logKey := keyForLogs(kv.Bucket(), key)
 	data, err := json.Marshal(v)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), key, err)
+		return 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), logKey, err)
 	}
 	var newRev uint64
 	if rev == 0 {
@@ -352,10 +376,10 @@ func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev
 		newRev, err = kv.Update(ctx, key, data, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, ErrConflict)
+		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), logKey, ErrConflict)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), key, err)
+		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), logKey, err)
 	}
 	return newRev, nil
 }

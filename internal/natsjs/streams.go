@@ -33,6 +33,7 @@ const (
 	// BucketSendSlots holds each sender's next free send slot, shared by
 	// every worker: Twilio's rate limit is per number, not per process.
 	BucketSendSlots = "aftercare_send_slots"
+	BucketLimits    = "aftercare_limits" // counters every worker shares, per clinic and hour
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
@@ -119,6 +120,7 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketEscalations, Description: "Escalations and their notices", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		// A slot an hour old says nothing about the rate now.
 		{Bucket: BucketSendSlots, Description: "Each sender's next free send slot, shared by the workers", TTL: time.Hour, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketLimits, Description: "Hourly counters shared by every worker (answers to unknown numbers)", TTL: limitsTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -152,7 +154,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st := &Store{js: js, leaderReads: replicated}
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
-	st.sendSlots = kvs[6]
+	st.sendSlots, st.limits = kvs[6], kvs[7]
 	return st, nil
 }
 

@@ -34,6 +34,10 @@ type Stats struct {
 	Unlinked    atomic.Int64 // from a number with no session in follow-up
 	Escalations atomic.Int64
 	Answers     atomic.Int64
+	// Answers not sent to numbers with no session here: the number was
+	// answered in the last day, or the clinic's hourly cap was reached.
+	WithheldDaily  atomic.Int64
+	WithheldHourly atomic.Int64
 	// ByClass counts replies per triage class, in triage.Classes() order.
 	ByClass [6]atomic.Int64
 }
@@ -49,9 +53,14 @@ type Processor struct {
 	// AnswerAttempts bounds the tries to send the answer; the rest of the
 	// reply's handling does not wait on it.
 	AnswerAttempts int
-	Now            func() time.Time
-	Log            *slog.Logger
-	Stats          *Stats
+	// StrangerAnswersPerHour caps the answers to numbers with no session
+	// here, per clinic and hour, across every worker: with many numbers
+	// each answered once a day, texting us could still make us text many
+	// numbers (SMS pumping). 0 answers none.
+	StrangerAnswersPerHour int
+	Now                    func() time.Time
+	Log                    *slog.Logger
+	Stats                  *Stats
 }
 
 // Handle is the jobs.Handler for the replies consumer.
@@ -85,7 +94,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		if err != nil {
 			return jobs.GiveUp(err)
 		}
-		if answer, err = p.onceADay(ctx, natsjs.UnknownClinic, rec, answer); err != nil {
+		if answer, err = p.strangerAnswer(ctx, log, natsjs.UnknownClinic, rec, answer, false); err != nil {
 			return err
 		}
 		return p.finish(ctx, log, rec, rev, answer, sms.Message{To: in.From, From: in.To}, attempt)
@@ -118,10 +127,12 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		// A number with no session on file (a plan not yet made, a client
 		// texting from another phone) told the clinic's line of someone
 		// getting worse: the clinic hears of it, once a day per number.
-		if escalates, err = p.strangerSlot(ctx, clinic.ID, rec, escalationSlot); err != nil {
+		if escalates, err = p.strangerSlot(ctx, clinic.ID, rec, escalationSlot, false); err != nil {
 			return err
 		}
 		if !escalates {
+			p.Stats.WithheldDaily.Add(1)
+			log.Info("answer withheld: this number with no session was escalated in the last day")
 			return p.finish(ctx, log, rec, rev, "", p.fromClinic(clinic, in.From), attempt)
 		}
 	}
@@ -145,8 +156,10 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 			return jobs.GiveUp(err)
 		}
 	}
-	if kind == tips.AnswerUnknownClient {
-		if answer, err = p.onceADay(ctx, clinic.ID, rec, answer); err != nil {
+	if rec.SessionID == "" {
+		// An escalation's answer is already once a day (its own slot); it
+		// takes the answer slot all the same, and counts in the hourly cap.
+		if answer, err = p.strangerAnswer(ctx, log, clinic.ID, rec, answer, escalates); err != nil {
 			return err
 		}
 	}
@@ -156,14 +169,36 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 // strangerAnswerGap is how often a number we do not know is answered.
 const strangerAnswerGap = 24 * time.Hour
 
-// onceADay returns the answer for a number with no session with us, or ""
-// if it was answered in the last day.
-func (p *Processor) onceADay(ctx context.Context, clinic string, rec aftercare.Reply, answer string) (string, error) {
-	if rec.AnswerSID != "" || rec.Answer != "" {
-		return answer, nil
+// strangerHourly names the clinic's hourly count of answers to strangers.
+const strangerHourly = "stranger-answers"
+
+// strangerAnswer returns the answer for a number with no session with us,
+// whatever it is (HELP, a STOP confirmation, an escalation's answer), or ""
+// to withhold it: a number is answered once a day (taken takes the day's
+// slot regardless, for an answer already allowed by the escalation's own
+// slot), and a clinic answers at most StrangerAnswersPerHour such numbers
+// an hour. Both are decided per reply, so a redelivery decides the same.
+func (p *Processor) strangerAnswer(ctx context.Context, log *slog.Logger, clinic string, rec aftercare.Reply, answer string, taken bool) (string, error) {
+	if answer == "" || rec.AnswerSID != "" || rec.Answer != "" {
+		return answer, nil // nothing to say, or already said
 	}
-	if ok, err := p.strangerSlot(ctx, clinic, rec, answerSlot); err != nil || !ok {
+	free, err := p.strangerSlot(ctx, clinic, rec, answerSlot, taken)
+	if err != nil {
 		return "", err
+	}
+	if !free {
+		p.Stats.WithheldDaily.Add(1)
+		log.Info("answer withheld: this number with no session was answered in the last day")
+		return "", nil
+	}
+	free, err = p.Store.TakeHourly(ctx, strangerHourly, clinic, rec.MessageSID, rec.ReceivedAt, p.StrangerAnswersPerHour)
+	if err != nil {
+		return "", err
+	}
+	if !free {
+		p.Stats.WithheldHourly.Add(1)
+		log.Warn("answer withheld: the clinic's hourly cap on answers to numbers with no session is reached", "cap", p.StrangerAnswersPerHour)
+		return "", nil
 	}
 	return answer, nil
 }
@@ -176,8 +211,9 @@ func escalationSlot(c *aftercare.ClientRecord) *time.Time { return &c.StrangerEs
 // strangerSlot says whether a number with no session with us may be
 // answered (or escalated) now: once a day, so texting us cannot be used to
 // make us send texts or page the clinic. It is decided when the reply is
-// first handled, so a redelivery keeps the same decision.
-func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec aftercare.Reply, slot func(*aftercare.ClientRecord) *time.Time) (bool, error) {
+// first handled, so a redelivery keeps the same decision. force takes the
+// slot whether or not it was free.
+func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec aftercare.Reply, slot func(*aftercare.ClientRecord) *time.Time, force bool) (bool, error) {
 	now := p.Now()
 	allowed := false
 	err := p.Store.UpdateClient(ctx, clinic, rec.From, now, func(c *aftercare.ClientRecord) bool {
@@ -186,7 +222,7 @@ func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec afterca
 			allowed = true // this very reply took the slot before a crash
 			return false
 		}
-		allowed = now.Sub(*last) >= strangerAnswerGap
+		allowed = force || now.Sub(*last) >= strangerAnswerGap
 		if !allowed {
 			return false
 		}
@@ -202,7 +238,9 @@ func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
 
 // keyword applies STOP, START or HELP. With Twilio's Advanced Opt-Out on
 // (OptOutType is set), Twilio has already answered the client with the
-// clinic's configured text, so we do not answer a second time.
+// clinic's configured text, so we do not answer a second time. The opt-out
+// is recorded first and always (the law requires STOP be honoured); only
+// the answer to a number with no session here is limited, as any other.
 func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64, kw triage.Keyword, attempt int) error {
 	rec.Keyword = string(kw)
 	now := p.Now()
@@ -228,18 +266,25 @@ func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clini
 	}
 	answer := ""
 	if rec.OptOutType == "" {
+		client, _, err := p.Store.Client(ctx, clinic.ID, rec.From)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
 		locale := clinic.Locale
-		if client, _, err := p.Store.Client(ctx, clinic.ID, rec.From); err == nil {
-			if latest, ok := client.LatestSession(); ok {
-				if s, _, err := p.Store.Session(ctx, clinic.ID, latest.SessionID); err == nil && s.Client.Locale != "" {
-					locale = s.Client.Locale
-				}
+		latest, known := client.LatestSession()
+		if known {
+			if s, _, err := p.Store.Session(ctx, clinic.ID, latest.SessionID); err == nil && s.Client.Locale != "" {
+				locale = s.Client.Locale
 			}
 		}
-		var err error
 		answer, err = tips.RenderAnswer(kind, tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(rec.From)}, locale, clinic.Locale)
 		if err != nil {
 			return jobs.GiveUp(err)
+		}
+		if !known {
+			if answer, err = p.strangerAnswer(ctx, log, clinic.ID, rec, answer, false); err != nil {
+				return err
+			}
 		}
 	}
 	return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, rec.From), attempt)

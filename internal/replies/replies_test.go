@@ -37,7 +37,7 @@ func setup(t *testing.T) bundle {
 	directory := natsjstest.Clinics(t)
 	return bundle{
 		env: env, twilio: stand, clock: clock,
-		processor: &replies.Processor{Store: env.Store, Clinics: directory, Sender: sender, Steps: 3, AnswerAttempts: 3,
+		processor: &replies.Processor{Store: env.Store, Clinics: directory, Sender: sender, Steps: 3, AnswerAttempts: 3, StrangerAnswersPerHour: 20,
 			Now: clock.Now, Log: natsjstest.Logger(), Stats: &replies.Stats{}},
 		planner: &planner.Planner{Store: env.Store, Clinics: directory, Policy: plan.Policy{Offsets: plan.DefaultOffsets, Staleness: 12 * time.Hour},
 			Now: clock.Now, Log: natsjstest.Logger(), Stats: &planner.Stats{}},
@@ -190,5 +190,125 @@ func TestStrangerEscalatedAfterAnEarlierAnswer(t *testing.T) {
 	}
 	if rec := b.reply(t, stranger, "my leg has gone numb"); rec.EscalationID == "" || !strings.Contains(rec.Answer, "999") {
 		t.Fatalf("red flag after an answer the same day: %+v", rec)
+	}
+}
+
+// answersTo counts the texts sent to phone.
+func (b bundle) answersTo(phone string) int {
+	n := 0
+	for _, m := range b.twilio.Messages() {
+		if m.To == phone {
+			n++
+		}
+	}
+	return n
+}
+
+// Keywords from a number with no session take its once-a-day answer too:
+// HELP five times is answered once, and so is the red flag's answer after
+// which a "hello?" goes unanswered.
+func TestStrangerKeywordsAnsweredOnceADay(t *testing.T) {
+	b := setup(t)
+	const stranger = "+447700900130"
+	for i := range 5 {
+		rec := b.reply(t, stranger, "HELP")
+		if rec.Keyword != "help" || rec.ProcessedAt.IsZero() || (i == 0) != (rec.Answer != "") {
+			t.Errorf("HELP %d: keyword %q, answer %q", i+1, rec.Keyword, rec.Answer)
+		}
+	}
+	if got := b.answersTo(stranger); got != 1 {
+		t.Errorf("HELP x5 from a stranger got %d answers, want 1", got)
+	}
+	if got := b.processor.Stats.WithheldDaily.Load(); got != 4 {
+		t.Errorf("%d answers counted withheld, want 4", got)
+	}
+
+	const other = "+447700900131"
+	if rec := b.reply(t, other, "my leg has gone numb"); rec.EscalationID == "" || rec.Answer == "" {
+		t.Fatalf("a stranger's red flag: %+v", rec)
+	}
+	if rec := b.reply(t, other, "hello?"); rec.Answer != "" {
+		t.Errorf("answered again the same day after the red flag's answer: %q", rec.Answer)
+	}
+}
+
+// STOP and START from a number with no session change its opt-out every
+// time (the law requires STOP be honoured), but it is answered once a day.
+func TestStrangerOptOutRecordedEveryTimeAnsweredOnce(t *testing.T) {
+	b := setup(t)
+	const stranger = "+447700900132"
+	for i := range 3 {
+		for _, step := range []struct {
+			body string
+			out  bool
+		}{{"STOP", true}, {"START", false}} {
+			b.reply(t, stranger, step.body)
+			out, err := b.env.Store.OptedOut(context.Background(), "harbour", stranger)
+			if err != nil || out != step.out {
+				t.Errorf("round %d, after %s: opted out %v (%v), want %v", i+1, step.body, out, err, step.out)
+			}
+		}
+	}
+	if got := b.answersTo(stranger); got != 1 {
+		t.Errorf("STOP/START x3 from a stranger got %d answers, want 1", got)
+	}
+	// A client with a session is answered every time.
+	const client = "+447700900133"
+	b.session(t, 1, "s1", client, b.clock.Now().Add(-25*time.Hour))
+	b.reply(t, client, "STOP")
+	b.reply(t, client, "START")
+	if got := b.answersTo(client); got != 2 {
+		t.Errorf("a client with a session got %d answers to STOP, START, want 2", got)
+	}
+}
+
+// Many numbers, each answered once a day, are still capped per clinic and
+// hour, across workers: two processors share the count in JetStream, a
+// reply handled again keeps its place, and the next hour has new places.
+func TestStrangerAnswersCappedPerClinicPerHour(t *testing.T) {
+	b := setup(t)
+	now := b.clock.Now()
+	b.clock.Advance(now.Truncate(time.Hour).Add(time.Hour).Sub(now)) // the start of an hour
+	b.processor.StrangerAnswersPerHour = 3
+	second := *b.processor
+	second.Stats = &replies.Stats{}
+	ctx := context.Background()
+	answered := 0
+	for i := range 8 {
+		in := aftercare.InboundSMS{MessageSID: fmt.Sprintf("SMcap%029d", i), ClinicID: "harbour", From: fmt.Sprintf("+4477009002%02d", i),
+			To: "+447700900100", Body: []string{"hello?", "HELP", "STOP", "my leg is numb"}[i%4], ReceivedAt: b.clock.Now()}
+		p := b.processor
+		if i%2 == 1 {
+			p = &second
+		}
+		for range 2 { // handled again: no second place taken
+			if err := p.Process(ctx, in, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rec, _, err := b.env.Store.Reply(ctx, "harbour", in.MessageSID)
+		if err != nil || rec.ProcessedAt.IsZero() {
+			t.Fatalf("reply %d: %+v %v", i, rec, err)
+		}
+		if rec.Answer != "" {
+			answered++
+		}
+	}
+	if answered != 3 || len(b.twilio.Messages()) != 3 {
+		t.Errorf("%d strangers answered (%d texts) in an hour, want the cap, 3", answered, len(b.twilio.Messages()))
+	}
+	if withheld := b.processor.Stats.WithheldHourly.Load() + second.Stats.WithheldHourly.Load(); withheld != 5 {
+		t.Errorf("%d answers counted withheld by the hourly cap, want 5", withheld)
+	}
+	if out, _ := b.env.Store.OptedOut(ctx, "harbour", "+447700900202"); !out {
+		t.Error("a STOP over the cap was not recorded")
+	}
+	list, _ := b.env.Store.Escalations(ctx, "harbour")
+	if len(list) != 2 {
+		t.Errorf("%d escalations, want both red flags escalated whatever the cap", len(list))
+	}
+	b.clock.Advance(time.Hour)
+	if rec := b.reply(t, "+447700900299", "hello?"); rec.Answer == "" {
+		t.Error("a stranger was not answered in the next hour")
 	}
 }

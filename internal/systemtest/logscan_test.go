@@ -21,7 +21,13 @@ import (
 // phones): they are not a client's, and logs may name them.
 var clinicNumbers = []string{"+447700900100", "+447700900199", "+442079460000", "+525555550001", "+525555550100", "+525555550199"}
 
-var fullNumber = regexp.MustCompile(`\+\d{8,15}`)
+// fullNumber matches a full number, with its "+" or without (records keyed
+// by number drop it, and so did their keys in errors), standing alone: not
+// inside a longer token such as a message SID's hex, not a JSON number
+// (durations are logged in nanoseconds). Without "+" it takes 10 digits or
+// more, which a country code and a national number always make and a
+// timestamp's fraction of a second (9 digits) never does.
+var fullNumber = regexp.MustCompile(`(?:^|[^0-9A-Za-z:*+])(\+\d{8,15}|\d{10,15})(?:$|[^0-9A-Za-z*])`)
 
 // secretEnv names the environment variables that hold secrets.
 var secretEnv = regexp.MustCompile(`(TOKEN|SECRET|KEY)=`)
@@ -74,7 +80,8 @@ func logLeaks(logs string, env, replies []string) []string {
 			leaks = append(leaks, "the value of "+name)
 		}
 	}
-	for _, n := range fullNumber.FindAllString(logs, -1) {
+	for _, m := range fullNumber.FindAllStringSubmatch(logs, -1) {
+		n := "+" + strings.TrimPrefix(m[1], "+")
 		if !slices.Contains(clinicNumbers, n) {
 			leaks = append(leaks, "a client's full number, "+aftercare.MaskPhone(n))
 			break
@@ -97,13 +104,21 @@ func logLeaks(logs string, env, replies []string) []string {
 func TestLogLeaksFindsWhatItLooksFor(t *testing.T) {
 	env := []string{"HARBOUR_TOKEN=" + token, "LOG_LEVEL=debug"}
 	day1, _ := tips.Render(1, "Harbour Massage", "en")
-	clean := `{"msg":"sent","to":"` + aftercare.MaskPhone("+447700900123") + `","from":"+447700900100","level":"debug"}`
-	if leaks := logLeaks(clean, env, []string{"my leg is numb and tingling"}); len(leaks) != 0 {
-		t.Errorf("clean logs reported: %v", leaks)
+	for _, clean := range []string{
+		`{"msg":"sent","to":"` + aftercare.MaskPhone("+447700900123") + `","from":"+447700900100","level":"debug"}`,
+		`{"msg":"job error","err":"decode aftercare_clients harbour.447*******23: corrupt record"}`,
+		`{"msg":"sent","sid":"SM00000000000000000000000000000001","after":2000000000,"from":"447700900100"}`,
+		`{"time":"2026-12-01T10:00:00.123456789+01:00","msg":"ok"}`,
+	} {
+		if leaks := logLeaks(clean, env, []string{"my leg is numb and tingling"}); len(leaks) != 0 {
+			t.Errorf("clean logs %s reported: %v", clean, leaks)
+		}
 	}
 	for _, dirty := range []string{
 		`{"msg":"auth","token":"` + token + `"}`,
 		`{"msg":"sent","to":"+447700900123"}`,
+		`{"msg":"job error","err":"decode aftercare_clients harbour.447700900123: corrupt record"}`,
+		`msg="job error" key=447700900123`,
 		`{"msg":"sent","body":"` + day1 + `"}`,
 		`{"msg":"reply","body":"my leg is numb and tingling"}`,
 	} {

@@ -113,6 +113,7 @@ func (s *system) start(name string, extraEnv ...string) *program {
 		"PUBLIC_BASE_URL=https://aftercare.example", "SEND_RATE_PER_SENDER=50", "SEND_BURST=10",
 		"SEND_RETRY_BASE_DELAY=500ms", "SEND_RETRY_MAX_DELAY=2s", "RECONCILE_SCHEDULE=@every 1h",
 		"INBOUND_SPOOL_DIR=" + filepath.Join(filepath.Dir(s.clinics), "spool"),
+		"ESCALATION_WEBHOOK_ALLOW_LOOPBACK=true", // the clinic's receiver listens on 127.0.0.1
 	}, extraEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
