@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Problem names one field that is wrong and says why.
@@ -104,14 +106,32 @@ func (e SessionEvent) Validate(now time.Time, loadZone func(string) (*time.Locat
 }
 
 func checkID(v *ValidationError, field, id string) {
+	if problem := IDProblem(id); problem != "" {
+		v.add(field, "%s", problem)
+	}
+}
+
+// IDProblem says what is wrong with an identifier taken from outside (an
+// event, session or escalation id, in a body, a URL path or a webhook), or
+// "" when nothing is: it must be 1 to MaxIDLength bytes of printable UTF-8.
+// Every edge checks ids with this one rule. Ids become NATS subject tokens
+// and key-value keys (base64url-encoded when not plain, a third longer), and
+// nats-server closes a connection whose protocol line passes 4 KiB, so an
+// unbounded id would let one request cut every clinic off from JetStream.
+func IDProblem(id string) string {
 	switch {
 	case id == "":
-		v.add(field, "is required")
+		return "is required"
 	case len(id) > MaxIDLength:
-		v.add(field, "is %d bytes long; at most %d are allowed", len(id), MaxIDLength)
+		return fmt.Sprintf("is %d bytes long; at most %d are allowed", len(id), MaxIDLength)
+	case !utf8.ValidString(id):
+		return "is not UTF-8"
 	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		v.add(field, "contains control characters")
+		return "contains control characters"
+	case strings.ContainsFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return "contains characters that are not printable (format characters or spaces other than U+0020)"
 	}
+	return ""
 }
 
 func checkEnd(v *ValidationError, field string, end *time.Time, now time.Time) {

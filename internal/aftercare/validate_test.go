@@ -3,6 +3,7 @@ package aftercare_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,11 @@ func TestValidate(t *testing.T) {
 			e.EventID, e.SessionID, e.Client.Phone = "", "", "123"
 		}, []string{"event_id", "session_id", "client.phone"}},
 		{"control characters in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\n1" }, []string{"session_id"}},
+		{"over-long ids", func(e *aftercare.SessionEvent) {
+			e.EventID, e.SessionID = strings.Repeat("e", aftercare.MaxIDLength+1), strings.Repeat("~", 3000)
+		}, []string{"event_id", "session_id"}},
+		{"a zero-width space in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\u200b1" }, []string{"session_id"}},
+		{"a line separator in an id", func(e *aftercare.SessionEvent) { e.EventID = "e\u20281" }, []string{"event_id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,4 +90,18 @@ func TestValidate(t *testing.T) {
 func ExampleMaskPhone() {
 	fmt.Println(aftercare.MaskPhone("+447700900123"))
 	// Output: +44********23
+}
+
+func TestIDProblem(t *testing.T) {
+	t.Parallel()
+	for id, ok := range map[string]bool{
+		"appt-5521": true, "calcom:BOOKING_CREATED:uid 1:2026-11-23T10:00:00Z": true, "évènement": true,
+		strings.Repeat("a", aftercare.MaxIDLength): true,
+		"": false, strings.Repeat("a", aftercare.MaxIDLength+1): false, strings.Repeat("é", 65): false,
+		"a\x00b": false, "a\tb": false, "a\u00a0b": false, "a\u202eb": false, "a\xffb": false,
+	} {
+		if got := aftercare.IDProblem(id); (got == "") != ok {
+			t.Errorf("IDProblem(%.40q) = %q, want ok=%v", id, got, ok)
+		}
+	}
 }
