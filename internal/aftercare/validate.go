@@ -76,10 +76,20 @@ func Language(locale string) string {
 	return strings.ToLower(base)
 }
 
+// Checks are the rules validation takes from outside this package.
+type Checks struct {
+	// LoadZone resolves IANA time zone names (time.LoadLocation).
+	LoadZone func(string) (*time.Location, error)
+	// Phone reads a client's number as the clinic may text it and returns
+	// it in E.164, or an error whose text says why not. Nil: the number
+	// must already be E.164 (ValidPhone).
+	Phone func(string) (string, error)
+}
+
 // Validate checks a session event and returns a *ValidationError naming every
-// bad field. now bounds the plausible session end times; loadZone resolves
-// time zone names (time.LoadLocation in production).
-func (e SessionEvent) Validate(now time.Time, loadZone func(string) (*time.Location, error)) error {
+// bad field; a client's phone number is rewritten in the E.164 form the
+// check returns. now bounds the plausible session end times.
+func (e *SessionEvent) Validate(now time.Time, checks Checks) error {
 	var v ValidationError
 	checkID(&v, "event_id", e.EventID)
 	checkID(&v, "session_id", e.SessionID)
@@ -100,7 +110,7 @@ func (e SessionEvent) Validate(now time.Time, loadZone func(string) (*time.Locat
 		}
 	}
 	if e.Client != nil {
-		checkClient(&v, *e.Client, loadZone)
+		checkClient(&v, e.Client, checks)
 	}
 	return v.orNil()
 }
@@ -145,10 +155,16 @@ func checkEnd(v *ValidationError, field string, end *time.Time, now time.Time) {
 	}
 }
 
-func checkClient(v *ValidationError, c Client, loadZone func(string) (*time.Location, error)) {
+func checkClient(v *ValidationError, c *Client, checks Checks) {
 	switch {
 	case c.Phone == "":
 		v.add("client.phone", "is required")
+	case checks.Phone != nil:
+		if normal, err := checks.Phone(c.Phone); err != nil {
+			v.add("client.phone", "%s", err.Error())
+		} else {
+			c.Phone = normal
+		}
 	case !ValidPhone(c.Phone):
 		v.add("client.phone", "is not an E.164 number (a plus sign, country code and number, no spaces: +447700900123)")
 	}
@@ -160,7 +176,7 @@ func checkClient(v *ValidationError, c Client, loadZone func(string) (*time.Loca
 		// could walk out of it before asking the loader.
 		if len(c.TimeZone) > maxTimeZoneChars || strings.Contains(c.TimeZone, "..") || strings.HasPrefix(c.TimeZone, "/") {
 			v.add("client.time_zone", "is not an IANA time zone name")
-		} else if _, err := loadZone(c.TimeZone); err != nil || strings.EqualFold(c.TimeZone, "local") {
+		} else if _, err := checks.LoadZone(c.TimeZone); err != nil || strings.EqualFold(c.TimeZone, "local") {
 			v.add("client.time_zone", "%q is not a known IANA time zone (e.g. Europe/London)", truncate(c.TimeZone))
 		}
 	}

@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// checks are a UK clinic's.
+var checks = aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"GB"}}.Textable}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -30,7 +34,9 @@ func TestValidate(t *testing.T) {
 		fields []string
 	}{
 		{"valid", func(*aftercare.SessionEvent) {}, nil},
-		{"phone not E.164", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, []string{"client.phone"}},
+		{"phone national, read in the clinic's country", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, nil},
+		{"phone a landline", func(e *aftercare.SessionEvent) { e.Client.Phone = "020 7946 0000" }, []string{"client.phone"}},
+		{"phone premium rate", func(e *aftercare.SessionEvent) { e.Client.Phone = "+19005550123" }, []string{"client.phone"}},
 		{"phone missing", func(e *aftercare.SessionEvent) { e.Client.Phone = "" }, []string{"client.phone"}},
 		{"unknown time zone", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "Mars/Olympus" }, []string{"client.time_zone"}},
 		{"zone path escape", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "../../etc/passwd" }, []string{"client.time_zone"}},
@@ -62,7 +68,7 @@ func TestValidate(t *testing.T) {
 			c := *ev.Client
 			ev.Client = &c
 			tt.change(&ev)
-			err := ev.Validate(now, time.LoadLocation)
+			err := ev.Validate(now, checks)
 			if tt.fields == nil {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -90,6 +96,22 @@ func TestValidate(t *testing.T) {
 func ExampleMaskPhone() {
 	fmt.Println(aftercare.MaskPhone("+447700900123"))
 	// Output: +44********23
+}
+
+// Validate stores the number in the E.164 form the clinic's check returns,
+// and names the field and the reason when it refuses one.
+func TestValidatePhone(t *testing.T) {
+	t.Parallel()
+	ev := valid()
+	ev.Client.Phone = "07700 900123"
+	if err := ev.Validate(now, checks); err != nil || ev.Client.Phone != "+447700900123" {
+		t.Fatalf("national number: %v, phone %q", err, ev.Client.Phone)
+	}
+	ev.Client.Phone = "+1 900 555 0123"
+	err := ev.Validate(now, aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"US"}}.Textable})
+	if err == nil || err.Error() != "invalid input: client.phone: is a premium-rate number: premium-rate numbers cannot be texted" {
+		t.Fatalf("premium rate: %v", err)
+	}
 }
 
 func TestIDProblem(t *testing.T) {

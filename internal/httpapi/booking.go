@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/booking"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 // BookingAnswer is the answer to a booking system's webhook.
@@ -43,12 +45,12 @@ func (s *SchedulerAPI) bookingHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := booking.Request{Header: r.Header, Body: body, ClinicID: clinic.ID, Location: clinic.Location, Settings: settings,
-		CountryCode: settings.CountryCode}
+		Phones: clinic.Phones}
 	if settings.TimeZone != "" {
 		req.Location = clinic.ClientLocation(settings.TimeZone)
 	}
-	if req.CountryCode == "" {
-		req.CountryCode = booking.CountryCode(clinic.ContactPhone)
+	if code, err := strconv.Atoi(settings.CountryCode); err == nil {
+		req.Phones = clinic.Phones.NationalIn(phone.RegionOfCallingCode(code))
 	}
 	log := s.Log.With("clinic", clinic.ID, "system", system)
 	if err := adapter.Verify(req, s.Now()); err != nil {

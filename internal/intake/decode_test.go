@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 var validEvent = `{"event_id":"e1","session_id":"s1","kind":"completed","session_end":"2026-11-23T15:00:00Z",` +
@@ -57,7 +59,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if err := ev.Validate(now, time.LoadLocation); err != nil {
+		if err := ev.Validate(now, aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"GB"}}.Textable}); err != nil {
 			if err.Error() == "" {
 				t.Fatal("validation error with no message")
 			}

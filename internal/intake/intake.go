@@ -81,7 +81,7 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 			return nil, fmt.Errorf("event names clinic %q: %w", ev.ClinicID, aftercare.ErrForbidden)
 		}
 		ev.ClinicID = clinic.ID
-		if err := ev.Validate(s.Now(), time.LoadLocation); err != nil {
+		if err := ev.Validate(s.Now(), clinic.Checks()); err != nil {
 			return nil, err
 		}
 	}

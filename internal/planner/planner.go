@@ -75,7 +75,7 @@ func (p *Planner) Apply(ctx context.Context, seq uint64, ev aftercare.SessionEve
 		return jobs.GiveUp(fmt.Errorf("event %s: unknown clinic %q", ev.EventID, ev.ClinicID))
 	}
 	now := p.Now()
-	if err := ev.Validate(now, time.LoadLocation); err != nil && !p.tooOld(err) {
+	if err := ev.Validate(now, clinic.Checks()); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
 	for {

@@ -2,11 +2,14 @@ package systemtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
 )
 
 // Hostile input at every edge: what a request names must stay within the
@@ -51,5 +54,45 @@ func TestOverlongIDsRefused(t *testing.T) {
 	}
 	if logs := scheduler.Logs(); strings.Contains(logs, "maximum control line") {
 		t.Errorf("nats-server saw an over-long control line:\n%s", logs)
+	}
+}
+
+// Numbers a clinic cannot or may not text are refused at intake with a 422
+// naming client.phone and saying why, and nothing is texted to them; a
+// national number is read in the clinic's country and texted in E.164.
+func TestUntextableNumbersRefused(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "1s,2s,3s")
+	scheduler := s.start("scheduler")
+	s.start("worker")
+	refused := []struct{ number, why string }{
+		{"020 7946 0000", "landline"},
+		{"+1 900 555 0123", "premium-rate numbers cannot be texted"},
+		{"+881 612 345 678", "satellite"},
+		{"+882 345 678 901", "satellite"},
+		{"+999 123 456", "country calling code"},
+		{"+12345678", "not a valid phone number"},
+		{"+52 55 5555 0123", "this clinic texts numbers in GB only"},
+	}
+	end := time.Now()
+	for i, tt := range refused {
+		status, body := s.call(scheduler, http.MethodPost, "/v1/sessions", token, event(fmt.Sprint("bad-", i), fmt.Sprint("bad-", i), "completed", tt.number, end))
+		var resp struct {
+			Problems []struct{ Field, Message string } `json:"problems"`
+		}
+		_ = json.Unmarshal(body, &resp)
+		if status != http.StatusUnprocessableEntity || len(resp.Problems) != 1 || resp.Problems[0].Field != "client.phone" ||
+			!strings.Contains(resp.Problems[0].Message, tt.why) {
+			t.Errorf("%s: %d %s, want 422 naming client.phone and saying %q", tt.number, status, body, tt.why)
+		}
+	}
+	s.post(scheduler, event("good-1", "good-1", "completed", "07700 900321", end))
+	if got := s.messagesTo("+447700900321", 3, 15*time.Second); len(got) != 3 {
+		t.Fatalf("the national number got %d texts, want 3", len(got))
+	}
+	for _, m := range s.twilio.Messages() {
+		if m.To != "+447700900321" {
+			t.Errorf("a text went to %s", aftercare.MaskPhone(m.To))
+		}
 	}
 }
