@@ -168,8 +168,15 @@ func checkClient(v *ValidationError, c *Client, checks Checks) {
 	case !ValidPhone(c.Phone):
 		v.add("client.phone", "is not an E.164 number (a plus sign, country code and number, no spaces: +447700900123)")
 	}
-	if len(c.Name) > MaxNameLength {
+	switch {
+	case len(c.Name) > MaxNameLength:
 		v.add("client.name", "is longer than %d bytes", MaxNameLength)
+	case strings.ContainsFunc(c.Name, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
+	}):
+		// A name goes into texts and the clinic's records: a line break
+		// there could forge a line of either.
+		v.add("client.name", "contains control characters or line breaks")
 	}
 	if c.TimeZone != "" {
 		// A zone name is a path inside the zone database; refuse anything that

@@ -59,6 +59,10 @@ func TestValidate(t *testing.T) {
 			e.EventID, e.SessionID = strings.Repeat("e", aftercare.MaxIDLength+1), strings.Repeat("~", 3000)
 		}, []string{"event_id", "session_id"}},
 		{"a zero-width space in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\u200b1" }, []string{"session_id"}},
+		{"CR LF in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\r\nSet-Cookie: a" }, []string{"client.name"}},
+		{"a C1 control in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u0085" }, []string{"client.name"}},
+		{"a line separator in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u2028Jones" }, []string{"client.name"}},
+		{"an accented name", func(e *aftercare.SessionEvent) { e.Client.Name = "José María" }, nil},
 		{"a line separator in an id", func(e *aftercare.SessionEvent) { e.EventID = "e\u20281" }, []string{"event_id"}},
 	}
 	for _, tt := range tests {
