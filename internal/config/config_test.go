@@ -69,6 +69,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			t.Errorf("%v: error %v does not name %s", tt.vars, err, tt.want)
 		}
 	}
+	// A NATS_URL that does not parse is named, its password never printed.
+	vars := map[string]string{"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32),
+		"NATS_URL": "nats://aftercare:s3cret pass%zz@nats:4222"}
+	if _, _, err := config.LoadScheduler(getenv(vars)); err == nil || !strings.Contains(err.Error(), "NATS_URL") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad NATS_URL: error %v, want it named without the password", err)
+	}
 }
 
 func TestWorkerDriverChoice(t *testing.T) {
