@@ -3,6 +3,7 @@ package systemtest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/natsjs"
 )
 
 // Hostile input at every edge: what a request names must stay within the
@@ -94,5 +96,50 @@ func TestUntextableNumbersRefused(t *testing.T) {
 		if m.To != "+447700900321" {
 			t.Errorf("a text went to %s", aftercare.MaskPhone(m.To))
 		}
+	}
+}
+
+// The strict decoder and the booking webhooks against the real scheduler:
+// a key repeated under Unicode case folding is refused (encoding/json
+// would keep the last), a name with a line break is refused naming
+// client.name, and a webhook to a clinic that does not exist is answered
+// exactly as a bad signature to one that does.
+func TestHostileBodiesAndHooks(t *testing.T) {
+	t.Parallel()
+	s, scheduler, _ := crossClinicSetup(t)
+	good := event("fold-1", "fold-1", "completed", "+447700900901", time.Now())
+	folded := strings.Replace(good, `"session_id":"fold-1"`, `"session_id":"fold-1","\u017fession_id":"other"`, 1)
+	if status, body := s.call(scheduler, http.MethodPost, "/v1/sessions", token, folded); status != http.StatusBadRequest || !strings.Contains(string(body), "appears more than once") {
+		t.Errorf("session_id repeated as ſession_id: %d %s, want 400", status, body)
+	}
+	named := strings.Replace(good, `"phone"`, `"name":"Sam\r\nINFO forged","phone"`, 1)
+	if status, body := s.call(scheduler, http.MethodPost, "/v1/sessions", token, named); status != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"client.name"`) {
+		t.Errorf("name with CR LF: %d %s, want 422 naming client.name", status, body)
+	}
+
+	hook := func(clinic, secret string) (int, string) {
+		body := []byte(`{"triggerEvent":"BOOKING_CANCELLED","payload":{"uid":"x-1"}}`)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+scheduler.addr+"/v1/hooks/calcom/"+clinic, strings.NewReader(string(body)))
+		req.Header.Set("X-Cal-Signature-256", calcomSignature(secret, body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(out)
+	}
+	wantStatus, wantBody := hook("harbour", "not-harbours-key-000000000000001")
+	if wantStatus != http.StatusUnauthorized {
+		t.Fatalf("bad signature to harbour: %d %s", wantStatus, wantBody)
+	}
+	for _, clinic := range []string{"nobody", "harbour-old", strings.Repeat("x", 3000)} {
+		if status, body := hook(clinic, bookingSecret); status != wantStatus || body != wantBody {
+			t.Errorf("webhook to clinic %.20q: %d %s, want %d %s as for a bad signature", clinic, status, body, wantStatus, wantBody)
+		}
+	}
+	_, js := s.store()
+	if n := streamCount(t, js, natsjs.StreamSessions); n != 0 {
+		t.Errorf("%d events stored from refused requests", n)
 	}
 }
