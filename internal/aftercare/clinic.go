@@ -14,6 +14,10 @@ type Clinic struct {
 	Sender     Sender `json:"sender"`
 	// ContactPhone is the clinic's own number, given to clients who ask HELP.
 	ContactPhone string `json:"contact_phone"`
+	// AllowedCountries are the ISO 3166 regions ("GB") whose numbers the
+	// clinic texts; a national number is read in the first. Default: the
+	// region of ContactPhone.
+	AllowedCountries []string `json:"allowed_countries,omitempty"`
 	// EmergencyNumber is the local emergency number given to a client who
 	// reports a red flag; empty: worked out from the clinic's numbers.
 	EmergencyNumber string `json:"emergency_number,omitempty"`
@@ -55,8 +59,9 @@ type BookingSystem struct {
 	// TimeZone is the zone of local times in the payload (Mindbody's site
 	// zone); the clinic's when empty.
 	TimeZone string `json:"time_zone,omitempty"`
-	// CountryCode completes phone numbers given without one ("44"); from
-	// the clinic's contact number when empty.
+	// CountryCode is the calling code ("44") of the allowed country whose
+	// national numbers this system sends; the clinic's first allowed
+	// country when empty.
 	CountryCode string `json:"country_code,omitempty"`
 
 	Secret   string `json:"-"`

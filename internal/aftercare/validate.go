@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Problem names one field that is wrong and says why.
@@ -74,10 +76,20 @@ func Language(locale string) string {
 	return strings.ToLower(base)
 }
 
+// Checks are the rules validation takes from outside this package.
+type Checks struct {
+	// LoadZone resolves IANA time zone names (time.LoadLocation).
+	LoadZone func(string) (*time.Location, error)
+	// Phone reads a client's number as the clinic may text it and returns
+	// it in E.164, or an error whose text says why not. Nil: the number
+	// must already be E.164 (ValidPhone).
+	Phone func(string) (string, error)
+}
+
 // Validate checks a session event and returns a *ValidationError naming every
-// bad field. now bounds the plausible session end times; loadZone resolves
-// time zone names (time.LoadLocation in production).
-func (e SessionEvent) Validate(now time.Time, loadZone func(string) (*time.Location, error)) error {
+// bad field; a client's phone number is rewritten in the E.164 form the
+// check returns. now bounds the plausible session end times.
+func (e *SessionEvent) Validate(now time.Time, checks Checks) error {
 	var v ValidationError
 	checkID(&v, "event_id", e.EventID)
 	checkID(&v, "session_id", e.SessionID)
@@ -98,20 +110,38 @@ func (e SessionEvent) Validate(now time.Time, loadZone func(string) (*time.Locat
 		}
 	}
 	if e.Client != nil {
-		checkClient(&v, *e.Client, loadZone)
+		checkClient(&v, e.Client, checks)
 	}
 	return v.orNil()
 }
 
 func checkID(v *ValidationError, field, id string) {
+	if problem := IDProblem(id); problem != "" {
+		v.add(field, "%s", problem)
+	}
+}
+
+// IDProblem says what is wrong with an identifier taken from outside (an
+// event, session or escalation id, in a body, a URL path or a webhook), or
+// "" when nothing is: it must be 1 to MaxIDLength bytes of printable UTF-8.
+// Every edge checks ids with this one rule. Ids become NATS subject tokens
+// and key-value keys (base64url-encoded when not plain, a third longer), and
+// nats-server closes a connection whose protocol line passes 4 KiB, so an
+// unbounded id would let one request cut every clinic off from JetStream.
+func IDProblem(id string) string {
 	switch {
 	case id == "":
-		v.add(field, "is required")
+		return "is required"
 	case len(id) > MaxIDLength:
-		v.add(field, "is %d bytes long; at most %d are allowed", len(id), MaxIDLength)
+		return fmt.Sprintf("is %d bytes long; at most %d are allowed", len(id), MaxIDLength)
+	case !utf8.ValidString(id):
+		return "is not UTF-8"
 	case strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		v.add(field, "contains control characters")
+		return "contains control characters"
+	case strings.ContainsFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }):
+		return "contains characters that are not printable (format characters or spaces other than U+0020)"
 	}
+	return ""
 }
 
 func checkEnd(v *ValidationError, field string, end *time.Time, now time.Time) {
@@ -125,22 +155,35 @@ func checkEnd(v *ValidationError, field string, end *time.Time, now time.Time) {
 	}
 }
 
-func checkClient(v *ValidationError, c Client, loadZone func(string) (*time.Location, error)) {
+func checkClient(v *ValidationError, c *Client, checks Checks) {
 	switch {
 	case c.Phone == "":
 		v.add("client.phone", "is required")
+	case checks.Phone != nil:
+		if normal, err := checks.Phone(c.Phone); err != nil {
+			v.add("client.phone", "%s", err.Error())
+		} else {
+			c.Phone = normal
+		}
 	case !ValidPhone(c.Phone):
 		v.add("client.phone", "is not an E.164 number (a plus sign, country code and number, no spaces: +447700900123)")
 	}
-	if len(c.Name) > MaxNameLength {
+	switch {
+	case len(c.Name) > MaxNameLength:
 		v.add("client.name", "is longer than %d bytes", MaxNameLength)
+	case strings.ContainsFunc(c.Name, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
+	}):
+		// A name goes into texts and the clinic's records: a line break
+		// there could forge a line of either.
+		v.add("client.name", "contains control characters or line breaks")
 	}
 	if c.TimeZone != "" {
 		// A zone name is a path inside the zone database; refuse anything that
 		// could walk out of it before asking the loader.
 		if len(c.TimeZone) > maxTimeZoneChars || strings.Contains(c.TimeZone, "..") || strings.HasPrefix(c.TimeZone, "/") {
 			v.add("client.time_zone", "is not an IANA time zone name")
-		} else if _, err := loadZone(c.TimeZone); err != nil || strings.EqualFold(c.TimeZone, "local") {
+		} else if _, err := checks.LoadZone(c.TimeZone); err != nil || strings.EqualFold(c.TimeZone, "local") {
 			v.add("client.time_zone", "%q is not a known IANA time zone (e.g. Europe/London)", truncate(c.TimeZone))
 		}
 	}

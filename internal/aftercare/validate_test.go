@@ -3,13 +3,18 @@ package aftercare_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// checks are a UK clinic's.
+var checks = aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"GB"}}.Textable}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -29,7 +34,9 @@ func TestValidate(t *testing.T) {
 		fields []string
 	}{
 		{"valid", func(*aftercare.SessionEvent) {}, nil},
-		{"phone not E.164", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, []string{"client.phone"}},
+		{"phone national, read in the clinic's country", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, nil},
+		{"phone a landline", func(e *aftercare.SessionEvent) { e.Client.Phone = "020 7946 0000" }, []string{"client.phone"}},
+		{"phone premium rate", func(e *aftercare.SessionEvent) { e.Client.Phone = "+19005550123" }, []string{"client.phone"}},
 		{"phone missing", func(e *aftercare.SessionEvent) { e.Client.Phone = "" }, []string{"client.phone"}},
 		{"unknown time zone", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "Mars/Olympus" }, []string{"client.time_zone"}},
 		{"zone path escape", func(e *aftercare.SessionEvent) { e.Client.TimeZone = "../../etc/passwd" }, []string{"client.time_zone"}},
@@ -48,6 +55,15 @@ func TestValidate(t *testing.T) {
 			e.EventID, e.SessionID, e.Client.Phone = "", "", "123"
 		}, []string{"event_id", "session_id", "client.phone"}},
 		{"control characters in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\n1" }, []string{"session_id"}},
+		{"over-long ids", func(e *aftercare.SessionEvent) {
+			e.EventID, e.SessionID = strings.Repeat("e", aftercare.MaxIDLength+1), strings.Repeat("~", 3000)
+		}, []string{"event_id", "session_id"}},
+		{"a zero-width space in an id", func(e *aftercare.SessionEvent) { e.SessionID = "s\u200b1" }, []string{"session_id"}},
+		{"CR LF in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\r\nSet-Cookie: a" }, []string{"client.name"}},
+		{"a C1 control in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u0085" }, []string{"client.name"}},
+		{"a line separator in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u2028Jones" }, []string{"client.name"}},
+		{"an accented name", func(e *aftercare.SessionEvent) { e.Client.Name = "José María" }, nil},
+		{"a line separator in an id", func(e *aftercare.SessionEvent) { e.EventID = "e\u20281" }, []string{"event_id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +72,7 @@ func TestValidate(t *testing.T) {
 			c := *ev.Client
 			ev.Client = &c
 			tt.change(&ev)
-			err := ev.Validate(now, time.LoadLocation)
+			err := ev.Validate(now, checks)
 			if tt.fields == nil {
 				if err != nil {
 					t.Fatalf("want valid, got %v", err)
@@ -84,4 +100,34 @@ func TestValidate(t *testing.T) {
 func ExampleMaskPhone() {
 	fmt.Println(aftercare.MaskPhone("+447700900123"))
 	// Output: +44********23
+}
+
+// Validate stores the number in the E.164 form the clinic's check returns,
+// and names the field and the reason when it refuses one.
+func TestValidatePhone(t *testing.T) {
+	t.Parallel()
+	ev := valid()
+	ev.Client.Phone = "07700 900123"
+	if err := ev.Validate(now, checks); err != nil || ev.Client.Phone != "+447700900123" {
+		t.Fatalf("national number: %v, phone %q", err, ev.Client.Phone)
+	}
+	ev.Client.Phone = "+1 900 555 0123"
+	err := ev.Validate(now, aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"US"}}.Textable})
+	if err == nil || err.Error() != "invalid input: client.phone: is a premium-rate number: premium-rate numbers cannot be texted" {
+		t.Fatalf("premium rate: %v", err)
+	}
+}
+
+func TestIDProblem(t *testing.T) {
+	t.Parallel()
+	for id, ok := range map[string]bool{
+		"appt-5521": true, "calcom:BOOKING_CREATED:uid 1:2026-11-23T10:00:00Z": true, "évènement": true,
+		strings.Repeat("a", aftercare.MaxIDLength): true,
+		"": false, strings.Repeat("a", aftercare.MaxIDLength+1): false, strings.Repeat("é", 65): false,
+		"a\x00b": false, "a\tb": false, "a\u00a0b": false, "a\u202eb": false, "a\xffb": false,
+	} {
+		if got := aftercare.IDProblem(id); (got == "") != ok {
+			t.Errorf("IDProblem(%.40q) = %q, want ok=%v", id, got, ok)
+		}
+	}
 }

@@ -80,12 +80,12 @@ func (a Acuity) Map(ctx context.Context, r Request) ([]aftercare.SessionEvent, e
 		return nil, unmappable("no end time: appointment datetime %q and duration %q", appt.Datetime, appt.Duration)
 	}
 	end := start.Add(time.Duration(minutes) * time.Minute)
-	phone, ok := Phone(appt.Phone, r.CountryCode)
-	if !ok {
-		return nil, unmappable("no mobile number on the Acuity appointment: make the phone field required")
+	number, err := r.clientPhone("no mobile number on the Acuity appointment: make the phone field required", appt.Phone)
+	if err != nil {
+		return nil, err
 	}
 	// The event id carries the time, so a repeat of the same webhook is a
 	// duplicate while a move is a new event.
 	eventID := "acuity:" + action + ":" + id + ":" + end.UTC().Format(time.RFC3339)
-	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: phone, Name: appt.FirstName, TimeZone: appt.Timezone})}, nil
+	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: number, Name: appt.FirstName, TimeZone: appt.Timezone})}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 // Systems lists the booking systems with an adapter.
@@ -28,9 +29,10 @@ type Request struct {
 	ClinicID string
 	// Location is the zone of local times without an offset in the payload.
 	Location *time.Location
-	// CountryCode completes national phone numbers ("44").
-	CountryCode string
-	Settings    aftercare.BookingSystem
+	// Phones are the numbers the clinic may text, reading national ones
+	// in the system's country.
+	Phones   phone.Rules
+	Settings aftercare.BookingSystem
 }
 
 // Adapter is one booking system.
@@ -94,57 +96,28 @@ func signed(got, want string) bool {
 	return got != "" && hmac.Equal([]byte(got), []byte(want))
 }
 
-// Phone makes a booking system's phone number E.164: "+44 7700 900123",
-// "07700 900123" (with country code 44), "(555) 010-0123" (with 1),
-// "0044 7700 900123". false if it cannot be read as one.
-func Phone(raw, countryCode string) (string, bool) {
-	var digits strings.Builder
-	plus := false
-	for i, r := range strings.TrimSpace(raw) {
-		switch {
-		case r >= '0' && r <= '9':
-			digits.WriteRune(r)
-		case r == '+' && i == 0:
-			plus = true
-		case strings.ContainsRune(" -().\u00a0/", r):
-		default:
-			return "", false // letters, extensions: not a number we can text
+// clientPhone reads the first of a booking's numbers the clinic may text.
+// When none is, the booking cannot be followed up: missing says what to
+// change in the booking system when it gave no number at all, and a
+// refused number says why (a landline, another country, ...).
+func (r Request) clientPhone(missing string, candidates ...string) (string, error) {
+	var refused error
+	for _, raw := range candidates {
+		if strings.TrimSpace(raw) == "" {
+			continue
+		}
+		number, err := r.Phones.Textable(raw)
+		if err == nil {
+			return number, nil
+		}
+		if refused == nil {
+			refused = err
 		}
 	}
-	d := digits.String()
-	switch {
-	case plus:
-	case strings.HasPrefix(d, "00"):
-		d = d[2:]
-	case countryCode == "":
-		return "", false
-	case countryCode == "1" && len(d) == 11 && d[0] == '1':
-		// NANP numbers written with their country code but no plus.
-	default:
-		d = countryCode + strings.TrimPrefix(d, "0") // drop a trunk prefix
+	if refused != nil {
+		return "", unmappable("the client's phone number %v", refused)
 	}
-	phone := "+" + d
-	return phone, aftercare.ValidPhone(phone)
-}
-
-// Common calling codes, longest first, to read a clinic's own number.
-var callingCodes = []string{
-	"212", "213", "216", "234", "254", "255", "351", "352", "353", "354", "356", "357", "358", "359", "370", "371", "372",
-	"380", "385", "386", "420", "421", "852", "886", "971", "972", "973", "974",
-	"20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49", "51", "52",
-	"53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81", "82", "84", "86", "90", "91", "92",
-	"93", "94", "95", "98", "1", "7",
-}
-
-// CountryCode reads the calling code of an E.164 number, or "".
-func CountryCode(phone string) string {
-	d := strings.TrimPrefix(phone, "+")
-	for _, c := range callingCodes {
-		if strings.HasPrefix(d, c) {
-			return c
-		}
-	}
-	return ""
+	return "", unmappable("%s", missing)
 }
 
 // sessionID joins a system's ids into ours, bounded as our API bounds them.

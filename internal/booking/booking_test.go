@@ -18,6 +18,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/booking"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 const (
@@ -116,7 +117,7 @@ func apiStandIn(t *testing.T) *httptest.Server {
 
 func request(system, api string, body []byte, header http.Header) booking.Request {
 	london, _ := time.LoadLocation("Europe/London")
-	return booking.Request{Header: header, Body: body, ClinicID: "harbour", Location: london, CountryCode: "44",
+	return booking.Request{Header: header, Body: body, ClinicID: "harbour", Location: london, Phones: phone.Rules{Countries: []string{"GB"}},
 		Settings: aftercare.BookingSystem{Secret: secret, NotificationURL: notifyURL, APIBaseURL: api, APIToken: squareToken, APIUserID: acuityUser}}
 }
 
@@ -210,7 +211,7 @@ func TestAdapters(t *testing.T) {
 				if ev.Kind != tt.want.kinds[i] || ev.SessionID != tt.want.sessions[i] || ev.EventID == "" {
 					t.Errorf("event %d: %s %s %q", i, ev.Kind, ev.SessionID, ev.EventID)
 				}
-				if err := ev.Validate(now, time.LoadLocation); err != nil {
+				if err := ev.Validate(now, aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"GB"}}.Textable}); err != nil {
 					t.Errorf("event %d does not pass our own validation: %v", i, err)
 				}
 				if ev.Kind != aftercare.KindCompleted {
@@ -300,26 +301,41 @@ func TestAPICredentialErrors(t *testing.T) {
 	}
 }
 
-func TestPhone(t *testing.T) {
+// A booking's number is read with libphonenumber's rules in the clinic's
+// country: a national number is completed, one the clinic may not text is
+// refused with the reason, kept for the clinic (the hand parser this
+// replaced took UK landlines and mangled Italian ones).
+func TestBookingPhones(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ raw, cc, want string }{
-		{"+44 7700 900123", "", "+447700900123"},
-		{"07700 900123", "44", "+447700900123"},
-		{"0044 7700 900123", "", "+447700900123"},
-		{"(404) 555-1234", "1", "+14045551234"},
-		{"1-404-555-1234", "1", "+14045551234"},
-		{"+52 55 5555 0100", "44", "+525555550100"},
-		{"07700 900123", "", ""},
-		{"call my mum", "44", ""},
-		{"", "44", ""},
-		{"+44 7700 900123 ext 2", "44", ""},
+	body := read(t, "mindbody_appointment_created.json")
+	for _, tt := range []struct {
+		raw       string
+		countries []string
+		want      string // E.164, or what the refusal says
+	}{
+		{"07700 900123", []string{"GB"}, "+447700900123"},
+		{"0044 7700 900123", []string{"GB"}, "+447700900123"},
+		{"(202) 555-0123", []string{"US"}, "+12025550123"},
+		{"312 345 6789", []string{"IT"}, "+393123456789"},
+		{"020 7946 0000", []string{"GB"}, "landline"},
+		{"06 1234 5678", []string{"IT"}, "landline"},
+		{"+1 900 555 0123", []string{"GB", "US"}, "premium-rate"},
+		{"+39 312 345 6789", []string{"GB"}, "this clinic texts numbers in GB only"},
+		{"call my mum", []string{"GB"}, "not a phone number"},
+		{"+44 7700 900123 ext 2", []string{"GB"}, "extension"},
 	} {
-		got, ok := booking.Phone(tt.raw, tt.cc)
-		if (tt.want == "") == ok || ok && got != tt.want {
-			t.Errorf("Phone(%q, %q) = %q, %v; want %q", tt.raw, tt.cc, got, ok, tt.want)
+		raw, _ := json.Marshal(tt.raw)
+		r := request("mindbody", "", []byte(strings.Replace(string(body), `"07700 900123"`, string(raw), 1)), nil)
+		r.Phones = phone.Rules{Countries: tt.countries}
+		events, err := booking.Mindbody{}.Map(context.Background(), r)
+		var unmappable *booking.UnmappableError
+		switch {
+		case strings.HasPrefix(tt.want, "+"):
+			if err != nil || events[0].Client.Phone != tt.want {
+				t.Errorf("%q in %v: %v %v, want %s", tt.raw, tt.countries, events, err, tt.want)
+			}
+		case !errors.As(err, &unmappable) || !strings.Contains(err.Error(), tt.want):
+			t.Errorf("%q in %v: %v, want unmappable saying %q", tt.raw, tt.countries, err, tt.want)
 		}
-	}
-	if cc := booking.CountryCode("+442079460000"); cc != "44" {
-		t.Errorf("CountryCode = %q", cc)
 	}
 }

@@ -79,7 +79,7 @@ func (CalCom) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, error
 	if b.EndTime == nil {
 		return nil, unmappable("the booking has no endTime")
 	}
-	client, err := calcomClient(b, r.CountryCode)
+	client, err := calcomClient(b, r)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (CalCom) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, error
 
 // calcomClient finds the phone in smsReminderNumber, the attendee, or a
 // booking question, and the zone and language from the attendee.
-func calcomClient(b calcomBooking, countryCode string) (aftercare.Client, error) {
+func calcomClient(b calcomBooking, r Request) (aftercare.Client, error) {
 	var a calcomAttendee
 	if len(b.Attendees) > 0 {
 		a = b.Attendees[0]
@@ -104,10 +104,9 @@ func calcomClient(b calcomBooking, countryCode string) (aftercare.Client, error)
 			candidates = append(candidates, v)
 		}
 	}
-	for _, raw := range candidates {
-		if phone, ok := Phone(raw, countryCode); ok {
-			return aftercare.Client{Phone: phone, Name: firstName(a.Name), TimeZone: a.TimeZone, Locale: a.Language.Locale}, nil
-		}
+	number, err := r.clientPhone("no mobile number: turn on Cal.com's SMS reminder or add a required phone question", candidates...)
+	if err != nil {
+		return aftercare.Client{}, err
 	}
-	return aftercare.Client{}, unmappable("no mobile number: turn on Cal.com's SMS reminder or add a required phone question")
+	return aftercare.Client{Phone: number, Name: firstName(a.Name), TimeZone: a.TimeZone, Locale: a.Language.Locale}, nil
 }

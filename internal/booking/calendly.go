@@ -102,13 +102,12 @@ func (Calendly) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, err
 			candidates = append(candidates, qa.Answer)
 		}
 	}
-	for _, raw := range candidates {
-		if phone, ok := Phone(raw, r.CountryCode); ok {
-			client := aftercare.Client{Phone: phone, Name: firstName(p.Name), TimeZone: p.Timezone}
-			return []aftercare.SessionEvent{completed(eventID, session, *p.ScheduledEvent.EndTime, client)}, nil
-		}
+	number, err := r.clientPhone("no mobile number: turn on Calendly's text reminders or add a phone question", candidates...)
+	if err != nil {
+		return nil, err
 	}
-	return nil, unmappable("no mobile number: turn on Calendly's text reminders or add a phone question")
+	client := aftercare.Client{Phone: number, Name: firstName(p.Name), TimeZone: p.Timezone}
+	return []aftercare.SessionEvent{completed(eventID, session, *p.ScheduledEvent.EndTime, client)}, nil
 }
 
 // firstName is the name used in greetings.

@@ -72,11 +72,11 @@ func (Mindbody) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, err
 	if err != nil {
 		return nil, err
 	}
-	phone, ok := Phone(d.ClientPhone, r.CountryCode)
-	if !ok {
-		return nil, unmappable("no mobile number on the client's Mindbody profile")
+	number, err := r.clientPhone("no mobile number on the client's Mindbody profile", d.ClientPhone)
+	if err != nil {
+		return nil, err
 	}
-	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: phone, Name: d.ClientFirstName})}, nil
+	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: number, Name: d.ClientFirstName})}, nil
 }
 
 const mindbodyLayout = "2006-01-02T15:04:05"

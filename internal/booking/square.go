@@ -112,11 +112,11 @@ func (s Square) Map(ctx context.Context, r Request) ([]aftercare.SessionEvent, e
 	if err := getJSON(ctx, s.HTTP, base+"/v2/customers/"+url.PathEscape(b.CustomerID), auth, &customer); err != nil {
 		return nil, err
 	}
-	phone, ok := Phone(customer.Customer.PhoneNumber, r.CountryCode)
-	if !ok {
-		return nil, unmappable("no mobile number on the Square customer")
+	number, err := r.clientPhone("no mobile number on the Square customer", customer.Customer.PhoneNumber)
+	if err != nil {
+		return nil, err
 	}
-	client := aftercare.Client{Phone: phone, Name: customer.Customer.GivenName}
+	client := aftercare.Client{Phone: number, Name: customer.Customer.GivenName}
 	if b.LocationID != "" {
 		var loc struct {
 			Location struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/plan"
 )
 
@@ -19,6 +20,14 @@ type Clinic struct {
 	aftercare.Clinic
 	Location *time.Location
 	Window   plan.Window
+	// Phones are the numbers the clinic may text: its allowed countries.
+	Phones phone.Rules
+}
+
+// Checks are the rules an event for this clinic is validated by: real time
+// zones, and clients' numbers the clinic may text.
+func (c *Clinic) Checks() aftercare.Checks {
+	return aftercare.Checks{LoadZone: time.LoadLocation, Phone: c.Phones.Textable}
 }
 
 // ClientLocation is the client's zone, or the clinic's when the client's is
@@ -53,7 +62,11 @@ func New(list []aftercare.Clinic) (*Directory, error) {
 		if err != nil {
 			return nil, fmt.Errorf("clinic %s: %w", c.ID, err)
 		}
-		entry := &Clinic{Clinic: c, Location: loc, Window: w}
+		countries := c.AllowedCountries
+		if region, err := phone.Valid(c.ContactPhone); len(countries) == 0 && err == nil {
+			countries = []string{region} // as the configuration defaults it
+		}
+		entry := &Clinic{Clinic: c, Location: loc, Window: w, Phones: phone.Rules{Countries: countries}}
 		d.byID[c.ID] = entry
 		for _, sender := range []string{c.Sender.From, c.Sender.MessagingServiceSID} {
 			if sender == "" {

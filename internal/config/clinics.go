@@ -9,10 +9,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/booking"
+	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/tips"
 )
@@ -93,14 +95,18 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		switch s := c.Sender; {
 		case (s.From == "") == (s.MessagingServiceSID == ""):
 			fail("sender: set exactly one of from and messaging_service_sid")
-		case s.From != "" && !aftercare.ValidPhone(s.From):
-			fail("sender.from is not an E.164 number")
-		case s.MessagingServiceSID != "" && !serviceSID.MatchString(s.MessagingServiceSID):
+		case s.From != "":
+			if _, err := phone.Valid(s.From); err != nil {
+				fail("sender.from %v", err)
+			}
+		case !serviceSID.MatchString(s.MessagingServiceSID):
 			fail("sender.messaging_service_sid is not MG followed by 32 hex digits")
 		}
-		if !aftercare.ValidPhone(c.ContactPhone) {
-			fail("contact_phone is required, as an E.164 number: clients who text HELP or a question are given it")
+		contactRegion, err := phone.Valid(c.ContactPhone)
+		if err != nil {
+			fail("contact_phone is required, as a valid E.164 number (clients who text HELP or a question are given it); it %v", err)
 		}
+		checkCountries(c, contactRegion, fail)
 		if c.EmergencyNumber != "" && !emergencyPattern.MatchString(c.EmergencyNumber) {
 			fail("emergency_number must be 2-6 digits, such as 999, 911 or 112")
 		}
@@ -116,8 +122,13 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		if c.Escalation.OnCallPhone == "" && c.Escalation.WebhookURL == "" {
 			fail("escalation: set on_call_phone or webhook_url (or both), or no one hears of a client getting worse")
 		}
-		if p := c.Escalation.OnCallPhone; p != "" && !aftercare.ValidPhone(p) {
-			fail("escalation.on_call_phone is not an E.164 number")
+		if p := c.Escalation.OnCallPhone; p != "" {
+			// Texted, but it may be in any country (staff abroad).
+			if normal, err := (phone.Rules{}).Textable(p); err != nil {
+				fail("escalation.on_call_phone %v", err)
+			} else if normal != p {
+				fail("escalation.on_call_phone is not in E.164 form: write it %s", normal)
+			}
 		}
 		if u := c.Escalation.WebhookURL; u != "" {
 			if parsed, err := checkURL(u); err != nil {
@@ -143,8 +154,11 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 					fail("%s.time_zone %q is not an IANA time zone", field, b.TimeZone)
 				}
 			}
-			if b.CountryCode != "" && !countryCodePattern.MatchString(b.CountryCode) {
-				fail("%s.country_code must be 1-3 digits, such as 44 or 1", field)
+			if b.CountryCode != "" {
+				code, _ := strconv.Atoi(b.CountryCode)
+				if region := phone.RegionOfCallingCode(code); !countryCodePattern.MatchString(b.CountryCode) || !slices.Contains(c.AllowedCountries, region) {
+					fail("%s.country_code must be the calling code of one of allowed_countries %v, such as 44 for GB", field, c.AllowedCountries)
+				}
 			}
 			switch system {
 			case "square":
@@ -177,6 +191,22 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		return nil, err
 	}
 	return doc.Clinics, nil
+}
+
+// checkCountries checks allowed_countries, defaulting it to the region of
+// the clinic's contact number.
+func checkCountries(c *aftercare.Clinic, contactRegion string, fail func(string, ...any)) {
+	if len(c.AllowedCountries) == 0 {
+		if contactRegion != "" {
+			c.AllowedCountries = []string{contactRegion}
+		}
+		return
+	}
+	for _, region := range c.AllowedCountries {
+		if !phone.KnownRegion(region) {
+			fail("allowed_countries: %q is not an ISO 3166 region code with phone numbers, such as GB or MX", region)
+		}
+	}
 }
 
 // secret reads the variable a clinic entry names and checks it is at least

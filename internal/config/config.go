@@ -288,6 +288,11 @@ func (c *Common) validate() []error {
 	n := c.NATS
 	if n.URL != "" {
 		if _, err := url.Parse(n.URL); err != nil {
+			// url.Error quotes the URL, and with it any password in it.
+			var bad *url.Error
+			if errors.As(err, &bad) {
+				err = bad.Err
+			}
 			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
 		}
 	} else if n.EmbeddedDir == "" {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -68,6 +69,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 			t.Errorf("%v: error %v does not name %s", tt.vars, err, tt.want)
 		}
 	}
+	// A NATS_URL that does not parse is named, its password never printed.
+	vars := map[string]string{"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32),
+		"NATS_URL": "nats://aftercare:s3cret pass%zz@nats:4222"}
+	if _, _, err := config.LoadScheduler(getenv(vars)); err == nil || !strings.Contains(err.Error(), "NATS_URL") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("bad NATS_URL: error %v, want it named without the password", err)
+	}
 }
 
 func TestWorkerDriverChoice(t *testing.T) {
@@ -133,6 +140,8 @@ func TestClinicProblems(t *testing.T) {
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"},
 		  {"id":"b","name":"B","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "replies could not be told apart"},
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "contact_phone is required"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+44 20 7946 0000","intake_token_env":"T"}]}`, "write it +442079460000"},
+		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T","escalation":{"on_call_phone":"+442079460000"}}]}`, "on_call_phone is a landline"},
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T"}]}`, "set on_call_phone or webhook_url"},
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T","emergency_number":"call 999"}]}`, "emergency_number"},
 		{`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"intake_token_env":"T",
@@ -145,10 +154,16 @@ func TestClinicProblems(t *testing.T) {
 		{`"booking":{"acuity":{"secret_env":"T"}}`, "api_user_id"},
 		{`"booking":{"calcom":{"secret_env":"SHORT"}}`, "at least 16"},
 		{`"booking":{"mindbody":{"secret_env":"T","time_zone":"Moon/Base"}}`, "time_zone"},
+		{`"booking":{"mindbody":{"secret_env":"T","country_code":"39"}}`, "calling code of one of allowed_countries [GB]"},
+		{`"allowed_countries":["UK"]`, `"UK" is not an ISO 3166 region`},
+		{`"sender":{"from":"+19005550123"}`, "sender.from is a premium-rate"},
 	}
 	for _, b := range bookings {
-		doc := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+		doc := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","contact_phone":"+442079460000",
 		  "intake_token_env":"T","escalation":{"on_call_phone":"+447700900199"},` + b.doc + `}]}`
+		if !strings.Contains(b.doc, `"sender"`) {
+			doc = strings.Replace(doc, `"contact_phone"`, `"sender":{"from":"+447700900100"},"contact_phone"`, 1)
+		}
 		if _, err := config.ParseClinics([]byte(doc), getenv(map[string]string{"T": strings.Repeat("t", 32), "SHORT": "short"}), true); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("%s: error %v, want it to mention %q", b.doc, err, b.want)
 		}
@@ -162,6 +177,20 @@ func TestClinicProblems(t *testing.T) {
 		_, err := config.ParseClinics([]byte(tt.doc), env, true)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want it to mention %q", tt.doc, err, tt.want)
+		}
+	}
+}
+
+// allowed_countries defaults to the region of the clinic's own number.
+func TestAllowedCountriesDefault(t *testing.T) {
+	t.Parallel()
+	env := getenv(map[string]string{"T": strings.Repeat("t", 32)})
+	for contact, want := range map[string]string{"+442079460000": "[GB]", "+390612345678": "[IT]", "+525555550100": "[MX]"} {
+		doc := `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"` + contact + `",
+		  "intake_token_env":"T","escalation":{"on_call_phone":"+447700900199"}}]}`
+		list, err := config.ParseClinics([]byte(doc), env, true)
+		if err != nil || fmt.Sprint(list[0].AllowedCountries) != want {
+			t.Errorf("contact %s: %v %v, want %s", contact, list, err, want)
 		}
 	}
 }

@@ -66,8 +66,10 @@ func ptr[T any](v T) *T { return &v }
 // with the clock moved to its due time.
 func (b bundle) plan(t *testing.T, seq uint64, clinic string) aftercare.DueFollowUp {
 	t.Helper()
+	// Each clinic texts numbers of its own country only.
+	phone := map[string]string{"harbour": "+447700900123", "sol": "+525555550123"}[clinic]
 	ev := aftercare.SessionEvent{EventID: "e" + string(rune('0'+seq)), ClinicID: clinic, SessionID: "s1", Kind: aftercare.KindCompleted,
-		SessionEnd: ptr(sessionEnd), Client: &aftercare.Client{Phone: "+447700900123", TimeZone: "Europe/London"}}
+		SessionEnd: ptr(sessionEnd), Client: &aftercare.Client{Phone: phone, TimeZone: "Europe/London"}}
 	if err := b.planner.Apply(context.Background(), seq, ev); err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,17 @@
 package httpapi
 
 import (
+	"crypto/rand"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/booking"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 // BookingAnswer is the answer to a booking system's webhook.
@@ -22,15 +26,16 @@ type BookingAnswer struct {
 // whether it is believed; nothing is stored before it is checked.
 func (s *SchedulerAPI) bookingHook(w http.ResponseWriter, r *http.Request) {
 	system, clinicID := r.PathValue("system"), r.PathValue("clinic")
+	adapter, ok := booking.For(system, s.BookingHTTP)
+	if !ok {
+		// The systems we take are public (the docs list them); clinics are not.
+		writeJSON(w, http.StatusNotFound, intake.ErrorResponse{Error: "no such booking system: check the URL pasted into the booking system"})
+		return
+	}
 	clinic, known := s.Intake.Clinics.Lookup(clinicID)
 	var settings aftercare.BookingSystem
 	if known {
 		settings, known = clinic.Booking[system]
-	}
-	adapter, ok := booking.For(system, s.BookingHTTP)
-	if !known || !ok {
-		writeJSON(w, http.StatusNotFound, intake.ErrorResponse{Error: "no such webhook: check the URL pasted into the booking system"})
-		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max(s.Intake.MaxBody, 256<<10)))
 	var tooBig *http.MaxBytesError
@@ -42,19 +47,26 @@ func (s *SchedulerAPI) bookingHook(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, &intake.MalformedError{Reason: "could not read the body"})
 		return
 	}
+	if !known {
+		// A clinic that does not exist, or does not use this system, is
+		// answered as a bad signature is, after the same work (a signature
+		// checked, against a key no one has): neither the answer nor its
+		// timing tells which clinic ids exist.
+		_ = adapter.Verify(booking.Request{Header: r.Header, Body: body, Settings: decoySettings}, s.Now())
+		s.refuseSignature(w, r, s.Log.With("system", system), booking.ErrBadSignature)
+		return
+	}
 	req := booking.Request{Header: r.Header, Body: body, ClinicID: clinic.ID, Location: clinic.Location, Settings: settings,
-		CountryCode: settings.CountryCode}
+		Phones: clinic.Phones}
 	if settings.TimeZone != "" {
 		req.Location = clinic.ClientLocation(settings.TimeZone)
 	}
-	if req.CountryCode == "" {
-		req.CountryCode = booking.CountryCode(clinic.ContactPhone)
+	if code, err := strconv.Atoi(settings.CountryCode); err == nil {
+		req.Phones = clinic.Phones.NationalIn(phone.RegionOfCallingCode(code))
 	}
 	log := s.Log.With("clinic", clinic.ID, "system", system)
 	if err := adapter.Verify(req, s.Now()); err != nil {
-		s.count("bad_signature")
-		log.Warn("booking webhook refused", "remote", r.RemoteAddr, "err", err)
-		writeJSON(w, http.StatusUnauthorized, intake.ErrorResponse{Error: err.Error() + ": check the signing key the clinic configured"})
+		s.refuseSignature(w, r, log, err)
 		return
 	}
 	events, err := adapter.Map(r.Context(), req)
@@ -94,6 +106,18 @@ func (s *SchedulerAPI) bookingHook(w http.ResponseWriter, r *http.Request) {
 		s.Intake.Results.Record(acc, nil)
 	}
 	writeJSON(w, http.StatusAccepted, BookingAnswer{Accepted: accs})
+}
+
+// decoySettings are checked against for a webhook to no configured clinic:
+// a key made at start, never given to anyone.
+var decoySettings = aftercare.BookingSystem{Secret: rand.Text(), NotificationURL: "https://decoy.invalid/"}
+
+// refuseSignature answers a webhook whose signature did not verify, or that
+// was sent to no configured clinic: the same 401 and body for both.
+func (s *SchedulerAPI) refuseSignature(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	s.count("bad_signature")
+	log.Warn("booking webhook refused", "remote", r.RemoteAddr, "err", err)
+	writeJSON(w, http.StatusUnauthorized, intake.ErrorResponse{Error: err.Error() + ": check the URL and the signing key the clinic configured"})
 }
 
 // refuseBooking answers 422 with the reason and keeps the payload on

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -58,10 +59,17 @@ func TestBookingWebhook(t *testing.T) {
 	b := setup(t)
 	created := calcomBody(t, "calcom_booking_created.json")
 
-	// Not a configured webhook: 404, whoever signs it.
-	for _, path := range []string{"/v1/hooks/calcom/sol", "/v1/hooks/zoho/harbour", "/v1/hooks/calcom/nobody"} {
-		if status, _ := b.hook(t, path, created, calSign(created)); status != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404", path, status)
+	// A system we have no adapter for: 404.
+	if status, _ := b.hook(t, "/v1/hooks/zoho/harbour", created, calSign(created)); status != http.StatusNotFound {
+		t.Errorf("zoho: %d, want 404", status)
+	}
+	// A clinic that does not exist, or does not use the system, is answered
+	// exactly as a bad signature to a real one: the answers do not tell
+	// which clinics exist.
+	_, badSignature := b.hook(t, "/v1/hooks/calcom/harbour", created, calSign(created+" "))
+	for _, path := range []string{"/v1/hooks/calcom/sol", "/v1/hooks/calcom/nobody", "/v1/hooks/calcom/" + strings.Repeat("x", 3000)} {
+		if status, out := b.hook(t, path, created, calSign(created)); status != http.StatusUnauthorized || fmt.Sprint(out) != fmt.Sprint(badSignature) {
+			t.Errorf("%.40s: %d %v, want 401 %v", path, status, out, badSignature)
 		}
 	}
 	// Forged or missing signature: 401, nothing stored.

@@ -65,9 +65,13 @@ func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
+	id, ok := pathID(w, r, "id", "escalation id")
+	if !ok {
+		return
+	}
 	// The clinic comes from the credential and is part of the key: another
 	// clinic's escalation id is simply not found.
-	e, _, err := s.Store.Escalation(r.Context(), clinic.ID, r.PathValue("id"))
+	e, _, err := s.Store.Escalation(r.Context(), clinic.ID, id)
 	if err != nil {
 		s.writeEscalationError(w, err)
 		return
@@ -91,13 +95,17 @@ func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, 
 		s.writeError(w, err)
 		return
 	}
+	id, ok := pathID(w, r, "id", "escalation id")
+	if !ok {
+		return
+	}
 	action, err := decodeAction(w, r)
 	if err != nil {
 		s.writeEscalationError(w, err)
 		return
 	}
 	now := s.Now()
-	e, err := s.Store.UpdateEscalation(r.Context(), clinic.ID, r.PathValue("id"), func(e *aftercare.Escalation) error {
+	e, err := s.Store.UpdateEscalation(r.Context(), clinic.ID, id, func(e *aftercare.Escalation) error {
 		switch {
 		case e.Status == to:
 			return errUnchangedStatus

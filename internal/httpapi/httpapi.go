@@ -99,7 +99,10 @@ func (s *SchedulerAPI) getSession(w http.ResponseWriter, r *http.Request) {
 	}
 	// The clinic comes from the credential only, so one clinic's token can
 	// never name another clinic's session.
-	id := r.PathValue("session_id")
+	id, ok := pathID(w, r, "session_id", "session_id")
+	if !ok {
+		return
+	}
 	rec, _, err := s.Store.Session(r.Context(), clinic.ID, id)
 	if err != nil {
 		s.writeError(w, err)
@@ -118,6 +121,21 @@ func (s *SchedulerAPI) getSession(w http.ResponseWriter, r *http.Request) {
 		view.FollowUps = append(view.FollowUps, FollowUpView{Step: f.Step, Status: f.Status, DueAt: f.DueAt, Reason: f.Reason, MessageSID: f.MessageSID, SentAt: f.SentAt})
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// pathID reads an id from the URL path, checked as every id we take is
+// (aftercare.IDProblem), before it goes near a NATS subject or key. A bad
+// one is answered 400 naming the field, and ok is false.
+func pathID(w http.ResponseWriter, r *http.Request, param, field string) (id string, ok bool) {
+	id = r.PathValue(param)
+	if problem := aftercare.IDProblem(id); problem != "" {
+		writeJSON(w, http.StatusBadRequest, intake.ErrorResponse{
+			Error:    field + " in the URL path " + problem,
+			Problems: []aftercare.Problem{{Field: field, Message: problem}},
+		})
+		return "", false
+	}
+	return id, true
 }
 
 func (s *SchedulerAPI) writeError(w http.ResponseWriter, err error) {

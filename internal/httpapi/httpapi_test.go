@@ -115,7 +115,8 @@ func TestPostSessionRejected(t *testing.T) {
 		{"time not RFC 3339", natsjstest.HarbourToken, strings.Replace(goodEvent, `2026-11-23T11:00:00Z`, `23/11/2026 11:00`, 1), 400, nil, "RFC 3339"},
 		{"trailing data", natsjstest.HarbourToken, goodEvent + `{}`, 400, nil, "after the JSON"},
 		{"body over the limit", natsjstest.HarbourToken, strings.Replace(goodEvent, `"Sam"`, `"`+strings.Repeat("a", 5000)+`"`, 1), 413, nil, "limit"},
-		{"phone not E.164", natsjstest.HarbourToken, strings.Replace(goodEvent, `+447700900123`, `07700 900123`, 1), 422, []string{"client.phone"}, ""},
+		{"phone a landline", natsjstest.HarbourToken, strings.Replace(goodEvent, `+447700900123`, `020 7946 0000`, 1), 422, []string{"client.phone"}, "landline"},
+		{"phone outside the clinic's countries", natsjstest.SolToken, goodEvent, 422, []string{"client.phone"}, "in MX only"},
 		{"unknown time zone", natsjstest.HarbourToken, strings.Replace(goodEvent, `Europe/London`, `Europe/Atlantis`, 1), 422, []string{"client.time_zone"}, ""},
 		{"end missing", natsjstest.HarbourToken, strings.Replace(goodEvent, `"session_end":"2026-11-23T11:00:00Z",`, ``, 1), 422, []string{"session_end"}, ""},
 		{"end absurd", natsjstest.HarbourToken, strings.Replace(goodEvent, `2026-11-23T11:00:00Z`, `2099-01-01T00:00:00Z`, 1), 422, []string{"session_end"}, ""},
@@ -132,8 +133,9 @@ func TestPostSessionRejected(t *testing.T) {
 			if msg == "" {
 				t.Fatalf("no error message in %v", body)
 			}
-			if tt.says != "" && !strings.Contains(msg, tt.says) {
-				t.Errorf("error %q does not mention %q", msg, tt.says)
+			problems, _ := json.Marshal(body["problems"])
+			if tt.says != "" && !strings.Contains(msg+string(problems), tt.says) {
+				t.Errorf("error %q %s does not mention %q", msg, problems, tt.says)
 			}
 			if tt.fields != nil {
 				problems, _ := body["problems"].([]any)

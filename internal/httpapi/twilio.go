@@ -192,6 +192,15 @@ func (a *WorkerAPI) status(w http.ResponseWriter, r *http.Request) {
 	}
 	step, _ := strconv.Atoi(q.Get("step"))
 	st.Step = aftercare.Step(step)
+	// The ids name records and subjects: bounded as every id is, even
+	// though our own callback URLs carry them (a leaked auth token signs
+	// any URL).
+	for field, v := range map[string]string{"session": st.SessionID, "escalation": st.Escalation, "MessageStatus": st.Status, "ErrorCode": st.ErrorCode, "To": st.To} {
+		if problem := aftercare.IDProblem(v); v != "" && problem != "" {
+			writeText(w, http.StatusBadRequest, field+" "+problem)
+			return
+		}
+	}
 	if _, known := a.Clinics.Lookup(st.ClinicID); !known || st.Status == "" ||
 		(st.Kind == delivery.KindFollowUp && (st.SessionID == "" || st.Step < 1)) ||
 		(st.Kind == delivery.KindOnCall && st.Escalation == "") ||

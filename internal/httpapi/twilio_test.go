@@ -103,3 +103,41 @@ func TestInboundWebhookRefusals(t *testing.T) {
 		t.Errorf("replies.harbour holds %d, want 1", n)
 	}
 }
+
+// A status callback's ids name records and subjects: one over the bound
+// every id has (a leaked auth token signs any callback URL) is refused
+// and stores nothing.
+func TestStatusCallbackIDsBounded(t *testing.T) {
+	t.Parallel()
+	env, srv := workerServer(t, twiliotest.AuthToken)
+	params := url.Values{"MessageSid": {"SM" + strings.Repeat("2", 32)}, "MessageStatus": {"delivered"}, "To": {"+447700900123"}}
+	for name, query := range map[string]string{
+		"session":       "kind=followup&clinic=harbour&step=1&session=" + strings.Repeat("s", 4000),
+		"escalation":    "kind=oncall&clinic=harbour&escalation=" + strings.Repeat("~", 3000),
+		"MessageStatus": "kind=followup&clinic=harbour&step=1&session=s1",
+	} {
+		p := url.Values{}
+		for k, v := range params {
+			p[k] = v
+		}
+		if name == "MessageStatus" {
+			p.Set("MessageStatus", strings.Repeat("x", 200))
+		}
+		callback := "/v1/twilio/status?" + query
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+callback, strings.NewReader(p.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", twiliotest.Sign(twiliotest.AuthToken, "https://aftercare.example"+callback, p))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.HasPrefix(string(body), name+" ") {
+			t.Errorf("%s too long: %d %q, want 400 naming it", name, res.StatusCode, body)
+		}
+	}
+	if n := env.Count(t, natsjs.StreamDelivery, "delivery.>"); n != 0 {
+		t.Errorf("%d refused statuses were stored", n)
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/phone"
 )
 
 var validEvent = `{"event_id":"e1","session_id":"s1","kind":"completed","session_end":"2026-11-23T15:00:00Z",` +
@@ -20,6 +22,9 @@ func TestDecodeRefusesWhatItWouldHaveToGuessAt(t *testing.T) {
 	}{
 		{"repeated field", `{"event_id":"e1","session_id":"s1","session_id":"s2","kind":"completed"}`, `"session_id" appears more than once`},
 		{"repeated in another case", `{"event_id":"e1","session_id":"s1","SESSION_ID":"s2","kind":"completed"}`, `"SESSION_ID" appears more than once`},
+		{"repeated, folding ſ to s", `{"event_id":"e1","session_id":"s1","ſession_id":"s2","kind":"completed"}`, `appears more than once`},
+		{"repeated, folding the Kelvin sign to k", `{"event_id":"e1","session_id":"s1","kind":"cancelled","Kind":"completed"}`, `appears more than once`},
+		{"repeated nested, three spellings", `{"event_id":"e1","session_id":"s1","kind":"completed","client":{"phone":"+1","phoNe":"+2"}}`, `"phoNe" appears more than once`},
 		{"repeated nested", `{"event_id":"e1","session_id":"s1","kind":"completed","client":{"phone":"+1","phone":"+2"}}`, `"phone" appears more than once`},
 		{"bad UTF-8", "{\"event_id\":\"e\xff1\",\"session_id\":\"s1\",\"kind\":\"completed\"}", "not UTF-8"},
 		{"unknown field", `{"event_id":"e1","sesion_id":"s1"}`, `unknown field "sesion_id"`},
@@ -57,7 +62,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if err := ev.Validate(now, time.LoadLocation); err != nil {
+		if err := ev.Validate(now, aftercare.Checks{LoadZone: time.LoadLocation, Phone: phone.Rules{Countries: []string{"GB"}}.Textable}); err != nil {
 			if err.Error() == "" {
 				t.Fatal("validation error with no message")
 			}

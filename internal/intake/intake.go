@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -95,7 +96,7 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 			return nil, fmt.Errorf("event names clinic %q: %w", ev.ClinicID, aftercare.ErrForbidden)
 		}
 		ev.ClinicID = clinic.ID
-		if err := ev.Validate(s.Now(), time.LoadLocation); err != nil {
+		if err := ev.Validate(s.Now(), clinic.Checks()); err != nil {
 			return nil, err
 		}
 	}
@@ -212,8 +213,11 @@ func Decode(body []byte) (aftercare.SessionEvent, error) {
 }
 
 // repeatedField returns the first field name that appears twice in one
-// object of a valid JSON document (compared as encoding/json matches them,
-// ignoring case), or "".
+// object of a valid JSON document, or "". Names are compared as
+// encoding/json matches them to fields: case-insensitively with Unicode
+// simple folding, so "phone", "PHONE" and "phoNe" are one name, and so are
+// "session_id" and "ſession_id" (U+017F folds to s) or "kind" and "Kind"
+// (U+212A, the Kelvin sign, folds to k); otherwise the last would win.
 func repeatedField(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	type object struct {
@@ -232,7 +236,7 @@ func repeatedField(body []byte) string {
 		}
 		if top != nil && top.seen != nil && top.expectKey {
 			if key, ok := tok.(string); ok {
-				folded := strings.ToLower(key)
+				folded := foldName(key)
 				if top.seen[folded] {
 					return key
 				}
@@ -260,6 +264,20 @@ func repeatedField(body []byte) string {
 			}
 		}
 	}
+}
+
+// foldName folds a name as encoding/json does (its foldName): every rune
+// to the smallest rune of its simple-folding orbit.
+func foldName(name string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, name)
 }
 
 func describeJSONError(err error) string {

@@ -87,7 +87,7 @@ func connectWithRetry(ctx context.Context, url string, opts []nats.Option) (*nat
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+			return nil, fmt.Errorf("connect to nats %s: %w", RedactURL(url), err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 5*time.Second)

@@ -3,6 +3,7 @@ package natsjs_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,13 @@ func TestToken(t *testing.T) {
 		if got := natsjs.Token(id); got != want {
 			t.Errorf("Token(%q) = %q, want %q", id, got, want)
 		}
+	}
+	// The backstop behind the edges' bound: an id of any length makes a
+	// short token, and two long ids still make two tokens.
+	long := strings.Repeat("~", 3000)
+	a, b := natsjs.Token(long), natsjs.Token(long+"x")
+	if len(a) > 64 || a == b || !strings.HasPrefix(a, "==") {
+		t.Errorf("Token of a 3,000-byte id: %q (%d bytes), of another: %q", a, len(a), b)
 	}
 }
 

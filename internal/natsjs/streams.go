@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
 )
 
 // Names of what the service keeps in JetStream.
@@ -228,9 +231,21 @@ var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // Token makes an outside id safe as one subject token and key segment. Plain
 // ids stay readable; any other is base64url-encoded behind "=", which no
 // plain id can start with, so two ids never share a token.
+//
+// Ids are bounded where they enter (aftercare.IDProblem); as a backstop, one
+// longer than maxTokenID becomes "==" and its SHA-256, so no id can make a
+// subject or key long enough for nats-server to close the connection
+// ("maximum control line exceeded", at 4 KiB).
 func Token(id string) string {
-	if plainToken.MatchString(id) {
+	switch {
+	case len(id) > maxTokenID:
+		sum := sha256.Sum256([]byte(id))
+		return "==" + base64.RawURLEncoding.EncodeToString(sum[:])
+	case plainToken.MatchString(id):
 		return id
 	}
 	return "=" + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
+
+// maxTokenID is twice the longest id the edges accept.
+const maxTokenID = 2 * aftercare.MaxIDLength

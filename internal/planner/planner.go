@@ -87,7 +87,7 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 	if arrived.IsZero() || arrived.After(now) {
 		arrived = now // clocks of nats-server and this process differ a little
 	}
-	if err := ev.Validate(now, time.LoadLocation); err != nil && !p.tooOld(err) {
+	if err := ev.Validate(now, clinic.Checks()); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
 	for {
