@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/harness"
 	"github.com/aftercare/aftercare/internal/natsjs"
 )
 
@@ -141,5 +144,32 @@ func TestHostileBodiesAndHooks(t *testing.T) {
 	_, js := s.store()
 	if n := streamCount(t, js, natsjs.StreamSessions); n != 0 {
 		t.Errorf("%d events stored from refused requests", n)
+	}
+}
+
+// A password in NATS_URL is never printed: not in the error the scheduler
+// exits with when it cannot connect, nor in any log line before it.
+func TestNATSPasswordNotPrinted(t *testing.T) {
+	t.Parallel()
+	port, err := harness.FreePort() // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	clinics := filepath.Join(t.TempDir(), "clinics.json")
+	if err := os.WriteFile(clinics, []byte(fmt.Sprintf(clinicsJSON, "https://clinic.example/hook")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "scheduler"))
+	cmd.Env = []string{fmt.Sprintf("NATS_URL=nats://aftercare:s3cret-pass@127.0.0.1:%d", port), "HTTP_ADDR=127.0.0.1:0",
+		"CLINICS_FILE=" + clinics, "HARBOUR_TOKEN=" + token, "SOL_TOKEN=" + solToken, "HARBOUR_WEBHOOK_SECRET=" + webhookSecret}
+	out, err := cmd.CombinedOutput() // gives up connecting after a minute
+	if err == nil {
+		t.Fatalf("scheduler ran without NATS:\n%s", out)
+	}
+	if strings.Contains(string(out), "s3cret-pass") {
+		t.Errorf("the NATS password is printed:\n%s", out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("127.0.0.1:%d", port)) {
+		t.Errorf("the error does not say which NATS it could not reach:\n%s", out)
 	}
 }

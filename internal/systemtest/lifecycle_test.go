@@ -50,7 +50,7 @@ func (l *load) runUntil(t *testing.T, schedulers []*program, workers, perWorker 
 		wg.Go(func() {
 			for i := 0; i < perWorker && time.Now().Before(until); i++ {
 				n := w*perWorker + i
-				phone := fmt.Sprintf("+44770%s%04d", prefix, n)
+				phone := fmt.Sprintf("+447701%s%04d", prefix, n)
 				body := event(fmt.Sprintf("%s-e%d", prefix, n), fmt.Sprintf("%s-s%d", prefix, n), "completed", phone, end)
 				for try := 0; ; try++ {
 					status, err := tryPost(schedulers[(n+try)%len(schedulers)].addr, body)
@@ -184,7 +184,7 @@ func TestTwoSchedulersTwoWorkers(t *testing.T) {
 	l.run(t, schedulers, 6, 30, "13", end)
 	// The same events again, each to the other scheduler: nothing changes.
 	for i := range 60 {
-		body := event(fmt.Sprintf("13-e%d", i), fmt.Sprintf("13-s%d", i), "completed", fmt.Sprintf("+4477013%04d", i), end)
+		body := event(fmt.Sprintf("13-e%d", i), fmt.Sprintf("13-s%d", i), "completed", fmt.Sprintf("+44770113%04d", i), end)
 		if status, err := tryPost(schedulers[(i+1)%2].addr, body); err != nil || status != http.StatusAccepted {
 			t.Fatalf("repeat %d: %d %v", i, status, err)
 		}

@@ -48,7 +48,7 @@ func TestStrangerKeywordsAnsweredOnce(t *testing.T) {
 	s := setup(t, "1h,2h,3h")
 	worker := s.start("worker")
 	store, _ := s.store()
-	const helper, stopper = "+447700901001", "+447700901002"
+	const helper, stopper = "+447700900801", "+447700900802"
 	for range 5 {
 		s.textAndWait(t, worker, store, helper, "HELP")
 	}
@@ -84,7 +84,7 @@ func TestStrangersCappedPerHour(t *testing.T) {
 	sids := make([]string, strangers)
 	for i := range sids {
 		sids[i] = newSID()
-		if res := s.text(worker, twiliotest.Inbound(sids[i], fmt.Sprintf("+4477009011%02d", i), harbourNumber, "hello?"), ""); res.StatusCode != http.StatusOK {
+		if res := s.text(worker, twiliotest.Inbound(sids[i], fmt.Sprintf("+4477009007%02d", i), harbourNumber, "hello?"), ""); res.StatusCode != http.StatusOK {
 			t.Fatalf("inbound webhook: %d", res.StatusCode)
 		}
 	}
@@ -177,7 +177,7 @@ func TestEscalationWebhookRedirectNotFollowed(t *testing.T) {
 	worker := s.start("worker")
 	store, _ := s.store()
 
-	rec := s.textAndWait(t, worker, store, "+447700901003", "worse today and my leg has gone numb")
+	rec := s.textAndWait(t, worker, store, "+447700900803", "worse today and my leg has gone numb")
 	e := escalationOf(t, store, rec)
 	if !strings.Contains(e.Notice.WebhookError, "307") || !strings.Contains(e.Notice.WebhookError, "redirects are not followed") || !e.Notice.WebhookDeliveredAt.IsZero() {
 		t.Errorf("escalation notice %+v, want a failed delivery naming the redirect", e.Notice)
@@ -203,7 +203,7 @@ func TestEscalationWebhookToLoopbackRefused(t *testing.T) {
 	worker := s.start("worker", "ESCALATION_WEBHOOK_ALLOW_LOOPBACK=false")
 	store, _ := s.store()
 
-	rec := s.textAndWait(t, worker, store, "+447700901004", "worse today and my leg has gone numb")
+	rec := s.textAndWait(t, worker, store, "+447700900804", "worse today and my leg has gone numb")
 	e := escalationOf(t, store, rec)
 	if !strings.Contains(e.Notice.WebhookError, "refused") || !strings.Contains(e.Notice.WebhookError, "loopback") || !e.Notice.WebhookDeliveredAt.IsZero() {
 		t.Errorf("escalation notice %+v, want a delivery refused as loopback", e.Notice)
@@ -223,7 +223,7 @@ func TestCorruptClientRecordDeadLettered(t *testing.T) {
 	s := setup(t, "1h,2h,3h")
 	scheduler := s.start("scheduler")
 	worker := s.start("worker")
-	const client = "+447700901005"
+	const client = "+447700900805"
 	s.post(scheduler, event("c1", "c1", "completed", client, time.Now()))
 	store, js := s.store()
 	waitLinked(t, store, client)
