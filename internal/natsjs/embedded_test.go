@@ -2,7 +2,16 @@ package natsjs_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,4 +142,75 @@ func TestSeedFileSetting(t *testing.T) {
 	if !other.NC.IsConnected() {
 		t.Fatal("not connected with NATS_NKEY_SEED_FILE")
 	}
+}
+
+// With NATS_EMBEDDED_TLS_* the server may listen beyond loopback: its
+// clients speak TLS, and still need the seed.
+func TestEmbeddedServerWithTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, roots := selfSigned(t)
+	cfg := embeddedConfig(t.TempDir())
+	cfg.EmbeddedListen, cfg.EmbeddedTLSCert, cfg.EmbeddedTLSKey = "0.0.0.0:0", certFile, keyFile
+	conn := connectEmbedded(t, cfg) // in-process, with the seed
+	defer conn.Close()
+	port := conn.ClientURL()[strings.LastIndex(conn.ClientURL(), ":")+1:]
+	url := "tls://127.0.0.1:" + port
+
+	auth, err := nats.NkeyOptionFromSeed(conn.SeedFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nats.Secure(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), auth)
+	if err != nil {
+		t.Fatalf("TLS with the seed: %v", err)
+	}
+	if !nc.TLSRequired() {
+		t.Error("the server does not require TLS")
+	}
+	nc.Close()
+	if nc, err := nats.Connect(url, nats.Secure(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), nats.MaxReconnects(0)); !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Errorf("TLS without the seed: %v, want an authorization violation", err)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// them with a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "aftercare-embedded"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
