@@ -87,7 +87,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	ready := func() error { return conn.Ready(ctx, consumer) }
-	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Now: time.Now, Log: log, Metrics: metrics.Handler(reg)}
+	live := func() error { return conn.Live(time.Now(), cfg.NATS.DownLiveness) }
+	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Live: live, Now: time.Now, Log: log, Metrics: metrics.Handler(reg)}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {
@@ -99,7 +100,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 	fmt.Fprintf(stdout, "scheduler listening on http://%s\n", http.Addr())
 	if url := conn.ClientURL(); url != "" {
-		fmt.Fprintf(stdout, "embedded nats-server at %s\n", url)
+		fmt.Fprintf(stdout, "embedded nats-server at %s (other programs: NATS_URL=%s NATS_NKEY_SEED_FILE=%s)\n", url, url, conn.SeedFile())
 	}
 	log.Info("scheduler started", "http", http.Addr(), "clinics", len(clinicList), "offsets", fmt.Sprint(cfg.Offsets))
 
@@ -107,6 +108,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	select {
 	case <-ctx.Done():
 	case serveErr = <-http.Failed():
+	case err := <-conn.Lost():
+		// Exit non-zero, so that Kubernetes or systemd starts the program
+		// afresh, rather than answer 503 until someone restarts it.
+		serveErr = fmt.Errorf("nats connection closed for good (%w); stopping, to be restarted with a new connection", err)
 	}
 	// Stop taking events, finish those in flight, then plan what is pulled.
 	log.Info("scheduler stopping")

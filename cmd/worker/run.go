@@ -155,6 +155,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// must stay in the Service then, or the ingress turns Twilio away.
 		// NATS trouble shows in the logs and in /metrics.
 		Ready: func() error { return nil },
+		// But NATS away for longer than NATS_DOWN_LIVENESS fails the
+		// liveness probe: a restart may be what brings it back.
+		Live: func() error { return conn.Live(time.Now(), cfg.NATS.DownLiveness) },
 	}
 	drainCtx, stopDrain := context.WithCancel(context.Background())
 	drained := make(chan struct{})
@@ -183,6 +186,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	select {
 	case <-ctx.Done():
 	case serveErr = <-server.Failed():
+	case err := <-conn.Lost():
+		// Exit non-zero to be started afresh; texts in the spool wait on
+		// INBOUND_SPOOL_DIR for the next worker.
+		serveErr = fmt.Errorf("nats connection closed for good (%w); stopping, to be restarted with a new connection", err)
 	}
 	// Stop pulling, finish or hand back the jobs in hand, then close NATS.
 	log.Info("worker stopping")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"reflect"
 	"strings"
@@ -21,9 +22,12 @@ import (
 type NATS struct {
 	URL       string `env:"NATS_URL"`        // empty: run an embedded nats-server
 	CredsFile string `env:"NATS_CREDS_FILE"` // .creds file (JWT + nkey)
-	TLSCA     string `env:"NATS_TLS_CA"`     // CA bundle to verify the server
-	TLSCert   string `env:"NATS_TLS_CERT"`   // client certificate for mutual TLS
-	TLSKey    string `env:"NATS_TLS_KEY"`
+	// NKeySeedFile holds an nkey user's seed, such as the client.nk an
+	// embedded server writes in its directory for the other programs.
+	NKeySeedFile string `env:"NATS_NKEY_SEED_FILE"`
+	TLSCA        string `env:"NATS_TLS_CA"`   // CA bundle to verify the server
+	TLSCert      string `env:"NATS_TLS_CERT"` // client certificate for mutual TLS
+	TLSKey       string `env:"NATS_TLS_KEY"`
 	// Replicas of each stream and bucket: 1 for one server, 3 in a cluster.
 	// Unset (0) keeps what exists and creates new ones at 1; start-up never
 	// lowers a count (a one-off command run without it cannot shrink R3).
@@ -37,6 +41,14 @@ type NATS struct {
 	// EmbeddedSync is "always" (fsync before every acknowledgement) or a
 	// duration between background fsyncs, such as "2m" (JetStream's default).
 	EmbeddedSync string `env:"NATS_EMBEDDED_SYNC" envDefault:"always"`
+	// The embedded server's own certificate: required to listen anywhere
+	// but loopback, where its traffic (phones, tokens) crosses a network.
+	EmbeddedTLSCert string `env:"NATS_EMBEDDED_TLS_CERT"`
+	EmbeddedTLSKey  string `env:"NATS_EMBEDDED_TLS_KEY"`
+
+	// DownLiveness is how long NATS may stay unreachable before /healthz
+	// fails, so the orchestrator restarts a program that cannot recover.
+	DownLiveness time.Duration `env:"NATS_DOWN_LIVENESS" envDefault:"2m"`
 }
 
 // Common is what both programs read.
@@ -295,8 +307,22 @@ func (c *Common) validate() []error {
 			}
 			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
 		}
-	} else if n.EmbeddedDir == "" {
-		errs = append(errs, errors.New("NATS_EMBEDDED_DIR: required when NATS_URL is empty"))
+	} else {
+		if n.EmbeddedDir == "" {
+			errs = append(errs, errors.New("NATS_EMBEDDED_DIR: required when NATS_URL is empty"))
+		}
+		if err := CheckEmbeddedListen(n.EmbeddedListen, n.EmbeddedTLSCert != ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if n.URL != "" && n.NKeySeedFile != "" && n.CredsFile != "" {
+		errs = append(errs, errors.New("NATS_NKEY_SEED_FILE, NATS_CREDS_FILE: set one, not both"))
+	}
+	if (n.EmbeddedTLSCert == "") != (n.EmbeddedTLSKey == "") {
+		errs = append(errs, errors.New("NATS_EMBEDDED_TLS_CERT, NATS_EMBEDDED_TLS_KEY: set both or neither"))
+	}
+	if n.DownLiveness <= 0 {
+		errs = append(errs, errors.New("NATS_DOWN_LIVENESS: must be positive"))
 	}
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		errs = append(errs, errors.New("NATS_TLS_CERT, NATS_TLS_KEY: set both or neither"))
@@ -314,6 +340,26 @@ func (c *Common) validate() []error {
 		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: must be positive"))
 	}
 	return errs
+}
+
+// CheckEmbeddedListen refuses an embedded server listening beyond this
+// machine without TLS: its clients' credentials and every record (phones,
+// replies, clinics' tokens) would cross the network in clear.
+func CheckEmbeddedListen(listen string, tls bool) error {
+	if listen == "none" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("NATS_EMBEDDED_LISTEN: %w", err)
+	}
+	if tls {
+		return nil
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("NATS_EMBEDDED_LISTEN: %q is not a loopback address; listening beyond this machine needs NATS_EMBEDDED_TLS_CERT and NATS_EMBEDDED_TLS_KEY", listen)
+	}
+	return nil
 }
 
 // EmbeddedSyncInterval turns NATS_EMBEDDED_SYNC into an interval; zero means

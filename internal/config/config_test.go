@@ -55,6 +55,10 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"NATS_REPLICAS": "2"}, "NATS_REPLICAS"},
 		{map[string]string{"NATS_EMBEDDED_SYNC": "sometimes"}, "NATS_EMBEDDED_SYNC"},
 		{map[string]string{"NATS_RETENTION": "24h"}, "NATS_RETENTION"},
+		{map[string]string{"NATS_EMBEDDED_LISTEN": "0.0.0.0:4222"}, "NATS_EMBEDDED_LISTEN"},
+		{map[string]string{"NATS_EMBEDDED_LISTEN": ":4222"}, "NATS_EMBEDDED_LISTEN"},
+		{map[string]string{"NATS_EMBEDDED_LISTEN": "10.0.0.5:4222", "NATS_EMBEDDED_TLS_CERT": "cert.pem"}, "NATS_EMBEDDED_TLS_KEY"},
+		{map[string]string{"NATS_DOWN_LIVENESS": "0s"}, "NATS_DOWN_LIVENESS"},
 		{map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
 		{map[string]string{"HARBOUR_TOKEN": "short"}, "HARBOUR_TOKEN"},
 		{map[string]string{"CLINICS_FILE": "/nonexistent.json"}, "CLINICS_FILE"},
@@ -74,6 +78,31 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"NATS_URL": "nats://aftercare:s3cret pass%zz@nats:4222"}
 	if _, _, err := config.LoadScheduler(getenv(vars)); err == nil || !strings.Contains(err.Error(), "NATS_URL") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("bad NATS_URL: error %v, want it named without the password", err)
+	}
+}
+
+func TestEmbeddedListen(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		listen string
+		tls    bool
+		ok     bool
+	}{
+		{"127.0.0.1:4222", false, true},
+		{"[::1]:4222", false, true},
+		{"localhost:4222", false, true},
+		{"none", false, true},
+		{"0.0.0.0:4222", false, false},
+		{":4222", false, false},
+		{"192.168.1.10:4222", false, false},
+		{"0.0.0.0:4222", true, true},
+		{"127.0.0.1", false, false},
+	}
+	for _, tt := range tests {
+		err := config.CheckEmbeddedListen(tt.listen, tt.tls)
+		if (err == nil) != tt.ok || err != nil && !strings.Contains(err.Error(), "NATS_EMBEDDED_LISTEN") {
+			t.Errorf("CheckEmbeddedListen(%q, tls %v) = %v, want ok %v", tt.listen, tt.tls, err, tt.ok)
+		}
 	}
 }
 

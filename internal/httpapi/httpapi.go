@@ -25,8 +25,10 @@ type SchedulerAPI struct {
 	Store  *natsjs.Store
 	Steps  int
 	Ready  func() error
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Live, when set, fails /healthz (liveness): NATS away too long.
+	Live func() error
+	Now  func() time.Time
+	Log  *slog.Logger
 	// Metrics serves /metrics; may be nil.
 	Metrics http.Handler
 	// BookingHTTP calls booking systems' APIs (Square, Acuity).

@@ -12,7 +12,7 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("GET /v1/escalations/{id}", s.getEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/acknowledge", s.acknowledgeEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/resolve", s.resolveEscalation)
-	addHealth(mux, s.Ready, s.Metrics)
+	addHealth(mux, s.Live, s.Ready, s.Metrics)
 	return mux
 }
 
@@ -21,17 +21,25 @@ func WorkerRoutes(a *WorkerAPI) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/twilio/inbound", a.inbound)
 	mux.HandleFunc("POST /v1/twilio/status", a.status)
-	addHealth(mux, a.Ready, a.Metrics)
+	addHealth(mux, a.Live, a.Ready, a.Metrics)
 	return mux
 }
 
 // addHealth adds the probes and, when given, Prometheus' /metrics. The
 // Ingress exposes only /v1/ paths, so these stay inside the cluster.
-func addHealth(mux *http.ServeMux, ready func() error, metrics http.Handler) {
+// /healthz is liveness: it fails only when a restart would help (live, when
+// given, says so); /readyz is whether to send the program work now.
+func addHealth(mux *http.ServeMux, live, ready func() error, metrics http.Handler) {
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if live != nil {
+			if err := live(); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "reason": err.Error()})
+				return
+			}
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -27,6 +27,7 @@ type WorkerAPI struct {
 	Store    *natsjs.Store
 	Clinics  *clinics.Directory
 	Ready    func() error
+	Live     func() error // when set, fails /healthz (liveness): NATS away too long
 	Now      func() time.Time
 	Log      *slog.Logger
 	Metrics  http.Handler // serves /metrics; may be nil

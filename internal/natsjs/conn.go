@@ -8,8 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,35 +24,90 @@ type Conn struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	embedded *server.Server
+	seedFile string // the embedded server's credentials
+
+	closing   atomic.Bool   // Close was called: a close is asked for
+	closed    chan struct{} // closed when NC is closed, asked for or not
+	lost      chan error    // the reason NATS closed the connection unasked
+	downSince atomic.Int64  // unix nanoseconds since the connection went down; 0 while up
 }
 
 // Connect reaches the configured NATS, or starts an embedded nats-server with
 // JetStream on cfg.EmbeddedDir when cfg.URL is empty.
 func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (*Conn, error) {
+	c := &Conn{closed: make(chan struct{}), lost: make(chan error, 1)}
 	opts := []nats.Option{
 		nats.Name(name),
+		// Reconnect forever: NATS away for a while (a restart, an election,
+		// a network cut) must not need our restart. RetryOnFailedConnect is
+		// left off: connectWithRetry waits for the first connection, so the
+		// program is not started on a connection that never came up.
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			c.downSince.CompareAndSwap(0, time.Now().UnixNano())
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "server", nc.ConnectedServerName()) }),
+		// nats.go prints asynchronous errors (slow consumer, permissions,
+		// authorization) to stderr in plain text unless given a handler.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Warn("nats error", "err", err, "subject", sub.Subject)
+				return
+			}
+			log.Warn("nats error", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			c.downSince.Store(0)
+			log.Info("nats reconnected", "server", nc.ConnectedServerName())
+		}),
+		// Some failures close the connection for good whatever
+		// MaxReconnects says: a protocol error from the server (such as
+		// "maximum control line exceeded"), or the same authorization
+		// error twice. The program must then stop (see Lost), not serve
+		// 503s until someone restarts it.
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			c.downSince.CompareAndSwap(0, time.Now().UnixNano())
+			if !c.closing.Load() {
+				err := nc.LastError()
+				if err == nil {
+					err = nats.ErrConnectionClosed
+				}
+				log.Error("nats connection closed for good", "err", err)
+				c.lost <- err
+			}
+			close(c.closed)
+		}),
 	}
-	c := &Conn{}
 	url := cfg.URL
 	if url == "" {
-		ns, err := startEmbedded(cfg, log)
+		ns, seedFile, err := startEmbedded(cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		c.embedded = ns
-		opts = append(opts, nats.InProcessServer(ns))
-		log.Info("embedded nats-server started", "dir", cfg.EmbeddedDir, "listen", cfg.EmbeddedListen, "sync", cfg.EmbeddedSync)
+		c.embedded, c.seedFile = ns, seedFile
+		auth, err := nats.NkeyOptionFromSeed(seedFile)
+		if err != nil {
+			c.shutdownEmbedded()
+			return nil, fmt.Errorf("embedded nats-server credentials: %w", err)
+		}
+		opts = append(opts, nats.InProcessServer(ns), auth)
+		log.Info("embedded nats-server started", "dir", cfg.EmbeddedDir, "listen", cfg.EmbeddedListen, "sync", cfg.EmbeddedSync,
+			"tls", cfg.EmbeddedTLSCert != "", "credentials", seedFile)
 	} else {
+		// Credentials in the URL (nats://user:password@host) are used by
+		// nats.go as they are.
 		if cfg.CredsFile != "" {
 			opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+		}
+		if cfg.NKeySeedFile != "" {
+			auth, err := nats.NkeyOptionFromSeed(cfg.NKeySeedFile)
+			if err != nil {
+				return nil, fmt.Errorf("NATS_NKEY_SEED_FILE: %w", err)
+			}
+			opts = append(opts, auth)
 		}
 		if cfg.TLSCA != "" {
 			opts = append(opts, nats.RootCAs(cfg.TLSCA))
@@ -76,6 +130,25 @@ func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 	return c, nil
 }
 
+// Lost delivers the reason when NATS closes the connection for good without
+// the program asking. The program should then stop with that error, so
+// that Kubernetes or systemd starts it afresh with a new connection.
+func (c *Conn) Lost() <-chan error { return c.lost }
+
+// Live reports an error when NATS has been unreachable for longer than
+// limit at now: the liveness probe then fails and the program is restarted,
+// which re-reads its credentials and resolves NATS' address again.
+func (c *Conn) Live(now time.Time, limit time.Duration) error {
+	since := c.downSince.Load()
+	if since == 0 {
+		return nil
+	}
+	if down := now.Sub(time.Unix(0, since)); down > limit {
+		return fmt.Errorf("nats unreachable for %v, longer than NATS_DOWN_LIVENESS (%v)", down.Round(time.Second), limit)
+	}
+	return nil
+}
+
 // connectWithRetry keeps trying until ctx ends: in Kubernetes the NATS
 // cluster may still be starting when our pods do.
 func connectWithRetry(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
@@ -94,45 +167,9 @@ func connectWithRetry(ctx context.Context, url string, opts []nats.Option) (*nat
 	}
 }
 
-func startEmbedded(cfg config.NATS, log *slog.Logger) (*server.Server, error) {
-	sync, err := config.EmbeddedSyncInterval(cfg.EmbeddedSync)
-	if err != nil {
-		return nil, fmt.Errorf("NATS_EMBEDDED_SYNC: %w", err)
-	}
-	opts := &server.Options{
-		ServerName: "aftercare-embedded",
-		JetStream:  true,
-		StoreDir:   cfg.EmbeddedDir,
-		NoSigs:     true,
-		// A single server has no replica to recover from, so by default it
-		// fsyncs every write before acknowledging it.
-		SyncAlways:   sync == 0,
-		SyncInterval: sync,
-	}
-	if cfg.EmbeddedListen == "none" {
-		opts.DontListen = true
-	} else {
-		host, port, err := net.SplitHostPort(cfg.EmbeddedListen)
-		if err != nil {
-			return nil, fmt.Errorf("NATS_EMBEDDED_LISTEN: %w", err)
-		}
-		opts.Host = host
-		if opts.Port, err = strconv.Atoi(port); err != nil {
-			return nil, fmt.Errorf("NATS_EMBEDDED_LISTEN: port %q: %w", port, err)
-		}
-	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("embedded nats-server: %w", err)
-	}
-	ns.SetLoggerV2(serverLog{log}, false, false, false)
-	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("embedded nats-server: not ready after 30s (is the port in use?)")
-	}
-	return ns, nil
-}
+// SeedFile is the path of the embedded server's credentials, to give other
+// programs in NATS_NKEY_SEED_FILE; empty when none is embedded.
+func (c *Conn) SeedFile() string { return c.seedFile }
 
 // ClientURL is the address other processes can reach the embedded server at,
 // empty when it does not listen or none is embedded.
@@ -147,11 +184,10 @@ func (c *Conn) ClientURL() string {
 // then stops the embedded server.
 func (c *Conn) Close() {
 	if c.NC != nil {
-		done := make(chan struct{})
-		c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
+		c.closing.Store(true)
 		if err := c.NC.Drain(); err == nil {
 			select {
-			case <-done:
+			case <-c.closed:
 			case <-time.After(5 * time.Second):
 			}
 		}
