@@ -12,6 +12,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/config"
+	"github.com/aftercare/aftercare/internal/egress"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/intake"
@@ -88,7 +89,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 
 	ready := func() error { return conn.Ready(ctx, consumer) }
 	live := func() error { return conn.Live(time.Now(), cfg.NATS.DownLiveness) }
-	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Live: live, Now: time.Now, Log: log, Metrics: metrics.Handler(reg)}
+	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Live: live, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
+		// A clinic's api_base_url is its setting: the same rules as its
+		// escalation webhook (no redirects, no internal addresses).
+		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback})}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {

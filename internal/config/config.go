@@ -86,6 +86,10 @@ type Scheduler struct {
 	// the clinics file overrides them.
 	QuotaPerClinic    int `env:"QUOTA_TEXTS_PER_CLINIC_PER_DAY" envDefault:"5000"`
 	QuotaPerRecipient int `env:"QUOTA_TEXTS_PER_RECIPIENT_PER_DAY" envDefault:"6"`
+	// BookingAPIAllowLoopback lets calls to booking systems' APIs (a
+	// clinic's api_base_url) reach loopback, for local runs and tests;
+	// other internal addresses stay refused either way.
+	BookingAPIAllowLoopback bool `env:"BOOKING_API_ALLOW_LOOPBACK" envDefault:"false"`
 }
 
 // Worker is the SMS program's configuration.

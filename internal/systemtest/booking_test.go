@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,6 +169,44 @@ func TestBookingSystemsPlanLikeOurAPI(t *testing.T) {
 			if !plan[i].DueAt.Equal(ours[i].DueAt) {
 				t.Errorf("%s step %d due %v, our API's %v", session, i+1, plan[i].DueAt, ours[i].DueAt)
 			}
+		}
+	}
+}
+
+// A clinic's api_base_url is held to the escalation webhook's rules: with
+// loopback not allowed, Square's API on 127.0.0.1 is never called and the
+// webhook is answered 502 (Square retries), and a redirect is not followed.
+func TestBookingAPIReachesNoInternalAddress(t *testing.T) {
+	t.Parallel()
+	s := setup(t, "3s,4s,5s")
+	sm := samples{end: time.Now().Truncate(time.Second)}
+	sm.start = sm.end.Add(-time.Hour)
+	var calls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(api.Close)
+	s.bookingClinics(t, api.URL)
+	for _, allow := range []string{"false", "true"} {
+		scheduler := s.start("scheduler", "BOOKING_KEY="+bookingSecret, "SQUARE_TOKEN="+squareToken, "BOOKING_API_ALLOW_LOOPBACK="+allow)
+		body := sm.load(t, "square_booking_created.json", "900203")
+		req, _ := http.NewRequest(http.MethodPost, "http://"+scheduler.addr+"/v1/hooks/square/harbour", strings.NewReader(string(body)))
+		req.Header.Set("X-Square-Hmacsha256-Signature", base64.StdEncoding.EncodeToString(hmac256(squareHook+string(body))))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadGateway {
+			t.Errorf("loopback allowed %s: webhook answered %d, want 502", allow, res.StatusCode)
+		}
+		want := int64(0)
+		if allow == "true" {
+			want = 1 // called once; its redirect to cloud metadata not followed
+		}
+		if got := calls.Swap(0); got != want {
+			t.Errorf("loopback allowed %s: the API on 127.0.0.1 was called %d times, want %d", allow, got, want)
 		}
 	}
 }

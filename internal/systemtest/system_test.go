@@ -114,6 +114,7 @@ func (s *system) start(name string, extraEnv ...string) *program {
 		"SEND_RETRY_BASE_DELAY=500ms", "SEND_RETRY_MAX_DELAY=2s", "RECONCILE_SCHEDULE=@every 1h",
 		"INBOUND_SPOOL_DIR=" + filepath.Join(filepath.Dir(s.clinics), "spool"),
 		"ESCALATION_WEBHOOK_ALLOW_LOOPBACK=true", // the clinic's receiver listens on 127.0.0.1
+		"BOOKING_API_ALLOW_LOOPBACK=true",        // and so do the booking systems' APIs
 	}, extraEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
