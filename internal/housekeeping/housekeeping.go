@@ -38,6 +38,7 @@ type Result struct {
 func (r *Reconciler) Run(ctx context.Context) (Result, error) {
 	var res Result
 	now := r.Now()
+	floors := map[string]uint64{} // each clinic's lane, read once a run
 	err := r.Store.EachFollowUp(ctx, func(f aftercare.FollowUp, _ uint64) error {
 		res.Checked++
 		// Attempts > 0: a worker holds it in retry, with its own delay.
@@ -55,6 +56,17 @@ func (r *Reconciler) Run(ctx context.Context) (Result, error) {
 			return nil
 		}
 		job := aftercare.DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
+		floor, ok := floors[f.ClinicID]
+		if !ok {
+			if floor, err = r.Store.LaneAckFloor(ctx, f.ClinicID); err != nil {
+				return err
+			}
+			floors[f.ClinicID] = floor
+		}
+		// Waiting its turn in the lane, or deferred to a timer: not lost.
+		if underway, err := r.Store.JobUnderway(ctx, job, floor); err != nil || underway {
+			return err
+		}
 		if err := r.Store.FireNow(ctx, job); err != nil {
 			return err
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/natsjs"
@@ -128,5 +130,47 @@ func TestCronRunsAndLogsTheJob(t *testing.T) {
 	}
 	if _, err := housekeeping.Start(context.Background(), "whenever", r); err == nil {
 		t.Error("a bad spec must be refused")
+	}
+}
+
+// An overdue follow-up whose job is on its way is left alone: its timer is
+// still set (a worker deferred it, say to the send window's opening), or
+// its job has fired and waits its turn in the clinic's lane (a backlog at
+// the sender's pace). Re-firing those every run would pile copies into the
+// lane. Once the lane has acknowledged the job and the record still says
+// scheduled, the job was lost after all, and it is re-fired.
+func TestReconcileLeavesJobsUnderway(t *testing.T) {
+	t.Parallel()
+	env, clock := setup(t)
+	ctx := context.Background()
+	r := &housekeeping.Reconciler{Store: env.Store, Grace: 10 * time.Minute, Now: clock.Now, Log: natsjstest.Logger()}
+	clock.Advance(72*time.Hour + 11*time.Minute)
+	if res, err := r.Run(ctx); err != nil || res.Refired != 0 {
+		t.Fatalf("timers still set: re-fired %d (%v), want 0", res.Refired, err)
+	}
+	if err := env.Store.CancelSchedules(ctx, "harbour", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Run(ctx); err != nil || res.Refired != 3 {
+		t.Fatalf("timers lost: re-fired %d (%v), want 3", res.Refired, err)
+	}
+	if res, err := r.Run(ctx); err != nil || res.Refired != 0 || dueJobs(t, env) != 3 {
+		t.Fatalf("jobs waiting in the lane: re-fired %d (%v), %d jobs; want 0 and 3", res.Refired, err, dueJobs(t, env))
+	}
+	lane, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", time.Minute, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := lane.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := r.Run(ctx); err != nil || res.Refired != 3 {
+		t.Fatalf("acknowledged yet still scheduled: re-fired %d (%v), want 3", res.Refired, err)
 	}
 }

@@ -3,6 +3,7 @@ package natsjs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,67 @@ func TestDoNotText(t *testing.T) {
 	check("client opted out")
 	if reason, _ := st.DoNotText(ctx, "sol", phone); reason != "" {
 		t.Errorf("another clinic sees harbour's opt-out: %q", reason)
+	}
+}
+
+// A lane made on an upgrade starts where the shared consumer it replaces
+// had acknowledged up to: jobs already handled are not handed out again.
+// A lane made for a new clinic takes every job of that clinic's.
+func TestLanesStartWhereTheSharedConsumerWas(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	shared, err := env.Conn.JS.CreateOrUpdateConsumer(ctx, natsjs.StreamFollowUps, jetstream.ConsumerConfig{
+		Durable: natsjs.ConsumerSender, FilterSubject: "followups.due.>", AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, clinic := range []string{"harbour", "harbour", "harbour", "sol"} {
+		job := aftercare.DueFollowUp{ClinicID: clinic, SessionID: fmt.Sprint("s", i), Step: 1, PlanVersion: 1, DueAt: time.Now()}
+		if err := env.Store.FireNow(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := shared.Fetch(2, jetstream.FetchMaxWait(5*time.Second)) // the old worker handled two
+	if err != nil {
+		t.Fatal(err)
+	}
+	for msg := range batch.Messages() {
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harbour, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", time.Minute, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := natsjs.RemoveSharedSender(ctx, env.Conn.JS); err != nil {
+		t.Fatal(err)
+	}
+	sol, err := natsjs.SenderLane(ctx, env.Conn.JS, "sol", time.Minute, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := func(c jetstream.Consumer) []string {
+		var got []string
+		batch, err := c.Fetch(10, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for msg := range batch.Messages() {
+			got = append(got, msg.Subject())
+		}
+		return got
+	}
+	if got := subjects(harbour); len(got) != 1 || got[0] != "followups.due.harbour.s2.1" {
+		t.Errorf("harbour's lane got %v, want only the job the old worker had not handled", got)
+	}
+	if got := subjects(sol); len(got) != 1 || got[0] != "followups.due.sol.s3.1" {
+		t.Errorf("sol's lane got %v, want sol's job", got)
+	}
+	// Made again on the next start, a lane keeps its place.
+	if _, err := natsjs.SenderLane(ctx, env.Conn.JS, "harbour", time.Minute, 16); err != nil {
+		t.Errorf("lane made again: %v", err)
 	}
 }

@@ -182,8 +182,43 @@ func PlannerConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Con
 // Attempts are counted in the follow-up record, not by MaxDeliver, so that
 // waiting for a send window or a rate limit does not use up retries.
 func SenderLane(ctx context.Context, js jetstream.JetStream, clinic string, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
-	return workerConsumer(ctx, js, StreamFollowUps, SenderLaneName(clinic), "followups.due."+clinic+".>",
-		"Sends clinic "+clinic+"'s due follow-ups as SMS", ackWait, maxAckPending)
+	cfg := jetstream.ConsumerConfig{
+		Durable:       SenderLaneName(clinic),
+		Description:   "Sends clinic " + clinic + "'s due follow-ups as SMS",
+		FilterSubject: "followups.due." + clinic + ".>",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxAckPending: maxAckPending,
+		MaxDeliver:    -1,
+	}
+	// Where a lane starts is set once, when it is made: from the start of
+	// the stream for a new clinic (its jobs may have fired before any worker
+	// knew it), or where the shared consumer it replaces had got to, so an
+	// upgrade does not hand every job of the past month to the lanes again.
+	err := ensure(ctx, "consumer "+cfg.Durable, func(ctx context.Context) error {
+		lane, err := js.Consumer(ctx, StreamFollowUps, cfg.Durable)
+		if err == nil {
+			info := lane.CachedInfo().Config
+			cfg.DeliverPolicy, cfg.OptStartSeq = info.DeliverPolicy, info.OptStartSeq
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return err
+		}
+		shared, err := js.Consumer(ctx, StreamFollowUps, ConsumerSender)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, shared.CachedInfo().AckFloor.Stream+1
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ensureConsumer(ctx, js, StreamFollowUps, cfg)
 }
 
 // SenderLaneName names a clinic's lane; clinic ids are plain tokens.
