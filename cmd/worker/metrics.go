@@ -71,6 +71,12 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 				metrics.One(r.WithheldHourly.Load(), "stranger_hourly_cap"),
 			}
 		})
+	metrics.Counters(reg, "replies_dead_lettered_total", "Clients' texts given up on (deadletter.replies.>): any may have been a client getting worse.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(r.DeadLettered.Load())}
+	})
+	metrics.Counters(reg, "client_records_set_aside_total", "Client records that could not be decoded, dead-lettered (deadletter.record.>) so the client's texts are still handled.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(r.RecordsSetAside.Load())}
+	})
 	metrics.Counters(reg, "replies_unlinked_total", "Texts from numbers with no session at the clinic.", nil, func() []metrics.Sample {
 		return []metrics.Sample{metrics.One(r.Unlinked.Load())}
 	})

@@ -107,12 +107,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	jobTimeout := cfg.JobTimeout()
-	runners := senderLanes(consumers.lanes, cfg, dispatcher, store)
+	runners, slots := senderLanes(consumers.lanes, cfg, dispatcher, store)
+	// Busy send slots say whether more workers would help: a clinic's
+	// backlog paced by its own sender fills its lane, not the slots.
+	metrics.Gauges(reg, "sender_slots_busy", "Due texts in hand (WORKER_CONCURRENCY bounds them); scale out when near aftercare_sender_slots.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(int64(len(slots)))}
+	})
+	metrics.Gauges(reg, "sender_slots", "WORKER_CONCURRENCY: due texts this worker may have in hand at once.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(int64(cap(slots)))}
+	})
 	runners = append(runners, []*jobs.Runner{{
 		// Replies and escalations come first for the clinic: they have
 		// their own consumers, so a backlog of tips never delays them.
 		Name: natsjs.ConsumerReplies, Consumer: consumers.replies, Concurrency: 8,
-		Handle: processor.Handle, DeadLetter: deadLetter("replies"),
+		Handle: processor.Handle, DeadLetter: processor.DeadLetter,
 	}, {
 		Name: natsjs.ConsumerNotify, Consumer: consumers.notify, Concurrency: 8,
 		Handle: notifier.Handle, DeadLetter: notifier.DeadLetter,
@@ -250,7 +258,7 @@ func laneInHand(cfg config.Worker) int {
 // senderLanes runs a clinic's lane each, sharing the worker's concurrency.
 // A job that must wait longer than a few seconds (a closed send window, a
 // retry's backoff) leaves its lane and comes back on a timer.
-func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Dispatcher, store *natsjs.Store) []*jobs.Runner {
+func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Dispatcher, store *natsjs.Store) ([]*jobs.Runner, chan struct{}) {
 	slots := make(chan struct{}, cfg.Concurrency)
 	defer_ := func(ctx context.Context, msg jetstream.Msg, until time.Time) error {
 		var job aftercare.DueFollowUp
@@ -266,7 +274,7 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 			Handle: d.Handle, DeadLetter: d.DeadLetter, Defer: defer_, DeferAfter: laneDeferAfter,
 		})
 	}
-	return runners
+	return runners, slots
 }
 
 // laneDeferAfter: a job told to wait this long or more leaves its lane.

@@ -70,6 +70,17 @@ func MaskPhone(phone string) string {
 	return phone[:3] + strings.Repeat("*", len(phone)-5) + phone[len(phone)-2:]
 }
 
+// phoneLike is a run of digits long enough to be a phone number, with or
+// without "+": what a provider's error message may quote back at us.
+var phoneLike = regexp.MustCompile(`\+?[0-9]{7,15}`)
+
+// MaskPhonesIn masks every phone-number-like run of digits in text, such
+// as a Twilio error message ("The 'To' number +447700900444 is not ..."),
+// before it is logged, stored as a reason or shown.
+func MaskPhonesIn(text string) string {
+	return phoneLike.ReplaceAllStringFunc(text, MaskPhone)
+}
+
 // Language returns the base language of a locale tag: "es" for "es-MX".
 func Language(locale string) string {
 	base, _, _ := strings.Cut(strings.ReplaceAll(locale, "_", "-"), "-")

@@ -231,3 +231,29 @@ func update[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key str
 	var zero T
 	return zero, fmt.Errorf("update %s %s: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), ErrConflict)
 }
+
+// ReadableClient reads a client's record like Client, except that a record
+// that cannot be decoded is set aside: its bytes are dead-lettered (kind
+// "record", with the reason) and the key deleted, and the client reads as
+// one with no record. A client's text must still be triaged and, if it is
+// a red flag, escalated; a record nobody can read would otherwise hold
+// every text from that number until it is given up. set is true when a
+// record was set aside.
+func (s *Store) ReadableClient(ctx context.Context, clinic, phone string) (rec aftercare.ClientRecord, set bool, err error) {
+	rec, _, err = s.Client(ctx, clinic, phone)
+	if !errors.Is(err, ErrCorrupt) {
+		return rec, false, err
+	}
+	key := phoneKey(clinic, phone)
+	raw, rev, getErr := s.get(ctx, s.clients, key)
+	if getErr != nil {
+		return aftercare.ClientRecord{}, false, fmt.Errorf("set aside client record: %w", getErr)
+	}
+	if err := s.DeadLetter(ctx, "record", BucketClients+"."+clinic, raw, err.Error()); err != nil {
+		return aftercare.ClientRecord{}, false, err
+	}
+	if err := s.clients.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return aftercare.ClientRecord{}, false, fmt.Errorf("set aside client record: %w", err)
+	}
+	return aftercare.ClientRecord{}, true, nil
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +39,11 @@ type Stats struct {
 	// answered in the last day, or the clinic's hourly cap was reached.
 	WithheldDaily  atomic.Int64
 	WithheldHourly atomic.Int64
+	// RecordsSetAside counts client records that could not be decoded and
+	// were dead-lettered so the client's texts could still be triaged.
+	RecordsSetAside atomic.Int64
+	// DeadLettered counts texts given up on: each may have been a red flag.
+	DeadLettered atomic.Int64
 	// ByClass counts replies per triage class, in triage.Classes() order.
 	ByClass [6]atomic.Int64
 }
@@ -107,7 +113,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 
 	var sess aftercare.Session
 	if rec.TriagedAt.IsZero() {
-		if rec, rev, err = p.triage(ctx, clinic, rec, rev); err != nil {
+		if rec, rev, err = p.triage(ctx, log, clinic, rec, rev); err != nil {
 			return err
 		}
 	}
@@ -266,8 +272,8 @@ func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clini
 	}
 	answer := ""
 	if rec.OptOutType == "" {
-		client, _, err := p.Store.Client(ctx, clinic.ID, rec.From)
-		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		client, err := p.client(ctx, log, clinic.ID, rec.From)
+		if err != nil {
 			return err
 		}
 		locale := clinic.Locale
@@ -293,9 +299,9 @@ func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clini
 // triage links the text to the client's latest session, classifies it
 // against their previous score, and records both before anything acts on
 // them, so a reprocessed text is judged exactly as the first time.
-func (p *Processor) triage(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64) (aftercare.Reply, uint64, error) {
-	client, _, err := p.Store.Client(ctx, clinic.ID, rec.From)
-	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+func (p *Processor) triage(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64) (aftercare.Reply, uint64, error) {
+	client, err := p.client(ctx, log, clinic.ID, rec.From)
+	if err != nil {
 		return rec, rev, err
 	}
 	if latest, ok := client.LatestSession(); ok {
@@ -411,5 +417,31 @@ func (p *Processor) finish(ctx context.Context, log *slog.Logger, rec aftercare.
 		return err
 	}
 	log.Info("reply handled", "keyword", rec.Keyword, "class", rec.Class, "escalation", rec.EscalationID, "answered", rec.AnswerSID != "")
+	return nil
+}
+
+// client reads the record of the client who wrote, empty if there is none.
+// One that cannot be decoded is set aside (dead-lettered, then deleted), so
+// the text is still triaged, and a red flag escalated, as from a number
+// with no session on file; the clinic still hears of it.
+func (p *Processor) client(ctx context.Context, log *slog.Logger, clinic, phone string) (aftercare.ClientRecord, error) {
+	c, setAside, err := p.Store.ReadableClient(ctx, clinic, phone)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return c, nil
+	}
+	if setAside {
+		p.Stats.RecordsSetAside.Add(1)
+		log.Error("client record could not be decoded: dead-lettered (deadletter.record.>) and replaced, the text is handled as from a number with no session")
+	}
+	return c, err
+}
+
+// DeadLetter stores a text given up on, and counts it: any text given up
+// on may have been a client getting worse, so it pages (AftercareRepliesDeadLettered).
+func (p *Processor) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
+	if err := p.Store.DeadLetter(ctx, "replies", strings.TrimPrefix(msg.Subject(), "replies."), msg.Data(), reason); err != nil {
+		return err
+	}
+	p.Stats.DeadLettered.Add(1)
 	return nil
 }

@@ -214,11 +214,13 @@ func TestEscalationWebhookToLoopbackRefused(t *testing.T) {
 	}
 }
 
-// A client's record in aftercare_clients holds "not-json{": the client's
-// reply is dead-lettered with the reason after a few attempts, not retried
-// for ever, and the worker's logs hold the number in neither form (with or
-// without "+"; the record's key is the number without it).
-func TestCorruptClientRecordDeadLettered(t *testing.T) {
+// A client's record in aftercare_clients holds "not-json{". The client's
+// red flag is still escalated: the record is set aside (dead-lettered with
+// its reason, then deleted) and the text handled as from a number with no
+// session on file, where before it was retried for ever (and, once give-up
+// came in, dropped). The worker's logs hold the number in neither form
+// (with or without "+"; the record's key is the number without it).
+func TestCorruptClientRecordSetAside(t *testing.T) {
 	t.Parallel()
 	s := setup(t, "1h,2h,3h")
 	scheduler := s.start("scheduler")
@@ -235,35 +237,28 @@ func TestCorruptClientRecordDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sid := newSID()
-	s.text(worker, twiliotest.Inbound(sid, client, harbourNumber, "pain is about the same today"), "")
-	dl := s.deadLetter(t, js, "deadletter.replies.harbour")
+	s.text(worker, twiliotest.Inbound(newSID(), client, harbourNumber, "worse today and my leg has gone numb"), "")
+	if got := s.messagesTo("+447700900199", 1, 10*time.Second); len(got) != 1 {
+		t.Fatalf("the on-call phone got %d texts, want the red flag's alert", len(got))
+	}
+	dl := s.deadLetter(t, js, "deadletter.record.aftercare_clients.harbour")
 	if dl == nil {
-		t.Fatal("the reply was not dead-lettered")
+		t.Fatal("the corrupt record was not set aside")
 	}
 	reason := dl.Header.Get(natsjs.ReasonHeader)
-	if !strings.Contains(reason, "corrupt record") || !strings.Contains(reason, natsjs.BucketClients) || !strings.Contains(reason, "harbour.447*******05") {
+	if !strings.Contains(reason, "corrupt record") || !strings.Contains(reason, "harbour.447*******05") {
 		t.Errorf("dead-letter reason %q, want the corrupt record named, its number masked", reason)
 	}
-	if strings.Contains(reason, "447700901005") {
-		t.Errorf("dead-letter reason holds the number: %q", reason)
+	if string(dl.Data) != "not-json{" {
+		t.Errorf("dead letter holds %q, want the record's bytes", dl.Data)
 	}
-	if !strings.Contains(string(dl.Data), sid) {
-		t.Errorf("dead letter is not the reply: %s", dl.Data)
+	if n := streamCount(t, js, natsjs.StreamDeadLetter); n != 1 {
+		t.Errorf("%d dead letters, want only the record's (the text was handled)", n)
 	}
-	logs := worker.Logs()
-	if n := strings.Count(logs, "corrupt record"); n < 3 {
-		t.Errorf("the worker logged the corrupt record %d times, want each of the 3 attempts", n)
-	}
+	s.wantMetrics(worker, `aftercare_client_records_set_aside_total 1`, `aftercare_replies_dead_lettered_total 0`)
 	for _, form := range []string{client, strings.TrimPrefix(client, "+")} {
-		if strings.Contains(logs, form) {
+		if strings.Contains(worker.Logs(), form) {
 			t.Errorf("the worker's logs hold the client's number as %s", aftercare.MaskPhone(form))
 		}
-	}
-	// Given up on: no more attempts after the dead letter.
-	attempts := strings.Count(worker.Logs(), "corrupt record")
-	time.Sleep(3 * time.Second)
-	if n := strings.Count(worker.Logs(), "corrupt record"); n != attempts {
-		t.Errorf("still retried after the dead letter: %d more log lines", n-attempts)
 	}
 }

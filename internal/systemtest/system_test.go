@@ -446,6 +446,16 @@ func TestPermanentErrorDeadLettered(t *testing.T) {
 	if got := s.messagesTo("+447700900401", 1, 0); len(got) != 0 {
 		t.Fatalf("%d texts went to a failing number", len(got))
 	}
+	// Twilio's 21211 message quotes the number; it is masked wherever the
+	// message goes (the worker's logs are scanned at cleanup).
+	if reason := dl.Header.Get(natsjs.ReasonHeader); strings.Contains(reason, "447700900401") {
+		t.Errorf("dead-letter reason holds the client's number: %q", reason)
+	}
+	for _, f := range view.FollowUps {
+		if strings.Contains(f.Reason, "447700900401") {
+			t.Errorf("the clinic's view holds the client's number in a reason: %q", f.Reason)
+		}
+	}
 }
 
 // getJSON GETs a scheduler path with a clinic's token and decodes the answer.

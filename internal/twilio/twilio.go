@@ -15,6 +15,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
+	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/sms"
 )
 
@@ -220,6 +221,9 @@ var permanentCodes = map[int]string{
 var temporaryCodes = map[int]bool{20429: true, 30001: true, 21611: true, 20500: true, 20503: true}
 
 func classify(err error, status int, retryAfter time.Duration) error {
+	// Twilio's messages may quote the client's number back (21211, 21408):
+	// everything below is logged and stored as reasons.
+	err = masked{err}
 	var rest *twclient.TwilioRestError
 	if errors.As(err, &rest) {
 		if status == 0 {
@@ -291,3 +295,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// masked is an error whose message has its phone numbers masked; the
+// error it wraps (a TwilioRestError with its code) is still there for
+// errors.As.
+type masked struct{ err error }
+
+func (m masked) Error() string { return aftercare.MaskPhonesIn(m.err.Error()) }
+func (m masked) Unwrap() error { return m.err }

@@ -212,7 +212,17 @@ func answerFault(w http.ResponseWriter, r *http.Request, reply Reply) bool {
 		fmt.Fprint(w, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
 		return true
 	}
-	writeError(w, reply.Status, reply.Code, "scripted failure")
+	// Twilio's messages name the number, as its 21211 does: "The 'To'
+	// number +447700900444 is not a valid phone number." So must ours, or
+	// a log that prints them unmasked would pass every test.
+	message := "scripted failure"
+	if to := r.PostFormValue("To"); to != "" {
+		message = fmt.Sprintf("The 'To' number %s could not be sent to (scripted failure).", to)
+		if reply.Code == 21211 {
+			message = fmt.Sprintf("The 'To' number %s is not a valid phone number.", to)
+		}
+	}
+	writeError(w, reply.Status, reply.Code, message)
 	return true
 }
 
