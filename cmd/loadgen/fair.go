@@ -67,5 +67,8 @@ func (s *system) fairRun(ctx context.Context, o options, out io.Writer) error {
 	if lost := 3*otherSessions - other.unique; lost != 0 || other.sent != other.unique || backlog.sent != backlog.unique {
 		return fmt.Errorf("clinic other: %d texts not sent; %d sent twice; load: %d sent twice", lost, other.sent-other.unique, backlog.sent-backlog.unique)
 	}
+	if p99 := pct(other.lateness, 0.99); p99 >= 2*time.Second {
+		return fmt.Errorf("clinic other's p99 lateness %v misses the 2 s target while clinic load has its backlog", p99)
+	}
 	return nil
 }

@@ -188,6 +188,9 @@ func checkClient(v *ValidationError, c *Client, checks Checks) {
 		// A name goes into texts and the clinic's records: a line break
 		// there could forge a line of either.
 		v.add("client.name", "contains control characters or line breaks")
+	case strings.ContainsFunc(c.Name, bidiControl):
+		// An override turns the rest of a line around where staff read it.
+		v.add("client.name", "contains bidirectional override or isolate characters (U+202A-U+202E, U+2066-U+2069)")
 	}
 	if c.TimeZone != "" {
 		// A zone name is a path inside the zone database; refuse anything that
@@ -216,3 +219,8 @@ var (
 	ErrForbidden    = errors.New("the credential does not belong to this clinic")
 	ErrNotFound     = errors.New("not found")
 )
+
+// bidiControl is a character that reorders the text after it on screen.
+func bidiControl(r rune) bool {
+	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
+}

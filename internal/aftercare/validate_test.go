@@ -62,6 +62,7 @@ func TestValidate(t *testing.T) {
 		{"CR LF in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\r\nSet-Cookie: a" }, []string{"client.name"}},
 		{"a C1 control in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u0085" }, []string{"client.name"}},
 		{"a line separator in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u2028Jones" }, []string{"client.name"}},
+		{"a right-to-left override in the name", func(e *aftercare.SessionEvent) { e.Client.Name = "Sam\u202Egpj.exe" }, []string{"client.name"}},
 		{"an accented name", func(e *aftercare.SessionEvent) { e.Client.Name = "José María" }, nil},
 		{"a line separator in an id", func(e *aftercare.SessionEvent) { e.EventID = "e\u20281" }, []string{"event_id"}},
 	}

@@ -76,12 +76,48 @@ var (
 	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
 	cgnat       = netip.MustParsePrefix("100.64.0.0/10") // RFC 6598, carrier-grade NAT
 	broadcast   = netip.MustParseAddr("255.255.255.255")
+	// Not public either, though Go's predicates do not say so.
+	special = []struct {
+		prefix netip.Prefix
+		why    string
+	}{
+		{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignments (RFC 6890)"},
+		{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking (RFC 2544)"},
+		{netip.MustParsePrefix("240.0.0.0/4"), "reserved (RFC 1112)"},
+		{netip.MustParsePrefix("fec0::/10"), "site-local (RFC 3879)"},
+	}
+	// IPv6 forms that carry an IPv4 address, which is then what is reached.
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052
+	nat64Site = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFour = netip.MustParsePrefix("2002::/16") // RFC 3056
 )
+
+// embeddedIPv4 is the IPv4 address a NAT64 or 6to4 address leads to.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip), nat64Site.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
 
 // Internal names why ip is not a public address ("loopback", "private
 // (RFC 1918 or RFC 4193)", ...), or returns "" for a public one.
 func Internal(ip netip.Addr, allowLoopback bool) string {
 	ip = ip.Unmap() // ::ffff:10.0.0.1 is 10.0.0.1
+	if v4, ok := embeddedIPv4(ip); ok {
+		if why := Internal(v4, false); why != "" {
+			return why + ", by way of " + ip.String()
+		}
+	}
+	for _, s := range special {
+		if s.prefix.Contains(ip) {
+			return s.why
+		}
+	}
 	switch {
 	case !ip.IsValid():
 		return "not an address"

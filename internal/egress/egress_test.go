@@ -26,13 +26,16 @@ func TestInternalAddressesRefused(t *testing.T) {
 		"224.0.0.1", "239.1.1.1", "ff02::1", "255.255.255.255", // multicast, broadcast
 		"100.64.0.1", "100.127.255.254", // carrier-grade NAT
 		"::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:127.0.0.1", // IPv4 in IPv6
+		"64:ff9b::a9fe:a9fe", "64:ff9b::a00:1", "64:ff9b:1::a9fe:a9fe", "2002:a9fe:a9fe::1", "2002:7f00:1::1", // NAT64, 6to4
+		"198.18.0.1", "198.19.255.254", "240.0.0.1", "192.0.0.170", "fec0::1", // benchmarking, reserved, IETF, site-local
 	}
 	for _, a := range refused {
 		if err := egress.CheckDial("tcp", netip.AddrPortFrom(netip.MustParseAddr(a), 443).String(), false); !errors.Is(err, egress.ErrRefusedAddress) {
 			t.Errorf("%s: %v, want refused", a, err)
 		}
 	}
-	allowed := []string{"93.184.216.34", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.32.0.1", "2606:4700::1111"}
+	allowed := []string{"93.184.216.34", "8.8.8.8", "100.63.255.255", "100.128.0.1", "172.32.0.1", "2606:4700::1111",
+		"64:ff9b::5db8:d822", "2002:5db8:d822::1", "198.20.0.1"} // NAT64 and 6to4 of a public address
 	for _, a := range allowed {
 		if err := egress.CheckDial("tcp", netip.AddrPortFrom(netip.MustParseAddr(a), 443).String(), false); err != nil {
 			t.Errorf("%s: %v, want allowed", a, err)

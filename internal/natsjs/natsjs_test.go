@@ -110,9 +110,25 @@ func TestDeferredJobFiresLaterInItsLane(t *testing.T) {
 		t.Fatal(err)
 	}
 	job := aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s1", Step: 2, PlanVersion: 3, DueAt: time.Now().Add(-time.Hour).Round(0)}
+	// A reschedule has meanwhile set the step's timer for a newer plan.
+	newer := aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s1", Step: 2, PlanVersion: 4, DueAt: time.Date(2037, 1, 5, 10, 0, 0, 0, time.UTC)}
+	if err := env.Store.Schedule(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
 	until := time.Now().Add(1500 * time.Millisecond)
 	if err := env.Store.Defer(ctx, job, until); err != nil {
 		t.Fatal(err)
+	}
+	stream, err := env.Conn.JS.Stream(ctx, natsjs.StreamFollowUps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timer, err := stream.GetLastMsgForSubject(ctx, "followups.schedule.harbour.s1.2")
+	if err != nil {
+		t.Fatalf("the newer plan's timer is gone: %v", err)
+	}
+	if !strings.Contains(string(timer.Data), `"plan_version":4`) {
+		t.Fatalf("the newer plan's timer was replaced by the deferral: %s", timer.Data)
 	}
 	msg, err := harbour.Next(jetstream.FetchMaxWait(5 * time.Second))
 	if err != nil {

@@ -177,18 +177,30 @@ func dueSubjects(d aftercare.DueFollowUp) (schedule, due string) {
 // schedule that publishes the job on followups.due.* at its due time.
 // Publishing again for the same step replaces the timer.
 func (s *Store) Schedule(ctx context.Context, d aftercare.DueFollowUp) error {
-	return s.scheduleAt(ctx, d, d.DueAt)
+	schedSubject, _ := dueSubjects(d)
+	return s.scheduleAt(ctx, schedSubject, d, d.DueAt)
 }
 
 // Defer sets a follow-up's timer again, to fire its job (due time and all
 // unchanged) at a later time: for a job that must wait (a closed send
 // window, a retry's backoff) without holding a place in its lane.
+//
+// A deferred job has its own timer subject, beside the plan's: a
+// reschedule may set the step's new timer while a job of the old plan is
+// being deferred, and that must not replace it. (The old job then fires,
+// and is dropped for its plan version.)
 func (s *Store) Defer(ctx context.Context, d aftercare.DueFollowUp, at time.Time) error {
-	return s.scheduleAt(ctx, d, at)
+	return s.scheduleAt(ctx, deferredSubject(d), d, at)
 }
 
-func (s *Store) scheduleAt(ctx context.Context, d aftercare.DueFollowUp, at time.Time) error {
-	schedSubject, dueSubject := dueSubjects(d)
+// deferredSubject is a deferred job's timer: deferring it again replaces it.
+func deferredSubject(d aftercare.DueFollowUp) string {
+	schedSubject, _ := dueSubjects(d)
+	return schedSubject + ".deferred"
+}
+
+func (s *Store) scheduleAt(ctx context.Context, schedSubject string, d aftercare.DueFollowUp, at time.Time) error {
+	_, dueSubject := dueSubjects(d)
 	msg, err := dueMsg(schedSubject, d)
 	if err != nil {
 		return err
@@ -230,13 +242,14 @@ func dueMsg(subject string, d aftercare.DueFollowUp) (*nats.Msg, error) {
 
 // CancelSchedules removes the pending timers of a session: of the given
 // steps, or of every step when none are given. A job that has already fired
-// is stopped by the worker's check of the session record.
+// is stopped by the worker's check of the session record, and so is one a
+// worker deferred, whose timer only the every-step form removes.
 func (s *Store) CancelSchedules(ctx context.Context, clinic, session string, steps ...aftercare.Step) error {
 	stream, err := s.js.Stream(ctx, StreamFollowUps)
 	if err != nil {
 		return fmt.Errorf("cancel follow-ups: %w", err)
 	}
-	filters := []string{"followups.schedule." + sessionKey(clinic, session) + ".*"}
+	filters := []string{"followups.schedule." + sessionKey(clinic, session) + ".>"}
 	if len(steps) > 0 {
 		filters = filters[:0]
 		for _, step := range steps {

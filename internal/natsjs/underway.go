@@ -23,12 +23,14 @@ func (s *Store) JobUnderway(ctx context.Context, d aftercare.DueFollowUp, laneAc
 	}
 	schedSubject, dueSubject := dueSubjects(d)
 	// A timer is removed from the stream when it fires.
-	_, err = stream.GetLastMsgForSubject(ctx, schedSubject)
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, fmt.Errorf("look up the timer: %w", err)
+	for _, timer := range []string{schedSubject, deferredSubject(d)} {
+		_, err = stream.GetLastMsgForSubject(ctx, timer)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, fmt.Errorf("look up the timer: %w", err)
+		}
 	}
 	job, err := stream.GetLastMsgForSubject(ctx, dueSubject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
