@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,11 +83,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.PublicBaseURL != "" {
 		statusCallback = strings.TrimSuffix(cfg.PublicBaseURL, "/") + "/v1/twilio/status"
 	}
+	pacer := sendrate.New(store, isConflict, cfg.SendRate, cfg.SendBurst, dispatch.MaxRateWait)
+	var ledgerDowns atomic.Int64
+	pacer.LedgerDown = func(err error) {
+		ledgerDowns.Add(1)
+		log.Warn("send-slot ledger not answering: pacing senders from this worker alone for a few seconds", "err", err)
+	}
+	metrics.Counters(reg, "send_ledger_fallbacks_total", "Times the shared send-slot ledger did not answer (a JetStream election) and this worker paced a sender on its own for a few seconds.", nil, func() []metrics.Sample {
+		return []metrics.Sample{metrics.One(ledgerDowns.Load())}
+	})
 	dispatcher := &dispatch.Dispatcher{
 		Store: store, Clinics: directory, Sender: sender,
 		Staleness: cfg.Staleness, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBaseDelay, RetryMax: cfg.RetryMaxDelay,
 		ClaimLease: cfg.AckWait, StatusCallback: statusCallback,
-		Limits:   sendrate.New(store, isConflict, cfg.SendRate, cfg.SendBurst, dispatch.MaxRateWait),
+		Limits:   pacer,
 		Lateness: hooks.lateness,
 		Now:      time.Now, Log: log, Stats: &dispatch.Stats{},
 	}

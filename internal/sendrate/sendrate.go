@@ -32,6 +32,15 @@ type Ledger interface {
 // blockPeriod is how much of a sender's rate a worker takes at once.
 const blockPeriod = 100 * time.Millisecond
 
+// LedgerWait bounds one trip to the ledger. While its stream elects a
+// leader (a node restarting) nothing answers, and every text of the sender
+// would wait out the election behind it. After this long the worker paces
+// the sender on its own for ledgerRest, then asks the ledger again.
+const (
+	LedgerWait = 500 * time.Millisecond
+	ledgerRest = 5 * time.Second
+)
+
 // maxConflicts bounds the retries of one slot write that others keep
 // beating; more means the ledger is too contended to pace at all.
 const maxConflicts = 50
@@ -42,10 +51,13 @@ type Limits struct {
 	// IsConflict says an error is the ledger's "changed since read".
 	IsConflict func(error) bool
 	Now        func() time.Time
+	// LedgerDown, if set, is told when the ledger does not answer and the
+	// worker paces on its own for a while.
+	LedgerDown func(err error)
 
 	interval  time.Duration // between two slots of a sender
 	tolerance time.Duration // how far ahead of its slot a burst may send
-	block     int           // slots taken per ledger write
+	blockSize int           // slots taken per ledger write
 	maxWait   time.Duration
 
 	mu      sync.Mutex
@@ -57,6 +69,13 @@ type sender struct {
 	mu   sync.Mutex
 	next time.Time // the first unused slot of the block
 	left int       // unused slots in the block
+	// While the ledger does not answer (until ledgerDownUntil), the sender
+	// is paced by this process alone, from localNext: with several
+	// workers, briefly faster than the rate. Twilio queues what comes
+	// faster than a sender's limit rather than refusing it; a text held
+	// for an election is late for certain.
+	ledgerDownUntil time.Time
+	localNext       time.Time
 }
 
 // New paces each sender at perSecond texts a second with bursts of up to
@@ -67,7 +86,7 @@ func New(ledger Ledger, isConflict func(error) bool, perSecond float64, burst in
 		Ledger: ledger, IsConflict: isConflict, Now: time.Now,
 		interval:  max(interval, 1),
 		tolerance: time.Duration(max(burst-1, 0)) * interval,
-		block:     max(1, int(math.Floor(perSecond*blockPeriod.Seconds()))),
+		blockSize: max(1, int(math.Floor(perSecond*blockPeriod.Seconds()))),
 		maxWait:   maxWait,
 		senders:   map[string]*sender{},
 	}
@@ -94,7 +113,7 @@ func (l *Limits) Reserve(ctx context.Context, key string) (wait time.Duration, o
 		s.left = 0
 	}
 	if s.left == 0 {
-		first, n, wait, err := l.takeBlock(ctx, key, now)
+		first, n, wait, err := l.refill(ctx, key, s, now)
 		if err != nil || n == 0 {
 			return wait, false, err
 		}
@@ -103,6 +122,29 @@ func (l *Limits) Reserve(ctx context.Context, key string) (wait time.Duration, o
 	slot := s.next
 	s.next, s.left = s.next.Add(l.interval), s.left-1
 	return max(slot.Sub(now), 0), true, nil
+}
+
+// refill takes the sender's next block of slots from the ledger or, while
+// the ledger does not answer, from this process's own pacing.
+func (l *Limits) refill(ctx context.Context, key string, s *sender, now time.Time) (first time.Time, n int, wait time.Duration, err error) {
+	if !now.Before(s.ledgerDownUntil) {
+		tryCtx, cancel := context.WithTimeout(ctx, LedgerWait)
+		first, n, wait, err = l.takeBlock(tryCtx, key, now)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return first, n, wait, err
+		}
+		if l.LedgerDown != nil {
+			l.LedgerDown(err)
+		}
+		s.ledgerDownUntil = now.Add(ledgerRest)
+		s.localNext = now // the ledger's slots are out of reach: start now
+	}
+	first, end, n, wait := l.block(s.localNext, now)
+	if n > 0 {
+		s.localNext = end
+	}
+	return first, n, wait, nil
 }
 
 // takeBlock moves the sender's ledger entry on by a block of slots and
@@ -114,28 +156,39 @@ func (l *Limits) takeBlock(ctx context.Context, key string, now time.Time) (firs
 		if err != nil {
 			return time.Time{}, 0, 0, err
 		}
-		tat := next // the generic cell rate algorithm's name for it
-		if tat.Before(now) {
-			tat = now
-		}
-		// A burst may go out as far ahead of its slots as the tolerance.
-		first = tat.Add(-l.tolerance)
-		if first.Before(now) {
-			first = now
-		}
-		if wait := first.Sub(now); wait > l.maxWait {
+		first, end, n, wait := l.block(next, now)
+		if n == 0 {
 			return time.Time{}, 0, wait, nil
 		}
-		end := tat.Add(time.Duration(l.block) * l.interval)
 		err = l.Ledger.SaveSendSlot(ctx, key, end, rev)
 		if err == nil {
-			return first, l.block, 0, nil
+			return first, n, 0, nil
 		}
 		if !l.IsConflict(err) {
 			return time.Time{}, 0, 0, err
 		}
 	}
 	return time.Time{}, 0, 0, errors.New("send slots: the ledger kept changing under us")
+}
+
+// block is the generic cell rate algorithm for a block of slots, given the
+// sender's next free slot ("theoretical arrival time"): the first slot of
+// the block and how many, or 0 and the wait when the first is more than
+// maxWait away; and the sender's next free slot after the block (end). A
+// burst may go out as far ahead of its slots as the tolerance.
+func (l *Limits) block(next, now time.Time) (first, end time.Time, n int, wait time.Duration) {
+	tat := next
+	if tat.Before(now) {
+		tat = now
+	}
+	first = tat.Add(-l.tolerance)
+	if first.Before(now) {
+		first = now
+	}
+	if wait := first.Sub(now); wait > l.maxWait {
+		return time.Time{}, time.Time{}, 0, wait
+	}
+	return first, tat.Add(time.Duration(l.blockSize) * l.interval), l.blockSize, 0
 }
 
 // String describes the pace, for the start-up log.

@@ -117,3 +117,54 @@ func TestBlocksOfAFastSender(t *testing.T) {
 		t.Fatalf("after a pause the old block was used: second slot waits %v, want 1ms", wait)
 	}
 }
+
+// downLedger answers like nats-server while a stream elects its leader:
+// not at all, until ctx ends.
+type downLedger struct{ calls int }
+
+func (d *downLedger) SendSlot(ctx context.Context, _ string) (time.Time, uint64, error) {
+	d.calls++
+	<-ctx.Done()
+	return time.Time{}, 0, ctx.Err()
+}
+
+func (d *downLedger) SaveSendSlot(ctx context.Context, _ string, _ time.Time, _ uint64) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// While the ledger does not answer, a worker paces the sender on its own
+// (at the sender's rate, as if alone) rather than hold every text for the
+// election, and asks the ledger again only after a rest.
+func TestLedgerDownPacesLocally(t *testing.T) {
+	t.Parallel()
+	ledger := &downLedger{}
+	now := time.Date(2030, 1, 7, 10, 0, 0, 0, time.UTC)
+	var downs int
+	l := sendrate.New(ledger, isConflict, 2, 1, 2*time.Second)
+	l.Now = func() time.Time { return now }
+	l.LedgerDown = func(error) { downs++ }
+	start := time.Now()
+	var waits []time.Duration
+	for range 5 {
+		wait, ok, err := l.Reserve(context.Background(), "s")
+		if err != nil || !ok {
+			t.Fatalf("reserve with the ledger down: ok %v, %v", ok, err)
+		}
+		waits = append(waits, wait)
+	}
+	if took := time.Since(start); took > 3*sendrate.LedgerWait {
+		t.Errorf("5 reservations took %v with the ledger down, want one ledger wait (%v)", took, sendrate.LedgerWait)
+	}
+	want := []time.Duration{0, 500 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2 * time.Second}
+	if !slices.Equal(waits, want) {
+		t.Errorf("local pace %v, want %v", waits, want)
+	}
+	if ledger.calls != 1 || downs != 1 {
+		t.Errorf("asked the ledger %d times, told of it down %d times; want 1 and 1 within the rest", ledger.calls, downs)
+	}
+	now = now.Add(10 * time.Second)
+	if _, _, err := l.Reserve(context.Background(), "s"); err != nil || ledger.calls != 2 {
+		t.Errorf("after the rest: %v, asked the ledger %d times in all, want 2", err, ledger.calls)
+	}
+}
