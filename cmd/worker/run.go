@@ -275,6 +275,10 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 		if err := json.Unmarshal(msg.Data(), &job); err != nil {
 			return err
 		}
+		// Bounded: while the stream elects a leader, handing the job back
+		// at once beats waiting out the job's deadline for a timer.
+		ctx, cancel := context.WithTimeout(ctx, deferWait)
+		defer cancel()
 		return store.Defer(ctx, job, until)
 	}
 	var runners []*jobs.Runner
@@ -291,5 +295,9 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 // Shorter waits (a rate slot a second or two away, a claim conflict) are
 // cheaper handed back than put on a timer.
 const laneDeferAfter = 5 * time.Second
+
+// deferWait bounds putting a job on a timer; past it, the job is handed
+// back to its lane with a delay instead.
+const deferWait = time.Second
 
 func isConflict(err error) bool { return errors.Is(err, natsjs.ErrConflict) }
