@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/aftercare/aftercare/internal/triage"
@@ -18,12 +19,26 @@ func runTriage(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("triage", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	previous := fs.Int("previous", -1, "the client's previous pain score, 0-10 (-1: none)")
+	eval := fs.String("eval", "", "instead of one reply, run a labelled held-out file (label<TAB>previous<TAB>category<TAB>text) and print recall and false alarms")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: worker triage [-previous N] TEXT...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *eval != "" {
+		f, err := os.Open(*eval)
+		if err != nil {
+			return fmt.Errorf("triage -eval: %w", err)
+		}
+		defer f.Close()
+		cases, err := triage.ReadCases(f)
+		if err != nil {
+			return fmt.Errorf("triage -eval %s: %w", *eval, err)
+		}
+		triage.Evaluate(cases, triage.Decide).Print(stdout)
+		return nil
 	}
 	text := strings.Join(fs.Args(), " ")
 	if strings.TrimSpace(text) == "" {
