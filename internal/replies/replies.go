@@ -107,6 +107,22 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 	}
 
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
+	if kw == triage.NoKeyword && triage.StopIntent(in.Body) {
+		// A request to stop in plain words is honoured like STOP. One that
+		// also says something of concern ("stop texting me, my leg has
+		// gone numb") opts out and is triaged as well, never silently
+		// opted out: the clinic hears of it.
+		if !triage.OfConcern(triage.Classify(in.Body, nil).Class) {
+			kw = triage.OptOut
+		} else if rec.Keyword == "" {
+			if err := p.Store.SetOptOut(ctx, clinic.ID, in.From, true, p.Now()); err != nil {
+				return err
+			}
+			p.Stats.OptOuts.Add(1)
+			rec.Keyword = string(triage.OptOut)
+			log.Info("client opted out in plain words, with something of concern: triaged as well")
+		}
+	}
 	if kw != triage.NoKeyword {
 		return p.keyword(ctx, log, clinic, rec, rev, kw, attempt)
 	}

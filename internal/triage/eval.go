@@ -70,12 +70,20 @@ type Outcome struct {
 // Decide runs triage on one case as the worker does: keywords first, then
 // classification.
 func Decide(c Case) Outcome {
-	switch KeywordOf(c.Text, "") {
-	case OptOut:
+	kw := KeywordOf(c.Text, "")
+	stopAndConcern := false
+	if kw == NoKeyword && StopIntent(c.Text) {
+		kw, stopAndConcern = OptOut, OfConcern(Classify(c.Text, c.Previous).Class)
+	}
+	switch {
+	case stopAndConcern:
+		d := Classify(c.Text, c.Previous)
+		return Outcome{OptedOut: true, Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag, Seen: d.Class.Escalates()}
+	case kw == OptOut:
 		return Outcome{OptedOut: true}
-	case OptIn:
+	case kw == OptIn:
 		return Outcome{OptedIn: true}
-	case Help:
+	case kw == Help:
 		return Outcome{}
 	}
 	d := Classify(c.Text, c.Previous)

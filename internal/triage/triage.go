@@ -34,6 +34,11 @@ func Classes() []Class { return []Class{RedFlag, Worsening, Question, Improving,
 // Escalates reports whether a reply of this class is raised to the clinic.
 func (c Class) Escalates() bool { return c == RedFlag || c == Worsening }
 
+// OfConcern reports whether a reply of this class needs someone at the
+// clinic: a stop request saying something of concern is triaged, not only
+// opted out.
+func OfConcern(c Class) bool { return c != Other && c != Improving && c != Same }
+
 // Decision is the outcome of triage.
 type Decision struct {
 	Class  Class  `json:"class"`
