@@ -24,6 +24,7 @@ type Reply struct {
 	SessionID string `json:"session_id,omitempty"`
 	Keyword   string `json:"keyword,omitempty"` // opt_out, opt_in, help
 	Class     string `json:"class,omitempty"`   // triage class
+	Flag      string `json:"flag,omitempty"`    // a red flag that changes the answer, such as self_harm
 	Reason    string `json:"reason,omitempty"`
 	Score     *int   `json:"pain_score,omitempty"`
 	// PreviousScore is the client's score before this reply, kept so a
@@ -93,19 +94,22 @@ const (
 
 // Escalation is a client reply the clinic must act on now.
 type Escalation struct {
-	ID          string           `json:"id"`
-	ClinicID    string           `json:"clinic_id"`
-	SessionID   string           `json:"session_id"`
-	ClientPhone string           `json:"client_phone"`
-	ClientName  string           `json:"client_name,omitempty"`
-	Class       string           `json:"class"` // red_flag or worsening
-	Reason      string           `json:"reason"`
-	Score       *int             `json:"pain_score,omitempty"`
-	ReplySID    string           `json:"reply_sid"`
-	ReplyBody   string           `json:"reply_body"`
-	ReceivedAt  time.Time        `json:"received_at"` // when the reply reached our webhook
-	RaisedAt    time.Time        `json:"raised_at"`
-	Status      EscalationStatus `json:"status"`
+	ID          string `json:"id"`
+	ClinicID    string `json:"clinic_id"`
+	SessionID   string `json:"session_id"`
+	ClientPhone string `json:"client_phone"`
+	ClientName  string `json:"client_name,omitempty"`
+	Class       string `json:"class"` // red_flag or worsening
+	// Flag is set for a red flag that needs more than a call back, such as
+	// "self_harm": urgent, the client was given a crisis line.
+	Flag       string           `json:"flag,omitempty"`
+	Reason     string           `json:"reason"`
+	Score      *int             `json:"pain_score,omitempty"`
+	ReplySID   string           `json:"reply_sid"`
+	ReplyBody  string           `json:"reply_body"`
+	ReceivedAt time.Time        `json:"received_at"` // when the reply reached our webhook
+	RaisedAt   time.Time        `json:"raised_at"`
+	Status     EscalationStatus `json:"status"`
 
 	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
 	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`

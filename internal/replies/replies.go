@@ -167,6 +167,12 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		if rec.Class == string(triage.RedFlag) {
 			kind = tips.AnswerRedFlag
 		}
+		if rec.Flag == triage.FlagSelfHarm {
+			kind = tips.AnswerCrisisNoLine
+			if line, ok := aftercare.CrisisLineFor(in.From); ok {
+				kind, fields.CrisisNumber, fields.CrisisName = tips.AnswerCrisis, line.Number, line.Name
+			}
+		}
 	case rec.SessionID == "":
 		kind = tips.AnswerUnknownClient
 	case rec.Class == string(triage.Question):
@@ -324,7 +330,7 @@ func (p *Processor) triage(ctx context.Context, log *slog.Logger, clinic *clinic
 		rec.SessionID = latest.SessionID
 	}
 	d := triage.Classify(rec.Body, client.LastScore)
-	rec.Class, rec.Reason, rec.Score, rec.PreviousScore = string(d.Class), d.Reason, d.Score, d.PreviousScore
+	rec.Class, rec.Flag, rec.Reason, rec.Score, rec.PreviousScore = string(d.Class), d.Flag, d.Reason, d.Score, d.PreviousScore
 	rec.TriagedAt = p.Now()
 	newRev, err := p.Store.SaveReply(ctx, rec, rev)
 	if err != nil {
@@ -358,7 +364,7 @@ func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clin
 	e := aftercare.Escalation{
 		ID: "esc_" + rec.MessageSID, ClinicID: clinic.ID, SessionID: rec.SessionID,
 		ClientPhone: rec.From, ClientName: sess.Client.Name,
-		Class: rec.Class, Reason: rec.Reason, Score: rec.Score,
+		Class: rec.Class, Flag: rec.Flag, Reason: rec.Reason, Score: rec.Score,
 		ReplySID: rec.MessageSID, ReplyBody: rec.Body, ReceivedAt: rec.ReceivedAt, RaisedAt: now,
 		Status: aftercare.EscalationOpen, UpdatedAt: now,
 	}

@@ -1,6 +1,7 @@
 package tips
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,12 +20,18 @@ const (
 	AnswerQuestion      Answer = "question"       // staff do not read this number: call the clinic
 	AnswerUnknownClient Answer = "unknown_client" // no recent appointment for this number
 	AnswerUnknownNumber Answer = "unknown_number" // the number is no clinic's
+	// AnswerCrisis answers a client who may harm themselves, following
+	// safe-messaging guidance: care, a crisis line, the emergency number.
+	AnswerCrisis Answer = "crisis"
+	// AnswerCrisisNoLine is the same where no crisis line is known.
+	AnswerCrisisNoLine Answer = "crisis_no_line"
 )
 
 // Fields fill an answer: %[1]s the clinic's name, %[2]s its phone, %[3]s
-// the emergency number.
+// the emergency number, %[4]s a crisis line's number, %[5]s its name.
 type Fields struct {
 	Clinic, Contact, Emergency string
+	CrisisNumber, CrisisName   string
 }
 
 // Answers are calm and plain, GSM-7 only, and at most two segments.
@@ -38,6 +45,8 @@ var answers = map[string]map[Answer]string{
 		AnswerQuestion:      "%[1]s: Thanks. Staff do not read texts to this number; please call us on %[2]s. If it is urgent, call %[3]s.",
 		AnswerUnknownClient: "%[1]s: We could not match this number to a recent appointment. Please call us on %[2]s. If it is urgent, call %[3]s.",
 		AnswerUnknownNumber: "This number does not take messages. If you need urgent medical help, call %[3]s.",
+		AnswerCrisis:        "%[1]s: Thank you for telling us. We are sorry you are going through this, and you do not have to face it alone. You can call %[5]s on %[4]s, free, any time. If you are in danger now, call %[3]s. The clinic will contact you.",
+		AnswerCrisisNoLine:  "%[1]s: Thank you for telling us. We are sorry you are going through this, and you do not have to face it alone. If you are in danger now, call %[3]s. The clinic will contact you.",
 	},
 	"es": {
 		AnswerWorsening:     "%[1]s: Gracias por avisarnos. Alguien de la clinica le contactara pronto. Si empeora mucho, llame al %[3]s.",
@@ -48,6 +57,8 @@ var answers = map[string]map[Answer]string{
 		AnswerQuestion:      "%[1]s: Gracias. El personal no lee los mensajes a este numero; llamenos al %[2]s. Si es urgente, llame al %[3]s.",
 		AnswerUnknownClient: "%[1]s: No encontramos una cita reciente con este numero. Llamenos al %[2]s. Si es urgente, llame al %[3]s.",
 		AnswerUnknownNumber: "Este numero no recibe mensajes. Si necesita ayuda medica urgente, llame al %[3]s.",
+		AnswerCrisis:        "%[1]s: Gracias por contarnoslo. Sentimos que este pasando por esto, y no tiene que afrontarlo solo. Puede llamar a %[5]s al %[4]s, gratis, a cualquier hora. Si esta en peligro ahora, llame al %[3]s. La clinica le contactara.",
+		AnswerCrisisNoLine:  "%[1]s: Gracias por contarnoslo. Sentimos que este pasando por esto, y no tiene que afrontarlo solo. Si esta en peligro ahora, llame al %[3]s. La clinica le contactara.",
 	},
 }
 
@@ -67,5 +78,12 @@ func RenderAnswer(a Answer, f Fields, locales ...string) (string, error) {
 	if f.Contact == "" {
 		f.Contact = "the clinic"
 	}
-	return strings.TrimSpace(fmt.Sprintf(tmpl, f.Clinic, f.Contact, f.Emergency)), nil
+	args := []any{f.Clinic, f.Contact, f.Emergency}
+	if a == AnswerCrisis {
+		if f.CrisisNumber == "" {
+			return "", errors.New("a crisis answer needs the crisis line's number")
+		}
+		args = append(args, f.CrisisNumber, f.CrisisName)
+	}
+	return strings.TrimSpace(fmt.Sprintf(tmpl, args...)), nil
 }

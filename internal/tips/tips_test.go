@@ -108,9 +108,12 @@ func ExampleRender() {
 
 func TestAnswersFitTwoSegments(t *testing.T) {
 	t.Parallel()
-	f := tips.Fields{Clinic: strings.Repeat("W", tips.MaxClinicName), Contact: "+442079460000", Emergency: "999"}
+	// The longest crisis line there is, by number and name.
+	f := tips.Fields{Clinic: strings.Repeat("W", tips.MaxClinicName), Contact: "+442079460000", Emergency: "999",
+		CrisisNumber: "0800 111 0 111", CrisisName: "TelefonSeelsorge"}
 	for _, lang := range tips.Languages() {
-		for _, a := range []tips.Answer{tips.AnswerWorsening, tips.AnswerRedFlag, tips.AnswerHelp, tips.AnswerOptOut, tips.AnswerOptIn, tips.AnswerQuestion, tips.AnswerUnknownClient, tips.AnswerUnknownNumber} {
+		for _, a := range []tips.Answer{tips.AnswerWorsening, tips.AnswerRedFlag, tips.AnswerHelp, tips.AnswerOptOut, tips.AnswerOptIn, tips.AnswerQuestion,
+			tips.AnswerUnknownClient, tips.AnswerUnknownNumber, tips.AnswerCrisis, tips.AnswerCrisisNoLine} {
 			text, err := tips.RenderAnswer(a, f, lang)
 			if err != nil {
 				t.Fatal(err)
@@ -123,6 +126,15 @@ func TestAnswersFitTwoSegments(t *testing.T) {
 				t.Errorf("%s %s: bad template: %q", lang, a, text)
 			}
 		}
+	}
+	for _, lang := range tips.Languages() {
+		crisis, _ := tips.RenderAnswer(tips.AnswerCrisis, f, lang)
+		if !strings.Contains(crisis, "0800 111 0 111") || !strings.Contains(crisis, "TelefonSeelsorge") || !strings.Contains(crisis, "999") {
+			t.Errorf("%s crisis answer %q must give the crisis line and the emergency number", lang, crisis)
+		}
+	}
+	if _, err := tips.RenderAnswer(tips.AnswerCrisis, tips.Fields{Clinic: "C", Emergency: "999"}, "en"); err == nil {
+		t.Error("a crisis answer without a line rendered")
 	}
 	red, _ := tips.RenderAnswer(tips.AnswerRedFlag, f, "en")
 	if !strings.Contains(red, "999") || !strings.Contains(red, "urgent") {

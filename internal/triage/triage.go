@@ -49,6 +49,9 @@ type Decision struct {
 	Score *int `json:"pain_score,omitempty"`
 	// PreviousScore is the client's last score, given by the caller.
 	PreviousScore *int `json:"previous_score,omitempty"`
+	// Flag names a red flag that changes what the client is told, such as
+	// FlagSelfHarm.
+	Flag string `json:"flag,omitempty"`
 }
 
 // Thresholds for pain scores: a score this high counts as worsening or as a
@@ -80,6 +83,10 @@ func Classify(text string, previous *int) Decision {
 	}
 	f.score = painScore(norm)
 	d := f.decide(previous)
+	if phrase := selfHarm(norm); phrase != "" {
+		// Before any other reading: whatever else the reply says.
+		d.Class, d.Reason, d.Flag = RedFlag, "says they may harm themselves or not want to live: "+phrase, FlagSelfHarm
+	}
 	d.PreviousScore = previous
 	d.Escalate = d.Class.Escalates()
 	return d
