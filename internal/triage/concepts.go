@@ -1,0 +1,169 @@
+package triage
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Concepts found in a reply and combined by rules, rather than whole
+// phrases: a medicine named anywhere and "not helping" anywhere in the
+// same clause make "medicine not helping", whatever the drug or the words.
+// Each rule may only raise a decision (other -> worsening -> red flag),
+// never lower one.
+
+// concept is a set of single words and multi-word phrases.
+type concept struct {
+	words   map[string]bool
+	phrases [][]string
+}
+
+func newConcept(list ...string) concept {
+	c := concept{words: map[string]bool{}}
+	for _, item := range list {
+		if strings.Contains(item, " ") {
+			c.phrases = append(c.phrases, strings.Fields(item))
+		} else {
+			c.words[item] = true
+		}
+	}
+	return c
+}
+
+// find returns the index of the first word of the concept in words, or -1.
+func (c concept) find(words []string) int {
+	for i, w := range words {
+		if c.words[w] {
+			return i
+		}
+		for _, p := range c.phrases {
+			if hasPhraseAt(words, i, p) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+var (
+	// A medicine, by name (the common pain relievers, English and Spanish
+	// brand and generic names) or by kind.
+	medicine = newConcept("ibuprofen", "ibuprofeno", "advil", "motrin", "nurofen", "paracetamol", "acetaminophen",
+		"acetaminofen", "tylenol", "panadol", "naproxen", "naproxeno", "aleve", "aspirin", "aspirina", "codeine", "codeina",
+		"cocodamol", "co codamol", "tramadol", "diclofenac", "diclofenaco", "voltaren", "voltarol", "metamizol", "nolotil",
+		"painkiller", "painkillers", "pain killer", "pain killers", "pain meds", "meds", "medication", "medicine",
+		"medicina", "medicamento", "medicamentos", "pills", "tablets", "pastilla", "pastillas", "analgesico", "analgesicos",
+		"relajante", "muscle relaxant", "ibu", "ibus")
+	// Not helping, as people say it.
+	notHelping = newConcept("not helping", "not help", "not helped", "no help", "not working", "not work", "not worked",
+		"not touching", "not touch", "not doing anything", "not doing much", "not do anything", "not do much",
+		"useless", "no effect", "no difference", "barely touches", "barely touching", "barely helps", "wears off",
+		"no ayuda", "no me ayuda", "no ayudan", "no hace nada", "no hacen nada", "no hace efecto", "no me hace efecto",
+		"no hacen efecto", "no funciona", "no funcionan", "no sirve", "no sirven", "ni con", "ni siquiera con")
+	// Something torn or a pop, felt in the body.
+	tornOrPop = newConcept("pop", "popped", "popping", "snap", "snapped", "torn", "tore", "ripped", "rip", "tear in",
+		"chasquido", "crujido", "crujio", "trono", "desgarro", "desgarre", "desgarrado", "desgarrada", "se rompio",
+		"algo se rompio", "roto", "rota", "se me safo", "tirón", "tiron")
+	bodyPart = newConcept("neck", "shoulder", "shoulders", "back", "knee", "knees", "calf", "calves", "leg", "legs", "arm",
+		"arms", "hip", "hips", "ankle", "wrist", "elbow", "hamstring", "hammy", "muscle", "muscles", "tendon", "ligament",
+		"spine", "thigh", "quad", "glute", "foot", "hand", "rib", "ribs", "achilles",
+		"cuello", "hombro", "hombros", "espalda", "rodilla", "rodillas", "pantorrilla", "pierna", "piernas", "brazo",
+		"brazos", "cadera", "tobillo", "muneca", "codo", "musculo", "musculos", "tendon", "ligamento", "columna", "muslo",
+		"gemelo", "gemelos", "pie", "mano", "costilla", "costillas")
+	// Emergency care: a place or a call.
+	emergencyCare = newConcept("a e", "ae", "er", "emergency room", "emergency department", "urgent care", "hospital",
+		"ambulance", "paramedics", "911", "999", "112", "urgencias", "emergencias", "ambulancia", "guardia",
+		"paramedicos", "la cruz roja", "el seguro")
+	// Going to, being at or calling it: past or present, not a plan.
+	careAction = newConcept("went", "been", "gone", "im", "am", "at", "in", "called", "took", "taken", "admitted",
+		"sent", "ended up", "rushed", "visited", "fui", "fuimos", "estoy", "estuve", "llame", "llamamos",
+		"me llevaron", "me mandaron", "termine", "acabe", "ingresado", "ingresada", "ingresaron")
+	// Said before a word, in its clause, to deny it.
+	deniers = newConcept("not", "no", "never", "without", "nunca", "sin", "no need", "no tuve que", "didnt need",
+		"not need", "ni")
+	// Worse as a multiple of before.
+	multiplier = newConcept("twice", "double", "doubled", "triple", "tripled", "two times", "three times", "2x", "3x",
+		"x2", "x3", "dos veces", "tres veces", "el doble", "el triple")
+	comparativeWorse = newConcept("worse", "as bad", "more pain", "more sore", "the pain", "as much", "as sore",
+		"peor", "mas dolor", "mas fuerte", "duele", "dolor", "the ache")
+	// Pain or a symptom, for the rules that need the reply to be about pain.
+	painConcept = newConcept("pain", "painful", "sore", "soreness", "ache", "aching", "aches", "hurts", "hurt", "hurting",
+		"stiff", "tender", "dolor", "duele", "duelen", "adolorido", "adolorida", "molestia", "molestias", "agujetas")
+	stillConcept = newConcept("still", "todavia", "aun", "sigue", "siguen", "sigo", "continues", "not gone", "hasnt gone",
+		"keeps", "persists", "since", "desde", "for", "durante", "over", "more than", "mas de")
+)
+
+// durationPattern finds a number of days or weeks: "10 days", "two
+// weeks", "una semana", "hace 9 dias".
+var durationPattern = regexp.MustCompile(`\b(\d{1,2}|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fourteen|un|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|catorce|quince)\s+(days?|weeks?|dias|semanas?)\b`)
+
+var countWords = map[string]int{"a": 1, "an": 1, "one": 1, "un": 1, "una": 1, "eleven": 11, "twelve": 12,
+	"fourteen": 14, "once": 11, "doce": 12, "catorce": 14, "quince": 15}
+
+// daysSaid is the longest duration the reply gives, in days.
+func daysSaid(norm string) int {
+	longest := 0
+	for _, m := range durationPattern.FindAllStringSubmatch(norm, -1) {
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			if v, ok := numberWords[m[1]]; ok {
+				n = v
+			} else {
+				n = countWords[m[1]]
+			}
+		}
+		if strings.HasPrefix(m[2], "week") || strings.HasPrefix(m[2], "semana") {
+			n *= 7
+		}
+		longest = max(longest, n)
+	}
+	if strings.Contains(norm, "last week") || strings.Contains(norm, "semana pasada") {
+		longest = max(longest, 7)
+	}
+	return longest
+}
+
+// applyConcepts raises d where a rule over the reply's concepts says so.
+func applyConcepts(norm string, clauses []clause, d Decision) Decision {
+	raise := func(to Class, reason string) {
+		if d.Class == RedFlag || (d.Class == Worsening && to == Worsening) {
+			return
+		}
+		d.Class, d.Reason = to, reason
+	}
+	for _, c := range clauses {
+		w := c.words
+		// Emergency care already sought: the clinic must know of any
+		// event after treatment that took the client to emergency care,
+		// and the client is told to follow the emergency service's advice.
+		if i := emergencyCare.find(w); i >= 0 && careAction.find(w[max(i-4, 0):i]) >= 0 && !deniedBefore(w, i) {
+			raise(RedFlag, "red flag: emergency care already sought ("+strings.Join(w[max(i-2, 0):min(i+2, len(w))], " ")+")")
+		}
+		// A medicine, and it is not helping.
+		if medicine.find(w) >= 0 && notHelping.find(w) >= 0 {
+			raise(Worsening, "worsening: pain medicine not helping")
+		}
+		// Something torn or a pop in the body.
+		if i := tornOrPop.find(w); i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i) {
+			raise(Worsening, "worsening: felt something tear or pop ("+w[i]+")")
+		}
+		// Worse as a multiple of before.
+		if multiplier.find(w) >= 0 && comparativeWorse.find(w) >= 0 {
+			raise(Worsening, "worsening: pain a multiple of before")
+		}
+	}
+	// Pain still there after a week: soreness after massage eases within a
+	// few days; past a week it needs a professional (the tips say so).
+	if days := daysSaid(norm); days >= 7 && d.Class != Improving {
+		words := wordPattern.FindAllString(norm, -1)
+		if painConcept.find(words) >= 0 && stillConcept.find(words) >= 0 {
+			raise(Worsening, "worsening: pain lasting "+strconv.Itoa(days)+" days or more")
+		}
+	}
+	return d
+}
+
+// deniedBefore reports a denier within the three words before index i.
+func deniedBefore(words []string, i int) bool {
+	return deniers.find(words[max(i-3, 0):i]) >= 0
+}
