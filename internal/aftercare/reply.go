@@ -38,6 +38,21 @@ type Reply struct {
 	AnsweredAt  time.Time `json:"answered_at,omitzero"`
 	TriagedAt   time.Time `json:"triaged_at,omitzero"`
 	ProcessedAt time.Time `json:"processed_at,omitzero"`
+	// Reviewed is set when someone at the clinic has read a reply triage
+	// could not read with confidence (class needs_review).
+	ReviewedAt time.Time `json:"reviewed_at,omitzero"`
+	ReviewedBy string    `json:"reviewed_by,omitempty"`
+	ReviewNote string    `json:"review_note,omitempty"`
+}
+
+// MarkReviewed records that someone at the clinic has read the reply. It
+// reports false when it already was: the first mark stands.
+func (r *Reply) MarkReviewed(by, note string, at time.Time) bool {
+	if !r.ReviewedAt.IsZero() {
+		return false
+	}
+	r.ReviewedAt, r.ReviewedBy, r.ReviewNote = at, by, note
+	return true
 }
 
 // ClientSession is one of a client's recent sessions, for linking replies.

@@ -75,6 +75,37 @@ func (s *Store) SaveReply(ctx context.Context, r aftercare.Reply, rev uint64) (u
 	return saveJSON(ctx, s.replies, ClinicOrUnknown(r.ClinicID)+"."+Token(r.MessageSID), r, rev)
 }
 
+// Replies returns a clinic's reply records, newest first. The clinic is
+// part of every key, so one clinic never lists another's; the bucket's
+// retention bounds how many there are.
+func (s *Store) Replies(ctx context.Context, clinic string) ([]aftercare.Reply, error) {
+	lister, err := s.replies.ListKeysFiltered(ctx, ClinicOrUnknown(clinic)+".>")
+	if err != nil {
+		return nil, fmt.Errorf("list replies: %w", err)
+	}
+	defer lister.Stop()
+	var out []aftercare.Reply
+	for key := range lister.Keys() {
+		r, _, err := getJSON[aftercare.Reply](ctx, s, s.replies, key)
+		if errors.Is(err, aftercare.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b aftercare.Reply) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
+	return out, ctx.Err()
+}
+
+// UpdateReply applies change to a reply record and writes it, reading
+// again if it changed meanwhile; change returns false to leave it, or an
+// error to abandon. A missing record is aftercare.ErrNotFound.
+func (s *Store) UpdateReply(ctx context.Context, clinic, messageSID string, change func(*aftercare.Reply) (bool, error)) (aftercare.Reply, error) {
+	return update(ctx, s, s.replies, ClinicOrUnknown(clinic)+"."+Token(messageSID), false, change)
+}
+
 // Client returns what we know of a clinic's client, or aftercare.ErrNotFound.
 func (s *Store) Client(ctx context.Context, clinic, phone string) (aftercare.ClientRecord, uint64, error) {
 	return getJSON[aftercare.ClientRecord](ctx, s, s.clients, phoneKey(clinic, phone))

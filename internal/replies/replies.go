@@ -45,7 +45,7 @@ type Stats struct {
 	// DeadLettered counts texts given up on: each may have been a red flag.
 	DeadLettered atomic.Int64
 	// ByClass counts replies per triage class, in triage.Classes() order.
-	ByClass [6]atomic.Int64
+	ByClass [7]atomic.Int64
 }
 
 // Processor handles stored inbound texts.

@@ -12,6 +12,7 @@ import (
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/planner"
 	"github.com/aftercare/aftercare/internal/replies"
+	"github.com/aftercare/aftercare/internal/triage"
 	"github.com/aftercare/aftercare/internal/twilio"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -310,5 +311,44 @@ func TestStrangerAnswersCappedPerClinicPerHour(t *testing.T) {
 	b.clock.Advance(time.Hour)
 	if rec := b.reply(t, "+447700900299", "hello?"); rec.Answer == "" {
 		t.Error("a stranger was not answered in the next hour")
+	}
+}
+
+// A reply about the body that triage cannot read with confidence is kept
+// as needs_review and counted, and is handled as "other" is: no
+// escalation, no page, no answer, the plan left as it is. Chit-chat is
+// counted as other (the counters follow triage.Classes(), one per class).
+func TestNeedsReviewIsRecordedNotEscalated(t *testing.T) {
+	b := setup(t)
+	const phone = "+447700900131"
+	b.session(t, 1, "s1", phone, b.clock.Now().Add(-25*time.Hour))
+	rec := b.reply(t, phone, "my shoulder feels weird since yesterday")
+	if rec.Class != string(triage.NeedsReview) || rec.EscalationID != "" || rec.Answer != "" || rec.ProcessedAt.IsZero() {
+		t.Fatalf("record %+v", rec)
+	}
+	if got := b.reply(t, phone, "thanks"); got.Class != string(triage.Other) {
+		t.Fatalf("thanks: %s", got.Class)
+	}
+	if len(b.twilio.Messages()) != 0 {
+		t.Errorf("answered: %+v", b.twilio.Messages())
+	}
+	if list, err := b.env.Store.Escalations(context.Background(), "harbour"); err != nil || len(list) != 0 {
+		t.Errorf("escalations %v, err %v", list, err)
+	}
+	if sess, _, err := b.env.Store.Session(context.Background(), "harbour", "s1"); err != nil || sess.EscalationID != "" {
+		t.Errorf("session %+v, err %v", sess, err)
+	}
+	st := b.processor.Stats
+	for i, c := range triage.Classes() {
+		want := int64(0)
+		if c == triage.NeedsReview || c == triage.Other {
+			want = 1
+		}
+		if got := st.ByClass[i].Load(); got != want {
+			t.Errorf("replies counted as %s: %d, want %d", c, got, want)
+		}
+	}
+	if st.Escalations.Load() != 0 {
+		t.Errorf("escalations counted: %d", st.Escalations.Load())
 	}
 }

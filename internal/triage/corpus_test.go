@@ -100,9 +100,9 @@ func checkCorpus(t *testing.T, corpus []labelled) {
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-10s %7s %9s %7s\n", "class", "replies", "precision", "recall")
+	fmt.Fprintf(&table, "%-12s %7s %9s %7s\n", "class", "replies", "precision", "recall")
 	for _, c := range triage.Classes() {
-		fmt.Fprintf(&table, "%-10s %7d %9s %7s\n", c, actual[c], ratio(truePos[c], predicted[c]), ratio(truePos[c], actual[c]))
+		fmt.Fprintf(&table, "%-12s %7d %9s %7s\n", c, actual[c], ratio(truePos[c], predicted[c]), ratio(truePos[c], actual[c]))
 	}
 	fmt.Fprintf(&table, "accuracy %d/%d = %s; escalated %d/%d", correct, len(corpus), ratio(correct, len(corpus)), escalated, shouldEscalate)
 	t.Log("\n" + table.String())

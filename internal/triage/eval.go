@@ -88,7 +88,7 @@ func Decide(c Case) Outcome {
 	}
 	d := Classify(c.Text, c.Previous)
 	o := Outcome{Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag}
-	o.Seen = o.Escalated
+	o.Seen = o.Escalated || d.Class == NeedsReview // listed for the clinic to review
 	return o
 }
 

@@ -1,10 +1,14 @@
 // Package triage reads a client's SMS reply and decides what it says: a red
-// flag, worsening pain, a question for the clinic, improving, the same, or
-// something else, always with the reason. Every rule is in this file.
+// flag, worsening pain, one that needs a person to read it, a question for
+// the clinic, improving, the same, or something else, always with the
+// reason. Every rule is in this file.
 //
 // It is tuned for recall on red flags and worsening: a missed client who is
 // getting worse is far worse than a call the clinic did not need to make, so
-// when in doubt a reply counts as worsening.
+// when in doubt a reply counts as worsening. A reply that talks about the
+// body, a symptom, medicine or care and that no rule reads with confidence
+// needs review: a person at the clinic reads it. Only a reply with none of
+// those is "other".
 package triage
 
 import (
@@ -22,14 +26,19 @@ type Class string
 const (
 	RedFlag   Class = "red_flag"  // a symptom that needs a clinician now
 	Worsening Class = "worsening" // pain getting worse, or a high score
-	Question  Class = "question"  // a question for the clinic
-	Improving Class = "improving" // getting better
-	Same      Class = "same"      // about the same, or sore as expected
-	Other     Class = "other"     // thanks, ok, anything else
+	// NeedsReview: about the body, a symptom, medicine or care, and not read
+	// with confidence; a person at the clinic should read it.
+	NeedsReview Class = "needs_review"
+	Question    Class = "question"  // a question for the clinic
+	Improving   Class = "improving" // getting better
+	Same        Class = "same"      // about the same, or sore as expected
+	Other       Class = "other"     // thanks, ok, anything else
 )
 
 // Classes lists every class, most urgent first.
-func Classes() []Class { return []Class{RedFlag, Worsening, Question, Improving, Same, Other} }
+func Classes() []Class {
+	return []Class{RedFlag, Worsening, NeedsReview, Question, Improving, Same, Other}
+}
 
 // Escalates reports whether a reply of this class is raised to the clinic.
 func (c Class) Escalates() bool { return c == RedFlag || c == Worsening }
@@ -77,7 +86,7 @@ func Classify(text string, previous *int) Decision {
 	}
 	norm := normalize(text)
 	clauses := splitClauses(norm)
-	var f findings
+	f := findings{clauses: clauses}
 	for i, c := range clauses {
 		f.scan(c, i, clauses)
 	}
@@ -403,10 +412,15 @@ var improving = []rule{
 
 var same = []rule{
 	{class: Same, reason: "about the same", phrases: []string{
-		"same", "no change", "unchanged", "similar", "still", "sore", "stiff", "tender", "achy", "aching", "ache", "tight", "hurts", "hurt",
+		"same", "no change", "unchanged", "sore", "stiff", "tender", "achy", "aching", "ache", "tight", "hurts", "hurt",
 		"pain", "painful", "igual", "lo mismo", "sin cambios", "adolorido", "adolorida", "duele", "dolor", "emojisame", "meh", "so so",
 	}},
+	// "Still" or "similar" alone says nothing has changed, but not what:
+	// "my knee still feels odd" is read by a person, "still" alone is the same.
+	{class: Same, reason: weakSame, phrases: []string{"still", "similar"}},
 }
+
+const weakSame = "no change said, nothing named"
 
 // Words that deny what follows: "not worse", "no numbness".
 var negators = map[string]bool{
@@ -460,6 +474,7 @@ type signal struct {
 }
 
 type findings struct {
+	clauses  []clause
 	signals  []signal
 	question string
 	score    *scoreFound
@@ -643,6 +658,138 @@ func questionIn(c clause) string {
 	return ""
 }
 
+// ---- concerns: what makes an unread reply worth a person's time ----------
+
+// concernKinds names the words that make a reply one a person should read
+// when no rule reads it with confidence: the body, pain or a symptom,
+// medicine, care. English and Spanish, accents stripped, with common slips.
+var concernKinds = []struct {
+	kind  string
+	words []string
+}{
+	{"mentions the body", []string{
+		"neck", "nek", "shoulder", "shoulders", "sholder", "shoudler", "knee", "knees", "kne", "hip", "hips", "leg", "legs", "calf", "calves",
+		"thigh", "thighs", "hamstring", "hamstrings", "quad", "quads", "glute", "glutes", "buttock", "bum", "groin", "ankle", "ankles", "ankel",
+		"wrist", "wrists", "elbow", "elbows", "finger", "fingers", "toe", "toes", "thumb", "spine", "spinal", "rib", "ribs", "jaw", "muscle",
+		"muscles", "tendon", "tendons", "joint", "joints", "lumbar", "sciatica", "sciatic", "forearm", "bicep", "biceps", "tricep", "skin",
+		"stomach", "tummy", "belly", "shin", "shins", "heel", "arch", "achilles", "collarbone", "shoulderblade", "tailbone", "coccyx", "pelvis",
+		"espalda", "cuello", "hombro", "hombros", "rodilla", "rodillas", "cadera", "caderas", "pierna", "piernas", "brazo", "brazos", "mano",
+		"manos", "cabeza", "tobillo", "tobillos", "muneca", "codo", "codos", "dedo", "dedos", "pecho", "pantorrilla", "gemelo", "gemelos",
+		"pies", "lumbares", "cintura", "nuca", "columna", "costilla", "costillas", "musculo", "musculos", "gluteo", "gluteos", "muslo",
+		"muslos", "talon", "piel", "estomago", "barriga", "mandibula",
+	}},
+	{"mentions pain or a symptom", []string{
+		"pain", "pains", "painful", "ache", "aches", "aching", "achy", "sore", "soreness", "hurt", "hurts", "hurting", "numb", "numbness",
+		"tingling", "pins", "swelling", "swollen", "bruise", "bruised", "bruising", "rash", "itch", "itchy", "itching", "fever", "feverish",
+		"temperature", "dizzy", "dizziness", "lightheaded", "nausea", "nauseous", "sick", "vomit", "vomiting", "headache", "migraine",
+		"burning", "stinging", "throbbing", "cramp", "cramps", "spasm", "spasms", "stiff", "stiffness", "tight", "tightness", "tender",
+		"weak", "weakness", "twinge", "twinges", "clicking", "popping", "cracking", "knot", "knots", "lump", "bump", "pulled", "strain",
+		"strained", "sprain", "sprained", "injury", "injured", "tweaked", "twisted", "bleeding", "blood", "shaky", "faint", "sweats",
+		"duele", "duelen", "dolor", "dolores", "molestia", "molestias", "molesta", "adolorido", "adolorida", "entumecido", "entumecida",
+		"hormigueo", "hinchado", "hinchada", "hinchazon", "moreton", "morado", "sarpullido", "picor", "pica", "fiebre", "mareo", "mareado",
+		"mareada", "nauseas", "vomito", "jaqueca", "migrana", "ardor", "quemazon", "calambre", "calambres", "contractura", "rigido",
+		"rigida", "tension", "debil", "debilidad", "punzada", "punzadas", "bulto", "lesion", "tiron", "sangre", "emojibad", "emojisame",
+	}},
+	{"mentions medicine", []string{
+		"meds", "medicine", "medicines", "medication", "pill", "pills", "tablet", "tablets", "painkiller", "painkillers", "ibuprofen",
+		"ibuprophen", "ibuprofin", "ibuprofeno", "paracetamol", "paracetemol", "acetaminophen", "tylenol", "advil", "nurofen", "motrin",
+		"aspirin", "aspirina", "naproxen", "aleve", "codeine", "codamol", "tramadol", "diclofenac", "voltaren", "voltarol", "biofreeze",
+		"arnica", "antihistamine", "antihistamines", "antibiotic", "antibiotics", "antibioticos", "inhaler", "steroid", "steroids",
+		"relaxant", "relaxants", "nolotil", "metamizol", "enantyum", "analgesico", "analgesicos", "antiinflamatorio", "antiinflamatorios",
+		"pastilla", "pastillas", "medicamento", "medicamentos", "medicina", "pomada", "dipirona",
+	}},
+	{"mentions care", []string{
+		"doctor", "doctors", "docter", "doc", "dr", "gp", "physio", "physiotherapist", "chiro", "chiropractor", "osteo", "osteopath",
+		"hospital", "ambulance", "paramedic", "paramedics", "emergency", "nurse", "pharmacist", "pharmacy", "chemist", "xray", "mri",
+		"medico", "medica", "doctora", "urgencias", "ambulancia", "fisio", "fisioterapeuta", "enfermera", "enfermero", "farmacia",
+		"farmaceutico", "traumatologo",
+	}},
+}
+
+// Words that name a body part only after "my", "lower" ...: "my back",
+// not "back home"; "my head", not "heads up".
+var bodyAfterOwner = map[string]bool{"back": true, "hand": true, "hands": true, "head": true, "arm": true, "arms": true, "foot": true, "feet": true, "chest": true, "pie": true}
+
+var owners = map[string]bool{
+	"my": true, "his": true, "her": true, "lower": true, "upper": true, "left": true, "right": true, "both": true, "mid": true, "middle": true,
+	"mi": true, "mis": true, "su": true, "sus": true,
+}
+
+// Words a denial reaches across to a concern: "no swelling in my knee".
+var concernFillers = map[string]bool{
+	"in": true, "on": true, "my": true, "mi": true, "around": true, "near": true, "en": true, "el": true, "la": true, "los": true, "las": true,
+	"de": true, "del": true, "left": true, "right": true, "both": true, "lower": true, "upper": true,
+}
+
+// Near misses of a concern word that are words of their own.
+var notConcerns = map[string]bool{"hombre": true, "thumbs": true, "tables": true, "should": true, "docs": true}
+
+var concernWords = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range concernKinds {
+		for _, w := range k.words {
+			m[w] = k.kind
+		}
+	}
+	for w := range bodyAfterOwner {
+		m[w] = "mentions the body"
+	}
+	return m
+}()
+
+// concernOf says what kind of concern a word is, allowing one slip in
+// longer words ("shouldr", "ibuprofn").
+func concernOf(w string) (string, string) {
+	if notConcerns[w] {
+		return "", ""
+	}
+	if k, ok := concernWords[w]; ok && !bodyAfterOwner[w] {
+		return k, w
+	}
+	if len(w) >= 6 {
+		for _, k := range concernKinds {
+			for _, v := range k.words {
+				if len(v) >= 6 && closeEnough(w, v) {
+					return k.kind, v
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+// concernIn finds the first concern not denied in its clause: "no numbness,
+// tingling or fever" names none, "my shoulder feels weird" names one.
+func concernIn(clauses []clause) string {
+	for _, c := range clauses {
+		for i, w := range c.words {
+			kind, word := concernOf(w)
+			if bodyAfterOwner[w] && i > 0 && owners[c.words[i-1]] {
+				kind, word = concernWords[w], w
+			}
+			if kind == "" || concernDenied(c.words, i) {
+				continue
+			}
+			return fmt.Sprintf("%s (%q)", kind, word)
+		}
+	}
+	return ""
+}
+
+func concernDenied(words []string, i int) bool {
+	for j := i - 1; j >= 0 && j >= i-8; j-- {
+		w := words[j]
+		if negators[w] {
+			return true
+		}
+		if kind, _ := concernOf(w); kind != "" || fillers[w] || listWords[w] || concernFillers[w] {
+			continue
+		}
+		return false
+	}
+	return false
+}
+
 // ---- pain scores ---------------------------------------------------------
 
 type scoreFound struct {
@@ -761,10 +908,30 @@ func (f *findings) decide(previous *int) Decision {
 	if s := f.first(Improving, true); s != nil {
 		return Decision{Class: Improving, Reason: "improving: " + s.reason}
 	}
+	if s := f.sameSaid(); s != nil {
+		return Decision{Class: Same, Reason: "same: " + s.reason}
+	}
+	// Fail-safe: nothing above read it with confidence, so a reply that
+	// talks about the body, a symptom, medicine or care goes to a person.
+	if c := concernIn(f.clauses); c != "" {
+		return Decision{Class: NeedsReview, Reason: "needs review: " + c + ", and no rule reads it with confidence"}
+	}
 	if s := f.first(Same, true); s != nil {
 		return Decision{Class: Same, Reason: "same: " + s.reason}
 	}
 	return Decision{Class: Other, Reason: "other: no pain report, symptom or question found"}
+}
+
+// sameSaid returns the last signal that says the same in so many words
+// ("same", "no change", "still sore"), not only "still".
+func (f *findings) sameSaid() *signal {
+	var found *signal
+	for i := range f.signals {
+		if s := &f.signals[i]; s.class == Same && !strings.HasPrefix(s.reason, weakSame) {
+			found = s
+		}
+	}
+	return found
 }
 
 func (f *findings) scoreValue() *int {

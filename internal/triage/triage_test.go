@@ -38,7 +38,7 @@ func TestClassify(t *testing.T) {
 		{"3", score(5), triage.Improving, score(3)},
 		{"9", nil, triage.RedFlag, score(9)},
 		{"pain is about a 6-7", nil, triage.Worsening, score(7)},
-		{"took 2 ibuprofen", nil, triage.Other, nil},
+		{"took 2 ibuprofen", nil, triage.NeedsReview, nil}, // medicine, and nothing says why
 		{"sore for 3 days now", nil, triage.Same, nil},
 		{"siete de diez", nil, triage.Worsening, score(7)},
 		// Typos, shorthand, emoji, Spanish.
@@ -51,6 +51,28 @@ func TestClassify(t *testing.T) {
 		{"me duele mas", nil, triage.Worsening, nil},
 		{"Can I take ibuprofen?", nil, triage.Question, nil},
 		{"", nil, triage.Other, nil},
+		// Fail-safe: the body, a symptom, medicine or care, read with no
+		// confidence, goes to a person; chit-chat stays other.
+		{"my shoulder feels weird since yesterday", nil, triage.NeedsReview, nil},
+		{"my knee still feels odd", nil, triage.NeedsReview, nil},
+		{"the sholder is weird", nil, triage.NeedsReview, nil}, // a slip
+		{"feeling funny in my lower back", nil, triage.NeedsReview, nil},
+		{"went to see my GP this morning", nil, triage.NeedsReview, nil},
+		{"tomé un nolotil anoche", nil, triage.NeedsReview, nil},
+		{"el hombro lo noto raro", nil, triage.NeedsReview, nil},
+		{"no swelling in my knee", nil, triage.Other, nil}, // denied
+		{"no numbness, tingling or fever", nil, triage.Other, nil},
+		{"back home now, thanks", nil, triage.Other, nil}, // "back" is not the body here
+		{"on the other hand it was lovely", nil, triage.Other, nil},
+		{"thumbs up", nil, triage.Other, nil},
+		{"still", nil, triage.Same, nil},
+		{"Sent from my iPhone", nil, triage.Other, nil},
+		// Confident readings are unchanged by a body word.
+		{"my shoulder is much better", nil, triage.Improving, nil},
+		{"my shoulder is worse", nil, triage.Worsening, nil},
+		{"my shoulder has gone numb", nil, triage.RedFlag, nil},
+		{"shoulder still sore", nil, triage.Same, nil},
+		{"should I ice my shoulder?", nil, triage.Question, nil},
 		{strings.Repeat("worse ", 1000), nil, triage.Worsening, nil},
 	}
 	for _, tt := range tests {
