@@ -78,7 +78,7 @@ func Decide(c Case) Outcome {
 	switch {
 	case stopAndConcern:
 		d := Classify(c.Text, c.Previous)
-		return Outcome{OptedOut: true, Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag, Seen: d.Class.Escalates()}
+		return Outcome{OptedOut: true, Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag, Seen: d.Class.Escalates() || d.Class == NeedsReview}
 	case kw == OptOut:
 		return Outcome{OptedOut: true}
 	case kw == OptIn:
