@@ -94,10 +94,16 @@ func Decide(c Case) Outcome {
 
 // Report is a held-out file's figures.
 type Report struct {
-	Total                  int
-	RedFlags, RedFlagsHit  int // paged with "seek care"
-	RedFlagsPaged          int // paged at all
-	Worse, WorseHit        int // paged
+	Total                 int
+	RedFlags, RedFlagsHit int // paged with "seek care"
+	RedFlagsPaged         int // paged at all
+	Worse, WorseHit       int // paged
+	// WorryingSeen counts red flags and worsening a person sees at all:
+	// paged, or listed for review.
+	WorryingSeen int
+	// BenignListed counts benign replies listed for review: no page, but
+	// staff time.
+	BenignListed           int
 	Review, ReviewSeen     int // a person sees it
 	OptOuts, OptOutsHit    int
 	Benign, FalseAlarms    int // benign replies paged or opted out
@@ -127,6 +133,9 @@ func Evaluate(cases []Case, decide func(Case) Outcome) Report {
 			if o.OptedOut && !o.Escalated {
 				r.StopPlusSymptomSilent++
 			}
+		}
+		if (c.Label == WantRedFlag || c.Label == WantWorse) && (o.Seen || o.Escalated) {
+			r.WorryingSeen++
 		}
 		switch c.Label {
 		case WantRedFlag:
@@ -164,6 +173,9 @@ func Evaluate(cases []Case, decide func(Case) Outcome) Report {
 			}
 		case WantFine, WantAsk, WantOptIn:
 			r.Benign++
+			if o.Seen && !o.Escalated {
+				r.BenignListed++
+			}
 			if o.Escalated || o.OptedOut {
 				r.FalseAlarms++
 				miss(&r.BenignOptedOutOrPaged)
@@ -184,10 +196,12 @@ func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "replies                     %d\n", r.Total)
 	fmt.Fprintf(w, "red flags paged as urgent   %s (paged at all: %s)\n", pct(r.RedFlagsHit, r.RedFlags), pct(r.RedFlagsPaged, r.RedFlags))
 	fmt.Fprintf(w, "worsening paged             %s\n", pct(r.WorseHit, r.Worse))
+	fmt.Fprintf(w, "red flags + worsening seen  %s (paged, or listed for review)\n", pct(r.WorryingSeen, r.RedFlags+r.Worse))
 	fmt.Fprintf(w, "needs review seen by staff  %s\n", pct(r.ReviewSeen, r.Review))
 	fmt.Fprintf(w, "opt-outs honoured           %s\n", pct(r.OptOutsHit, r.OptOuts))
 	fmt.Fprintf(w, "stop + symptom opted out    %s silently (want 0)\n", pct(r.StopPlusSymptomSilent, r.StopPlusSymptom))
 	fmt.Fprintf(w, "false alarms on benign      %s (paged or opted out)\n", pct(r.FalseAlarms, r.Benign))
+	fmt.Fprintf(w, "benign listed for review    %s\n", pct(r.BenignListed, r.Benign))
 	cats := slices.Sorted(func(yield func(string) bool) {
 		for c := range r.MissedByCategory {
 			if !yield(c) {
