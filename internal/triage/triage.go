@@ -93,6 +93,7 @@ func Classify(text string, previous *int) Decision {
 	f.score = painScore(norm)
 	d := f.decide(previous)
 	d = applyConcepts(norm, clauses, d)
+	d = applyRedFlags(clauses, d)
 	if phrase := selfHarm(norm); phrase != "" {
 		// Before any other reading: whatever else the reply says.
 		d.Class, d.Reason, d.Flag = RedFlag, "says they may harm themselves or not want to live: "+phrase, FlagSelfHarm

@@ -1,0 +1,101 @@
+package triage
+
+import "strings"
+
+// Red flags from clinical guidance, each a rule over concepts in one
+// clause: what the client describes, in any words for it, rather than a
+// list of whole phrases. Each raises the reply to a red flag, so the client
+// is told to seek care now and the clinic is paged.
+
+var (
+	// Skin reaction words, as after a massage oil or lotion.
+	skinReaction = newConcept("hives", "welts", "rash", "allergic", "allergy", "reaction", "itchy", "itching", "blotchy",
+		"ronchas", "alergia", "alergica", "alergico", "urticaria", "sarpullido", "salpullido", "reaccion", "comezon", "picazon")
+	// The face and airway.
+	airwayPart = newConcept("lip", "lips", "tongue", "throat", "face", "eyes", "eyelids", "mouth",
+		"labio", "labios", "lengua", "garganta", "cara", "ojos", "parpados", "boca")
+	swollen = newConcept("swollen", "swelling", "swell", "swelled", "puffy", "puffed", "bigger", "tight", "tightness",
+		"closing", "hinchado", "hinchada", "hinchados", "hinchadas", "hinchazon", "inflamado", "inflamada", "cerrando",
+		"se me cierra", "apretada")
+	// Breathing trouble.
+	breathing = newConcept("cant breathe", "hard to breathe", "trouble breathing", "struggling to breathe", "breathless",
+		"short of breath", "shortness of breath", "out of breath", "cant catch my breath", "wheezing", "wheezy", "gasping",
+		"no puedo respirar", "me cuesta respirar", "me falta el aire", "falta de aire", "sin aire", "ahogo", "me ahogo",
+		"respiro mal", "dificultad para respirar")
+	// FAST: face, arms, speech (NHS, "Stroke: symptoms"; American Stroke
+	// Association, "BE FAST").
+	faceDroop = newConcept("face drooping", "face droopy", "face is drooping", "droopy face", "drooping", "one side of my face",
+		"side of my face", "smile is crooked", "crooked smile", "face feels numb", "cara caida", "cara torcida", "boca torcida",
+		"un lado de la cara", "lado de la cara")
+	speech = newConcept("slurred", "slurring", "slur", "words coming out wrong", "cant speak", "cant get my words out",
+		"cant find my words", "talking funny", "speech is", "arrastro las palabras", "hablo raro", "no puedo hablar",
+		"hablo mal", "se me traba la lengua", "no me salen las palabras")
+	armWeak = newConcept("cant lift my arm", "cant raise my arm", "arm is weak", "arm feels weak", "arm went weak",
+		"arm feels heavy", "arm is heavy", "no puedo levantar el brazo", "brazo debil", "brazo sin fuerza")
+	// A clot: a leg swollen, warm or red on one side (NICE NG158, venous
+	// thromboembolic diseases), with or without pain; a clot in the lung:
+	// breathlessness, chest pain, coughing blood, a racing heart.
+	lowerLeg = newConcept("calf", "calves", "leg", "legs", "ankle", "shin", "pantorrilla", "pierna", "piernas", "tobillo",
+		"gemelo", "chamorro")
+	// Not "heavy" or "tight": after a deep massage legs often feel both.
+	legSign = newConcept("swollen", "swelling", "puffy", "warm", "hot", "red", "reddish", "bigger",
+		"hinchada", "hinchado", "hinchazon", "caliente", "roja", "rojo", "rojiza", "inflamada")
+	lungSign = newConcept("coughing blood", "coughed blood", "coughed up blood", "coughing up blood", "blood when i cough",
+		"chest pain", "chest hurts", "chest is tight", "tight chest", "tightness in my chest", "tight feeling in my chest",
+		"heart racing", "heart is racing", "racing heart", "heart pounding",
+		"tos con sangre", "tosi sangre", "sangre al toser", "dolor en el pecho", "me duele el pecho", "opresion en el pecho",
+		"pecho apretado", "corazon acelerado", "taquicardia")
+)
+
+// redFlagRules: the concept rule, and the reason given.
+func redFlagIn(words []string) string {
+	switch {
+	// Anaphylaxis after a skin reaction (Resuscitation Council UK,
+	// "Emergency treatment of anaphylaxis", 2021): swelling of the face or
+	// airway, or trouble breathing.
+	case skinReaction.find(words) >= 0 && (breathing.find(words) >= 0 || airwayPart.find(words) >= 0 && swollen.find(words) >= 0):
+		return "allergic reaction with swelling of the face or airway, or trouble breathing"
+	case airwayPart.find(words) >= 0 && swollen.find(words) >= 0 && hasAny(words, "throat", "tongue", "garganta", "lengua"):
+		return "throat or tongue swelling"
+	case faceDroop.find(words) >= 0, speech.find(words) >= 0, armWeak.find(words) >= 0:
+		return "signs of a stroke (face, arm or speech)"
+	case lungSign.find(words) >= 0:
+		return "signs of a clot in the lung or a heart problem (chest, breathing, coughing blood)"
+	case breathing.find(words) >= 0:
+		return "trouble breathing"
+	case lowerLeg.find(words) >= 0 && legSign.find(words) >= 0 && !deniedBefore(words, legSign.find(words)):
+		return "signs of a clot in the leg (swollen, warm, red or heavy)"
+	}
+	return ""
+}
+
+func hasAny(words []string, list ...string) bool {
+	for _, w := range words {
+		for _, l := range list {
+			if w == l {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// applyRedFlags raises d to a red flag where a clause matches a rule.
+func applyRedFlags(clauses []clause, d Decision) Decision {
+	if d.Class == RedFlag {
+		return d
+	}
+	for _, c := range clauses {
+		if reason := redFlagIn(c.words); reason != "" && !clauseDenied(c.words) {
+			d.Class, d.Reason = RedFlag, "red flag: "+reason+" ("+strings.Join(c.words[:min(len(c.words), 8)], " ")+")"
+			return d
+		}
+	}
+	return d
+}
+
+// clauseDenied: a clause that opens with a denial ("no swelling, no rash")
+// reports nothing.
+func clauseDenied(words []string) bool {
+	return len(words) > 0 && (words[0] == "no" || words[0] == "not" || words[0] == "ni" || words[0] == "sin" || words[0] == "nothing")
+}
