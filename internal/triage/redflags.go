@@ -47,7 +47,42 @@ var (
 		"pecho apretado", "corazon acelerado", "taquicardia")
 )
 
-// redFlagRules: the concept rule, and the reason given.
+var (
+	// Cauda equina (NICE CKS "Sciatica (lumbar radiculopathy)", red
+	// flags; GIRFT national suspected cauda equina pathway, 2023): numbness
+	// in the saddle area, new bladder or bowel trouble, both legs weak.
+	saddleArea = newConcept("groin", "buttocks", "bum", "butt", "saddle", "between my legs", "down there", "down below",
+		"private parts", "genitals", "ingle", "gluteos", "nalgas", "entre las piernas", "zona intima", "partes intimas")
+	numbWord = newConcept("numb", "numbness", "no feeling", "cant feel", "tingling", "pins and needles",
+		"entumecido", "entumecida", "adormecido", "adormecida", "dormido", "dormida", "hormigueo", "no siento")
+	bladderBowel = newConcept("cant pee", "cant wee", "cant urinate", "trouble peeing", "trouble urinating",
+		"wet myself", "peed myself", "leaking urine", "cant control my bladder", "lost control of my bladder",
+		"cant control my bowels", "lost control of my bowels", "bladder", "bowels", "incontinence", "incontinent",
+		"no puedo orinar", "no puedo hacer pipi", "me orine", "se me escapa la orina", "no controlo la vejiga",
+		"vejiga", "no controlo el intestino", "incontinencia")
+	bothLegs = newConcept("both legs", "both my legs", "ambas piernas", "las dos piernas")
+	legsWeak = newConcept("weak", "weakness", "give way", "giving way", "gave way", "buckle", "buckling", "numb",
+		"debiles", "debil", "sin fuerza", "se me doblan", "entumecidas", "dormidas")
+	// Nerve compromise: a foot that will not lift (foot drop), a limb
+	// that loses strength (NICE CKS "Sciatica", progressive neurological
+	// deficit).
+	footDrop = newConcept("foot drop", "dropped foot", "cant lift my foot", "cant lift my toes", "foot slapping",
+		"foot is slapping", "foot drags", "dragging my foot", "tripping over my foot", "foot wont lift",
+		"no puedo levantar el pie", "se me arrastra el pie", "arrastro el pie", "pie caido", "el pie no me responde")
+	// Infection with fever (NICE NG51, sepsis; NICE NG141, cellulitis):
+	// a fever or chills, with a hot, red or weeping area.
+	feverWord = newConcept("fever", "feverish", "temperature", "chills", "shivering", "shivery", "sweats", "hot and cold",
+		"fiebre", "calentura", "escalofrios", "temblores", "destemplado", "destemplada")
+	infectedArea = newConcept("red", "redness", "hot", "warm", "swollen", "pus", "oozing", "weeping", "infected", "infection",
+		"spreading", "streak", "roja", "rojo", "enrojecido", "caliente", "hinchado", "hinchada", "pus", "supura",
+		"infectado", "infectada", "infeccion")
+	// Fainting (NICE CG109, transient loss of consciousness).
+	fainted = newConcept("fainted", "faint", "fainting", "passed out", "blacked out", "black out", "collapsed", "keeled over",
+		"lost consciousness", "nearly passed out", "almost passed out", "me desmaye", "desmayo", "desmayé",
+		"perdi el conocimiento", "casi me desmayo", "me dio un vahido", "me cai redondo", "me cai redonda")
+)
+
+// redFlagIn names the red flag a clause describes, or "".
 func redFlagIn(words []string) string {
 	switch {
 	// Anaphylaxis after a skin reaction (Resuscitation Council UK,
@@ -65,6 +100,16 @@ func redFlagIn(words []string) string {
 		return "trouble breathing"
 	case lowerLeg.find(words) >= 0 && legSign.find(words) >= 0 && !deniedBefore(words, legSign.find(words)):
 		return "signs of a clot in the leg (swollen, warm, red or heavy)"
+	case saddleArea.find(words) >= 0 && numbWord.find(words) >= 0,
+		bladderBowel.find(words) >= 0 && !deniedBefore(words, bladderBowel.find(words)),
+		bothLegs.find(words) >= 0 && legsWeak.find(words) >= 0:
+		return "signs of cauda equina (saddle numbness, bladder or bowel trouble, both legs weak)"
+	case footDrop.find(words) >= 0:
+		return "nerve compromise (the foot will not lift)"
+	case feverWord.find(words) >= 0 && infectedArea.find(words) >= 0 && !deniedBefore(words, feverWord.find(words)):
+		return "signs of infection with a fever"
+	case fainted.find(words) >= 0 && !deniedBefore(words, fainted.find(words)):
+		return "fainted or nearly fainted"
 	}
 	return ""
 }

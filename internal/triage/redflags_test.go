@@ -35,3 +35,31 @@ func TestRedFlagCategories(t *testing.T) {
 		}
 	}
 }
+
+func TestMoreRedFlagCategories(t *testing.T) {
+	t.Parallel()
+	for _, text := range []string{
+		"weird numb feeling in my groin since the back massage", // cauda equina
+		"cant pee properly since yesterday and my back is killing me",
+		"both legs feel weak when i stand",
+		"siento entumecidas las nalgas", "no controlo la vejiga desde ayer",
+		"I keep tripping over my foot, cant lift my toes", // foot drop
+		"se me arrastra el pie derecho",
+		"running a fever and the spot on my back is red and hot", // infection with fever
+		"tengo fiebre y la zona esta roja y caliente",
+		"I passed out in the shower this morning", // fainting
+		"casi me desmayo al levantarme",
+	} {
+		if d := triage.Classify(text, nil); d.Class != triage.RedFlag {
+			t.Errorf("%q: %s (%s), want red_flag", text, d.Class, d.Reason)
+		}
+	}
+	for _, text := range []string{
+		"no fever, the red marks from the cupping are fading", "didnt faint or anything, just tired",
+		"glutes sore but fine", "ni fiebre ni nada, todo bien",
+	} {
+		if d := triage.Classify(text, nil); d.Class == triage.RedFlag {
+			t.Errorf("%q: red flag (%s)", text, d.Reason)
+		}
+	}
+}
