@@ -270,7 +270,7 @@ func laneInHand(cfg config.Worker) int {
 // retry's backoff) leaves its lane and comes back on a timer.
 func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Dispatcher, store *natsjs.Store) ([]*jobs.Runner, chan struct{}) {
 	slots := make(chan struct{}, cfg.Concurrency)
-	defer_ := func(ctx context.Context, msg jetstream.Msg, until time.Time) error {
+	deferJob := func(ctx context.Context, msg jetstream.Msg, until time.Time) error {
 		var job aftercare.DueFollowUp
 		if err := json.Unmarshal(msg.Data(), &job); err != nil {
 			return err
@@ -285,7 +285,7 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 	for _, lane := range lanes {
 		runners = append(runners, &jobs.Runner{
 			Name: lane.CachedInfo().Name, Consumer: lane, Concurrency: min(laneInHand(cfg), cfg.Concurrency), Slots: slots,
-			Handle: d.Handle, DeadLetter: d.DeadLetter, Defer: defer_, DeferAfter: laneDeferAfter,
+			Handle: d.Handle, DeadLetter: d.DeadLetter, Defer: deferJob, DeferAfter: laneDeferAfter,
 		})
 	}
 	return runners, slots

@@ -57,25 +57,32 @@ const leaderReadAttempt = time.Second
 // get, which only the stream's leader answers, asking again until ctx ends
 // (5 s when ctx has no deadline).
 func leaderGet(ctx context.Context, js jetstream.JetStream, bucket, key string) ([]byte, uint64, error) {
+	return lastBySubject(ctx, js, "KV_"+bucket, "$KV."+bucket+"."+key, bucket)
+}
+
+// lastBySubject reads the last message on subject in stream from the
+// stream's leader, as leaderGet; a subject with none, or whose last is a
+// key-value delete, is jetstream.ErrKeyNotFound. what names it in errors.
+func lastBySubject(ctx context.Context, js jetstream.JetStream, stream, subject, what string) ([]byte, uint64, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	req, _ := json.Marshal(map[string]string{"last_by_subj": "$KV." + bucket + "." + key})
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subject})
 	for {
 		tryCtx, cancel := context.WithTimeout(ctx, leaderReadAttempt)
-		res, err := js.Conn().RequestWithContext(tryCtx, "$JS.API.STREAM.MSG.GET.KV_"+bucket, req)
+		res, err := js.Conn().RequestWithContext(tryCtx, "$JS.API.STREAM.MSG.GET."+stream, req)
 		cancel()
 		if err == nil {
-			return decodeMsgGet(res.Data, bucket)
+			return decodeMsgGet(res.Data, what)
 		}
 		if ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrNoResponders)) {
-			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+			return nil, 0, fmt.Errorf("read %s from its leader: %w", what, err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
+			return nil, 0, fmt.Errorf("read %s from its leader: %w", what, err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

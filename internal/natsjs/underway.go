@@ -17,29 +17,25 @@ import (
 // reconciler re-fires only a job that is neither: a backlog waiting its
 // turn in a lane must not be fired again every few minutes.
 func (s *Store) JobUnderway(ctx context.Context, d aftercare.DueFollowUp, laneAckFloor uint64) (bool, error) {
-	stream, err := s.js.Stream(ctx, StreamFollowUps)
-	if err != nil {
-		return false, fmt.Errorf("follow-up stream: %w", err)
-	}
 	schedSubject, dueSubject := dueSubjects(d)
 	// A timer is removed from the stream when it fires.
 	for _, timer := range []string{schedSubject, deferredSubject(d)} {
-		_, err = stream.GetLastMsgForSubject(ctx, timer)
+		_, _, err := lastBySubject(ctx, s.js, StreamFollowUps, timer, "follow-up timer")
 		if err == nil {
 			return true, nil
 		}
-		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return false, fmt.Errorf("look up the timer: %w", err)
 		}
 	}
-	job, err := stream.GetLastMsgForSubject(ctx, dueSubject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	_, seq, err := lastBySubject(ctx, s.js, StreamFollowUps, dueSubject, "fired follow-up")
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("look up the fired job: %w", err)
 	}
-	return job.Sequence > laneAckFloor, nil
+	return seq > laneAckFloor, nil
 }
 
 // LaneAckFloor is the stream sequence up to which a clinic's lane has

@@ -71,24 +71,24 @@ type Outcome struct {
 // classification.
 func Decide(c Case) Outcome {
 	kw := KeywordOf(c.Text, "")
-	stopAndConcern := false
-	if kw == NoKeyword && StopIntent(c.Text) {
-		kw, stopAndConcern = OptOut, OfConcern(Classify(c.Text, c.Previous).Class)
-	}
-	switch {
-	case stopAndConcern:
-		d := Classify(c.Text, c.Previous)
-		return Outcome{OptedOut: true, Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag, Seen: d.Class.Escalates() || d.Class == NeedsReview}
-	case kw == OptOut:
+	switch kw {
+	case OptOut:
 		return Outcome{OptedOut: true}
-	case kw == OptIn:
+	case OptIn:
 		return Outcome{OptedIn: true}
-	case kw == Help:
+	case Help:
 		return Outcome{}
 	}
 	d := Classify(c.Text, c.Previous)
 	o := Outcome{Escalated: d.Class.Escalates(), RedFlag: d.Class == RedFlag}
 	o.Seen = o.Escalated || d.Class == NeedsReview // listed for the clinic to review
+	if StopIntent(c.Text) {
+		// Opted out; triaged as well only when it says something of concern.
+		if !OfConcern(d.Class) {
+			return Outcome{OptedOut: true}
+		}
+		o.OptedOut = true
+	}
 	return o
 }
 

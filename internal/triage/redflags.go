@@ -14,7 +14,9 @@ var (
 	// The face and airway.
 	airwayPart = newConcept("lip", "lips", "tongue", "throat", "face", "eyes", "eyelids", "mouth",
 		"labio", "labios", "lengua", "garganta", "cara", "ojos", "parpados", "boca")
-	swollen = newConcept("swollen", "swelling", "swell", "swelled", "puffy", "puffed", "bigger", "tight", "tightness",
+	// The airway itself: swelling there is a red flag with or without a rash.
+	innerAirway = newConcept("throat", "tongue", "garganta", "lengua")
+	swollen     = newConcept("swollen", "swelling", "swell", "swelled", "puffy", "puffed", "bigger", "tight", "tightness",
 		"closing", "hinchado", "hinchada", "hinchados", "hinchadas", "hinchazon", "inflamado", "inflamada", "cerrando",
 		"se me cierra", "apretada")
 	// Breathing trouble.
@@ -90,7 +92,7 @@ func redFlagIn(words []string) string {
 	// airway, or trouble breathing.
 	case skinReaction.find(words) >= 0 && (breathing.find(words) >= 0 || airwayPart.find(words) >= 0 && swollen.find(words) >= 0):
 		return "allergic reaction with swelling of the face or airway, or trouble breathing"
-	case airwayPart.find(words) >= 0 && swollen.find(words) >= 0 && hasAny(words, "throat", "tongue", "garganta", "lengua"):
+	case innerAirway.find(words) >= 0 && swollen.find(words) >= 0:
 		return "throat or tongue swelling"
 	case faceDroop.find(words) >= 0, speech.find(words) >= 0, armWeak.find(words) >= 0:
 		return "signs of a stroke (face, arm or speech)"
@@ -112,17 +114,6 @@ func redFlagIn(words []string) string {
 		return "fainted or nearly fainted"
 	}
 	return ""
-}
-
-func hasAny(words []string, list ...string) bool {
-	for _, w := range words {
-		for _, l := range list {
-			if w == l {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // applyRedFlags raises d to a red flag where a clause matches a rule.
