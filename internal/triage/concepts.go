@@ -31,9 +31,10 @@ func newConcept(list ...string) concept {
 }
 
 // find returns the index of the first word of the concept in words, or -1.
+// A plural or possessive "s" is read off a word: "tylenol's", "calfs".
 func (c concept) find(words []string) int {
 	for i, w := range words {
-		if c.words[w] {
+		if c.words[w] || len(w) > 3 && w[len(w)-1] == 's' && c.words[w[:len(w)-1]] {
 			return i
 		}
 		for _, p := range c.phrases {
@@ -56,14 +57,23 @@ var (
 		"relajante", "muscle relaxant", "ibu", "ibus")
 	// Not helping, as people say it.
 	notHelping = newConcept("not helping", "not help", "not helped", "no help", "not working", "not work", "not worked",
-		"not touching", "not touch", "not doing anything", "not doing much", "not do anything", "not do much",
+		"not touching", "not touch", "did nothing", "do nothing", "does nothing", "doing nothing", "done nothing",
+		"not cutting it", "not cut it", "and nothing", "but nothing", "y nada", "pero nada", "even with", "ni con el", "ni el", "ni la",
+		"ni los", "ni las", "not even", "no me quita", "no quita", "no lo quita", "barely", "apenas",
+		"no me hace nada", "no me hizo nada", "no hizo nada", "no hicieron nada", "igual de fuerte", "sigue igual", "ni cosquillas", "not doing anything", "not doing much", "not do anything", "not do much",
 		"useless", "no effect", "no difference", "barely touches", "barely touching", "barely helps", "wears off",
 		"no ayuda", "no me ayuda", "no ayudan", "no hace nada", "no hacen nada", "no hace efecto", "no me hace efecto",
 		"no hacen efecto", "no funciona", "no funcionan", "no sirve", "no sirven", "ni con", "ni siquiera con")
 	// Something torn or a pop, felt in the body.
 	tornOrPop = newConcept("pop", "popped", "popping", "snap", "snapped", "torn", "tore", "ripped", "rip", "tear in",
 		"chasquido", "crujido", "crujio", "trono", "desgarro", "desgarre", "desgarrado", "desgarrada", "se rompio",
-		"algo se rompio", "roto", "rota", "se me safo", "tirón", "tiron")
+		"algo se rompio", "roto", "rota", "se me safo", "tirón", "tiron", "tronido", "tronar", "trono", "crack", "cracked",
+		"pulled something", "pulled a muscle", "pulled my", "felt it go", "felt something go", "something went", "something gave",
+		"me di un tiron", "se me fue", "senti algo", "twanged", "twang")
+	// Injury in words that need no body part: "pulled something", "felt it go".
+	injuryItself = newConcept("pulled something", "pulled a muscle", "felt it go", "felt something go", "something gave",
+		"something went", "tore something", "torn something", "me di un tiron", "me desgarre", "desgarro", "algo se rompio",
+		"se me rompio algo", "senti que algo se rompio")
 	bodyPart = newConcept("neck", "shoulder", "shoulders", "back", "knee", "knees", "calf", "calves", "leg", "legs", "arm",
 		"arms", "hip", "hips", "ankle", "wrist", "elbow", "hamstring", "hammy", "muscle", "muscles", "tendon", "ligament",
 		"spine", "thigh", "quad", "glute", "foot", "hand", "rib", "ribs", "achilles",
@@ -73,24 +83,39 @@ var (
 	// Emergency care: a place or a call.
 	emergencyCare = newConcept("a e", "ae", "er", "emergency room", "emergency department", "urgent care", "hospital",
 		"ambulance", "paramedics", "911", "999", "112", "urgencias", "emergencias", "ambulancia", "guardia",
-		"paramedicos", "la cruz roja", "el seguro")
+		"paramedicos", "la cruz roja", "el seguro", "sala de emergencia", "sala de emergencias", "emergency", "emergencia",
+		"walk in", "minor injuries")
+	// Said right after the place: "ER visit yesterday", "A&E trip last night".
+	careAfter = newConcept("came", "arrived", "took me", "vino", "llego", "visit", "trip", "stay", "last night", "yesterday", "this morning", "visita", "anoche", "ayer")
 	// Going to, being at or calling it: past or present, not a plan.
 	careAction = newConcept("went", "been", "gone", "im", "am", "at", "in", "called", "took", "taken", "admitted",
-		"sent", "ended up", "rushed", "visited", "fui", "fuimos", "estoy", "estuve", "llame", "llamamos",
+		"sent", "ended up", "rushed", "visited", "came", "llamo", "llamaron", "tuve que ir", "tuvimos que ir", "fui", "fuimos", "estoy", "estuve", "llame", "llamamos",
 		"me llevaron", "me mandaron", "termine", "acabe", "ingresado", "ingresada", "ingresaron")
 	// Said before a word, in its clause, to deny it.
 	deniers = newConcept("not", "no", "never", "without", "nunca", "sin", "no need", "no tuve que", "didnt need",
 		"not need", "ni")
 	// Worse as a multiple of before.
 	multiplier = newConcept("twice", "double", "doubled", "triple", "tripled", "two times", "three times", "2x", "3x",
-		"x2", "x3", "dos veces", "tres veces", "el doble", "el triple")
+		"x2", "x3", "dos veces", "tres veces", "el doble", "el triple", "doble", "triple", "duplicado", "duplico", "se duplico")
+	// Said with a multiple, these make it about something else: "drank
+	// double the water", "twice as good".
+	notPainMultiple = newConcept("water", "agua", "drink", "drank", "bebi", "dose", "dosis", "better", "mejor", "less", "menos",
+		"good", "bien", "price", "precio")
+	// A time said with the multiple: "doubled overnight", "doble que ayer".
+	sinceWhen = newConcept("overnight", "since", "yesterday", "today", "ayer", "hoy", "de lo que", "que ayer", "than before",
+		"than yesterday", "anoche", "esta manana", "this morning")
 	comparativeWorse = newConcept("worse", "as bad", "more pain", "more sore", "the pain", "as much", "as sore",
 		"peor", "mas dolor", "mas fuerte", "duele", "dolor", "the ache")
 	// Pain or a symptom, for the rules that need the reply to be about pain.
-	painConcept = newConcept("pain", "painful", "sore", "soreness", "ache", "aching", "aches", "hurts", "hurt", "hurting",
+	painConcept = newConcept("pain", "pains", "painful", "sore", "soreness", "ache", "aching", "aches", "hurts", "hurt", "hurting",
 		"stiff", "tender", "dolor", "duele", "duelen", "adolorido", "adolorida", "molestia", "molestias", "agujetas")
 	stillConcept = newConcept("still", "todavia", "aun", "sigue", "siguen", "sigo", "continues", "not gone", "hasnt gone",
-		"keeps", "persists", "since", "desde", "for", "durante", "over", "more than", "mas de")
+		"keeps", "persists", "since", "desde", "for", "durante", "over", "more than", "mas de", "llevo", "llevamos", "ya van",
+		"almost", "nearly", "going on", "casi", "hace")
+	// Not easing: the pain is still there, said as a direction.
+	notEasing = newConcept("no baja", "sigue igual de fuerte", "sigue fuerte", "still strong", "still bad", "not easing", "not eased", "not easing up", "not letting up", "not going away", "not gone away",
+		"not getting better", "not improving", "no mejora", "no se quita", "no se va", "no se me quita", "no ha mejorado",
+		"no se me pasa", "no se pasa")
 )
 
 // durationPattern finds a number of days or weeks: "10 days", "two
@@ -136,7 +161,7 @@ func applyConcepts(norm string, clauses []clause, d Decision) Decision {
 		// Emergency care already sought: the clinic must know of any
 		// event after treatment that took the client to emergency care,
 		// and the client is told to follow the emergency service's advice.
-		if i := emergencyCare.find(w); i >= 0 && careAction.find(w[max(i-4, 0):i]) >= 0 && !deniedBefore(w, i) {
+		if i := emergencyCare.find(w); i >= 0 && (careAction.find(w[max(i-6, 0):i]) >= 0 || careAfter.find(w[i+1:min(i+3, len(w))]) == 0) && deniers.find(w[max(i-6, 0):i]) < 0 {
 			raise(RedFlag, "red flag: emergency care already sought ("+strings.Join(w[max(i-2, 0):min(i+2, len(w))], " ")+")")
 		}
 		// A medicine, and it is not helping.
@@ -144,11 +169,14 @@ func applyConcepts(norm string, clauses []clause, d Decision) Decision {
 			raise(Worsening, "worsening: pain medicine not helping")
 		}
 		// Something torn or a pop in the body.
-		if i := tornOrPop.find(w); i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i) {
+		if i := injuryItself.find(w); i >= 0 && !deniedBefore(w, i) {
+			raise(Worsening, "worsening: felt something tear or give ("+w[i]+")")
+		} else if i := tornOrPop.find(w); i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i) {
 			raise(Worsening, "worsening: felt something tear or pop ("+w[i]+")")
 		}
 		// Worse as a multiple of before.
-		if multiplier.find(w) >= 0 && comparativeWorse.find(w) >= 0 {
+		if multiplier.find(w) >= 0 && (comparativeWorse.find(w) >= 0 || painConcept.find(w) >= 0 || sinceWhen.find(w) >= 0) &&
+			notPainMultiple.find(w) < 0 && !deniedBefore(w, multiplier.find(w)) {
 			raise(Worsening, "worsening: pain a multiple of before")
 		}
 	}
@@ -156,7 +184,7 @@ func applyConcepts(norm string, clauses []clause, d Decision) Decision {
 	// few days; past a week it needs a professional (the tips say so).
 	if days := daysSaid(norm); days >= 7 && d.Class != Improving {
 		words := wordPattern.FindAllString(norm, -1)
-		if painConcept.find(words) >= 0 && stillConcept.find(words) >= 0 {
+		if painConcept.find(words) >= 0 && stillConcept.find(words) >= 0 || notEasing.find(words) >= 0 {
 			raise(Worsening, "worsening: pain lasting "+strconv.Itoa(days)+" days or more")
 		}
 	}

@@ -10,22 +10,52 @@ import "strings"
 var (
 	// Skin reaction words, as after a massage oil or lotion.
 	skinReaction = newConcept("hives", "welts", "rash", "allergic", "allergy", "reaction", "itchy", "itching", "blotchy",
-		"ronchas", "alergia", "alergica", "alergico", "urticaria", "sarpullido", "salpullido", "reaccion", "comezon", "picazon")
+		"ronchas", "alergia", "alergica", "alergico", "urticaria", "sarpullido", "salpullido", "reaccion", "comezon", "picazon",
+		"itch", "itches", "itchiness", "bumps all over", "breaking out", "broke out", "pica", "me pica", "picor", "habones",
+		"granitos", "manchas rojas", "brote")
 	// The face and airway.
 	airwayPart = newConcept("lip", "lips", "tongue", "throat", "face", "eyes", "eyelids", "mouth",
 		"labio", "labios", "lengua", "garganta", "cara", "ojos", "parpados", "boca")
 	// The airway itself: swelling there is a red flag with or without a rash.
-	innerAirway = newConcept("throat", "tongue", "garganta", "lengua")
-	swollen     = newConcept("swollen", "swelling", "swell", "swelled", "puffy", "puffed", "bigger", "tight", "tightness",
-		"closing", "hinchado", "hinchada", "hinchados", "hinchadas", "hinchazon", "inflamado", "inflamada", "cerrando",
-		"se me cierra", "apretada")
+	innerAirway = newConcept("throat", "tongue", "lip", "lips", "garganta", "lengua", "labio", "labios")
+	// A reaction spreading over the body: it can become anaphylaxis.
+	spreading = newConcept("spreading", "spread", "spreads", "all over", "everywhere", "por todo el cuerpo", "por todas partes",
+		"por todos lados", "se extiende", "extendiendo", "whole body", "todo el cuerpo")
+	swollen = newConcept("swollen", "swelling", "swell", "swelled", "puffy", "puffed", "bigger", "tight", "tightness",
+		"closing", "closed", "closing up", "thick", "hinchado", "hinchada", "hinchados", "hinchadas", "hinchazon", "inflamado",
+		"inflamada", "cerrando", "cerrada", "cerro", "se me cierra", "apretada", "gorda", "gordos", "hincho", "hinchando",
+		"hinchandose", "swelling up", "swelled up", "hoarse", "ronca", "ronco")
+	// Trouble swallowing: the throat, from inside.
+	swallowing = newConcept("hard to swallow", "cant swallow", "trouble swallowing", "difficulty swallowing", "struggling to swallow",
+		"hurts to swallow", "me cuesta tragar", "no puedo tragar", "dificultad para tragar", "cuesta tragar", "no trago")
 	// Breathing trouble.
 	breathing = newConcept("cant breathe", "hard to breathe", "trouble breathing", "struggling to breathe", "breathless",
 		"short of breath", "shortness of breath", "out of breath", "cant catch my breath", "wheezing", "wheezy", "gasping",
-		"no puedo respirar", "me cuesta respirar", "me falta el aire", "falta de aire", "sin aire", "ahogo", "me ahogo",
+		"no puedo respirar", "no podia respirar", "no podía respirar", "no puede respirar", "me cuesta respirar", "me falta el aire", "falta de aire", "sin aire", "ahogo", "me ahogo",
 		"respiro mal", "dificultad para respirar")
 	// FAST: face, arms, speech (NHS, "Stroke: symptoms"; American Stroke
 	// Association, "BE FAST").
+	// Each FAST sign is a part and what is wrong with it, in one clause, so
+	// "my smile's gone lopsided" reads without that phrase on any list.
+	facePart = newConcept("face", "smile", "smiles", "smiling", "sonreir", "sonrie", "mouth", "lip", "eyelid", "cheek", "cara", "sonrisa", "boca", "labio", "parpado",
+		"mejilla")
+	droop = newConcept("drooping", "droopy", "droops", "drooped", "crooked", "lopsided", "uneven", "sagging", "saggy", "fallen",
+		"dropped", "slack", "wonky", "one side", "de un lado", "un lado", "torcida", "torcido", "caida", "caido", "chueca", "chueco", "ladeada", "ladeado", "colgando")
+	speechPart = newConcept("speech", "speaking", "talking", "talk", "talks", "words", "voice", "habla", "hablo", "hablando",
+		"palabras", "voz", "hablar")
+	speechWrong = newConcept("slurred", "slurring", "slur", "funny", "weird", "strange", "wrong", "garbled", "jumbled", "mumbled",
+		"drunk", "thick", "raro", "rara", "arrastrando", "arrastra", "arrastro", "trabada", "trabado", "enredada", "cant get",
+		"cant find", "no me salen", "no le salen", "mal", "arrastrado", "no se le entiende", "no se entiende", "cant understand",
+		"hard to understand")
+	armPart  = newConcept("arm", "hand", "grip", "brazo", "mano")
+	armWrong = newConcept("weak", "heavy", "dropping things", "drops things", "dropping stuff", "cant hold", "cant grip",
+		"cant lift", "cant raise", "wont lift", "useless", "limp", "debil", "pesado", "pesada", "se me caen", "sin fuerza",
+		"no puedo levantar", "no responde", "floja", "flojo", "losing grip", "losing my grip", "dropping", "keep dropping",
+		"cant move", "no puede mover", "no puedo mover", "se me cae", "se le cae")
+	// Sudden confusion (NHS, "Stroke: symptoms", other signs).
+	confusion = newConcept("confused", "confusion", "disoriented", "doesnt know where", "didnt know where", "doesnt know what day",
+		"not making sense", "confundido", "confundida", "desorientado", "desorientada", "no sabe que dia", "no sabe donde",
+		"no sabia donde", "no sabe quien")
 	faceDroop = newConcept("face drooping", "face droopy", "face is drooping", "droopy face", "drooping", "one side of my face",
 		"side of my face", "smile is crooked", "crooked smile", "face feels numb", "cara caida", "cara torcida", "boca torcida",
 		"un lado de la cara", "lado de la cara")
@@ -40,7 +70,8 @@ var (
 	lowerLeg = newConcept("calf", "calves", "leg", "legs", "ankle", "shin", "pantorrilla", "pierna", "piernas", "tobillo",
 		"gemelo", "chamorro")
 	// Not "heavy" or "tight": after a deep massage legs often feel both.
-	legSign = newConcept("swollen", "swelling", "puffy", "warm", "hot", "red", "reddish", "bigger",
+	legSign = newConcept("swollen", "swelling", "puffy", "warm", "hot", "red", "reddish", "bigger", "thicker", "bigger than",
+		"gorda", "gordo", "mas grande", "mas gorda", "mas gordo",
 		"hinchada", "hinchado", "hinchazon", "caliente", "roja", "rojo", "rojiza", "inflamada")
 	lungSign = newConcept("coughing blood", "coughed blood", "coughed up blood", "coughing up blood", "blood when i cough",
 		"chest pain", "chest hurts", "chest is tight", "tight chest", "tightness in my chest", "tight feeling in my chest",
@@ -54,7 +85,7 @@ var (
 	// flags; GIRFT national suspected cauda equina pathway, 2023): numbness
 	// in the saddle area, new bladder or bowel trouble, both legs weak.
 	saddleArea = newConcept("groin", "buttocks", "bum", "butt", "saddle", "between my legs", "down there", "down below",
-		"private parts", "genitals", "ingle", "gluteos", "nalgas", "entre las piernas", "zona intima", "partes intimas")
+		"private parts", "genitals", "genitales", "ingle", "gluteos", "nalgas", "entre las piernas", "zona intima", "partes intimas")
 	numbWord = newConcept("numb", "numbness", "no feeling", "cant feel", "tingling", "pins and needles",
 		"entumecido", "entumecida", "adormecido", "adormecida", "dormido", "dormida", "hormigueo", "no siento")
 	bladderBowel = newConcept("cant pee", "cant wee", "cant urinate", "trouble peeing", "trouble urinating",
@@ -62,12 +93,20 @@ var (
 		"cant control my bowels", "lost control of my bowels", "bladder", "bowels", "incontinence", "incontinent",
 		"no puedo orinar", "no puedo hacer pipi", "me orine", "se me escapa la orina", "no controlo la vejiga",
 		"vejiga", "no controlo el intestino", "incontinencia")
+	// The bladder by its words, and trouble with it: "cant feel when I need
+	// to pee", "had an accident", "no siento ganas de orinar".
+	bladderPart  = newConcept("intestino", "intestinos", "pis", "pee", "peeing", "wee", "urinate", "urinating", "urine", "toilet", "bathroom", "loo", "bladder", "poo", "bowel", "bowels", "orinar", "orina", "pipi", "bano", "vejiga", "hacer del bano")
+	bladderWrong = newConcept("cant feel", "cant tell", "accident", "leaking", "leaked", "wet", "control", "cant go", "cant",
+		"no puedo", "no siento", "se me escapa", "se me salio", "no controlo", "no aguanto", "accidente", "no me doy cuenta")
 	bothLegs = newConcept("both legs", "both my legs", "ambas piernas", "las dos piernas")
 	legsWeak = newConcept("weak", "weakness", "give way", "giving way", "gave way", "buckle", "buckling", "numb",
-		"debiles", "debil", "sin fuerza", "se me doblan", "entumecidas", "dormidas")
+		"debiles", "debil", "sin fuerza", "se me doblan", "entumecidas", "dormidas", "flojas", "flojos", "weak legs")
 	// Nerve compromise: a foot that will not lift (foot drop), a limb
 	// that loses strength (NICE CKS "Sciatica", progressive neurological
 	// deficit).
+	footPart  = newConcept("foot", "toes", "pie", "punta del pie", "dedos del pie", "tobillo", "ankle")
+	footWrong = newConcept("se me cae", "se cae", "no lo puedo levantar", "cant lift", "wont lift", "drags", "dragging", "drag", "slapping", "slaps", "flopping", "floppy",
+		"catching", "catches", "tripping", "no puedo levantar", "no levanta", "arrastra", "arrastro", "arrastrando", "se cae", "no responde")
 	footDrop = newConcept("foot drop", "dropped foot", "cant lift my foot", "cant lift my toes", "foot slapping",
 		"foot is slapping", "foot drags", "dragging my foot", "tripping over my foot", "foot wont lift",
 		"no puedo levantar el pie", "se me arrastra el pie", "arrastro el pie", "pie caido", "el pie no me responde")
@@ -81,7 +120,8 @@ var (
 	// Fainting (NICE CG109, transient loss of consciousness).
 	fainted = newConcept("fainted", "faint", "fainting", "passed out", "blacked out", "black out", "collapsed", "keeled over",
 		"lost consciousness", "nearly passed out", "almost passed out", "me desmaye", "desmayo", "desmayé",
-		"perdi el conocimiento", "casi me desmayo", "me dio un vahido", "me cai redondo", "me cai redonda")
+		"perdi el conocimiento", "casi me desmayo", "me dio un vahido", "me cai redondo", "me cai redonda", "desvaneci",
+		"me desvaneci", "me desvanezco", "se desmayo", "me fui al piso", "went down", "hit the floor", "came to", "woke up on the floor")
 )
 
 // redFlagIn names the red flag a clause describes, or "".
@@ -92,10 +132,15 @@ func redFlagIn(words []string) string {
 	// airway, or trouble breathing.
 	case skinReaction.find(words) >= 0 && (breathing.find(words) >= 0 || airwayPart.find(words) >= 0 && swollen.find(words) >= 0):
 		return "allergic reaction with swelling of the face or airway, or trouble breathing"
-	case innerAirway.find(words) >= 0 && swollen.find(words) >= 0:
-		return "throat or tongue swelling"
-	case faceDroop.find(words) >= 0, speech.find(words) >= 0, armWeak.find(words) >= 0:
-		return "signs of a stroke (face, arm or speech)"
+	case skinReaction.find(words) >= 0 && spreading.find(words) >= 0 && !deniedBefore(words, skinReaction.find(words)):
+		return "an allergic reaction spreading over the body"
+	case innerAirway.find(words) >= 0 && swollen.find(words) >= 0, swallowing.find(words) >= 0:
+		return "throat or tongue swelling, or trouble swallowing"
+	case faceDroop.find(words) >= 0, speech.find(words) >= 0, armWeak.find(words) >= 0,
+		facePart.find(words) >= 0 && droop.find(words) >= 0, speechPart.find(words) >= 0 && speechWrong.find(words) >= 0,
+		armPart.find(words) >= 0 && armWrong.find(words) >= 0 && !deniedBefore(words, armWrong.find(words)),
+		confusion.find(words) >= 0 && !deniedBefore(words, confusion.find(words)):
+		return "signs of a stroke (face, arm or speech, or sudden confusion)"
 	case lungSign.find(words) >= 0:
 		return "signs of a clot in the lung or a heart problem (chest, breathing, coughing blood)"
 	case breathing.find(words) >= 0:
@@ -104,9 +149,10 @@ func redFlagIn(words []string) string {
 		return "signs of a clot in the leg (swollen, warm, red or heavy)"
 	case saddleArea.find(words) >= 0 && numbWord.find(words) >= 0,
 		bladderBowel.find(words) >= 0 && !deniedBefore(words, bladderBowel.find(words)),
+		bladderPart.find(words) >= 0 && bladderWrong.find(words) >= 0 && !deniedBefore(words, bladderWrong.find(words)),
 		bothLegs.find(words) >= 0 && legsWeak.find(words) >= 0:
 		return "signs of cauda equina (saddle numbness, bladder or bowel trouble, both legs weak)"
-	case footDrop.find(words) >= 0:
+	case footDrop.find(words) >= 0, footPart.find(words) >= 0 && footWrong.find(words) >= 0:
 		return "nerve compromise (the foot will not lift)"
 	case feverWord.find(words) >= 0 && infectedArea.find(words) >= 0 && !deniedBefore(words, feverWord.find(words)):
 		return "signs of infection with a fever"
@@ -133,5 +179,12 @@ func applyRedFlags(clauses []clause, d Decision) Decision {
 // clauseDenied: a clause that opens with a denial ("no swelling, no rash")
 // reports nothing.
 func clauseDenied(words []string) bool {
+	if len(words) > 1 && deniedVerbs[words[1]] {
+		return false // "no puedo levantar el pie" says something, denies nothing
+	}
 	return len(words) > 0 && (words[0] == "no" || words[0] == "not" || words[0] == "ni" || words[0] == "sin" || words[0] == "nothing")
 }
+
+// After an opening "no", these make the clause a statement: "no puedo",
+// "no siento", "no me responde".
+var deniedVerbs = set("puedo", "puede", "pude", "me", "se", "le", "siento", "logro", "consigo", "aguanto", "controlo", "sabe", "se")

@@ -1,6 +1,9 @@
 package triage
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // FlagSelfHarm marks a reply that says the client may harm themselves or
 // not want to live. It is escalated as urgent and answered following
@@ -26,6 +29,33 @@ var selfHarmPhrases = phrases(
 	"quitarme la vida", "suicidarme", "suicidio", "suicida", "matarme", "me voy a matar", "acabar con todo",
 	"acabar con mi vida", "hacerme dano", "lastimarme", "cortarme", "mejor sin mi", "mejor muerto", "mejor muerta",
 	"no vale la pena vivir", "ya no quiero estar aqui", "no quiero estar aqui",
+	"ending it", "end it", "end things", "ending things", "not be here", "not wake up", "go to sleep and not wake up",
+	"dejar de existir", "no despertar", "terminar con todo", "acabar con esto", "want it all to end", "want it to end",
+	"want everything to end", "wont be around much longer", "not be around much longer", "not going to be around",
+	"dont see the point of anything", "whats the point of living", "whats the point of getting better", "point of any of this",
+	"no le veo sentido a nada", "cansada de todo", "cansado de todo", "harta de todo", "harto de todo", "no quiero seguir",
+)
+
+// Not wanting to exist, said with a "want" and a "be": "dont really want
+// to be alive", "just want to disappear", "no quiero despertar manana".
+var (
+	wantWord = newConcept("want", "wanna", "wish", "quiero", "quisiera", "deseo", "ganas")
+	toExist  = newConcept("be alive", "be here", "exist", "existing", "live", "living", "go on", "wake up", "keep going",
+		"seguir", "vivir", "despertar", "existir", "estar aqui", "estar viva", "estar vivo")
+	toVanish   = newConcept("disappear", "vanish", "not exist", "die", "be gone", "desaparecer", "morir", "morirme", "no existir")
+	wantDenial = newConcept("not", "dont", "no", "never", "nunca", "ni")
+)
+
+// Not being there, and nobody minding: "no one would notice if I was gone",
+// "nadie me extranaria". Indirect statements, read as seriously as direct
+// ones (NICE NG225).
+var (
+	selfAbsent = newConcept("if i was gone", "if i were gone", "if i wasnt here", "if i was not here", "if i disappeared",
+		"if i died", "without me", "if i wasnt around", "when im gone", "si me muero", "si yo no estuviera", "si desapareciera",
+		"sin mi", "si me fuera")
+	nobodyCares = newConcept("no one", "nobody", "noone", "no body", "nadie", "everyone", "todos")
+	wouldMind   = newConcept("notice", "care", "miss", "noticed", "cared", "better", "extranaria", "notaria", "importaria",
+		"mejor", "se daria cuenta")
 )
 
 // selfHarmNegations, just before a phrase, deny it: "I'm not suicidal".
@@ -47,6 +77,18 @@ func selfHarm(norm string) string {
 			}
 			return strings.Join(p, " ")
 		}
+	}
+	if i := wantWord.find(words); i >= 0 {
+		ahead := words[i+1 : min(i+6, len(words))]
+		denied := wantDenial.find(words[max(i-3, 0):i]) >= 0
+		// "want to disappear"; "dont want to be alive". "dont want to die" is
+		// not a wish to die, and "want to be here" is not one either.
+		if !denied && toVanish.find(ahead) >= 0 || denied && toExist.find(ahead) >= 0 && !slices.Contains(ahead, "without") {
+			return strings.Join(words[max(i-3, 0):min(i+6, len(words))], " ")
+		}
+	}
+	if i := selfAbsent.find(words); i >= 0 && nobodyCares.find(words) >= 0 && wouldMind.find(words) >= 0 {
+		return strings.Join(words[max(i-6, 0):min(i+5, len(words))], " ")
 	}
 	return ""
 }

@@ -1,6 +1,9 @@
 package triage
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Since the FCC's 2024 consent-revocation rule (47 CFR 64.1200(a)(10)), a
 // request to stop texts "by any reasonable means" must be honoured, not only
@@ -11,7 +14,7 @@ import "strings"
 // anything else ("the pain won't stop", "no puedo parar de toser") is not
 // one, and neither is a request to keep texting ("don't stop the texts").
 func StopIntent(body string) bool {
-	words := wordPattern.FindAllString(normalize(body), -1)
+	words := wordPattern.FindAllString(strings.ReplaceAll(normalize(body), "opt out", "optout"), -1)
 	if len(words) == 0 || len(words) > 40 {
 		return false // a long message is a story, not a request; triage reads it
 	}
@@ -45,7 +48,7 @@ func StopIntent(body string) bool {
 // "take me off this list", "no need to keep messaging me". Further away,
 // the two are about different things ("the pain is no more, thanks for
 // the messages").
-const textsReach = 3
+const textsReach = 4
 
 // stopWords stop the texts when a reply is nothing but one of them and
 // courtesy: the carrier keywords, and their usual Spanish.
@@ -63,7 +66,8 @@ var ourTexts = set("text", "texts", "texting", "txt", "txts", "txting", "message
 	"sms", "list", "number", "reminders", "notifications", "contact", "contacting", "reply", "replies", "these",
 	"mensaje", "mensajes", "textos", "texto", "escribirme", "escriban", "escribir", "enviar", "envien", "enviarme",
 	"manden", "mandar", "mandarme", "mandes", "lista", "numero", "recordatorios", "notificaciones", "contactarme",
-	"avisos", "whatsapp")
+	"avisos", "whatsapp", "follow", "followups", "followup", "recibir", "recibiendo", "receive", "receiving", "seguimiento",
+	"seguimientos", "messages", "get")
 
 func mentionsOurTexts(words []string) bool {
 	for _, w := range words {
@@ -80,7 +84,7 @@ var stopPhrases = phrases(
 	"stop", "quit", "unsubscribe", "opt out", "optout", "remove", "take me off", "delete my", "leave me alone",
 	"no more", "dont want", "do not want", "dont need", "do not need", "no need", "dont text", "do not text",
 	"dont message", "do not message", "dont send", "do not send", "dont contact", "do not contact", "not interested",
-	"cancel", "enough",
+	"cancel", "enough", "rather not", "prefer not", "no longer want", "id rather not", "would rather not",
 	"no quiero", "ya no", "no me", "dejen de", "deja de", "dejar de", "basta", "quitenme", "quitarme", "quitame",
 	"borrenme", "borrarme", "borren", "eliminen", "eliminar", "darme de baja", "dar de baja", "de baja", "baja",
 	"no manden", "no envien", "no mas", "alto", "parar", "paren", "cancelar",
@@ -90,7 +94,8 @@ var stopPhrases = phrases(
 func keepTexting(words []string) bool {
 	for i := range words {
 		for _, p := range keepPhrases {
-			if hasPhraseAt(words, i, p) {
+			// "no need to keep texting me" asks the opposite.
+			if hasPhraseAt(words, i, p) && !slices.ContainsFunc(words[max(i-3, 0):i], func(w string) bool { return w == "need" || w == "no" || w == "dont" }) {
 				return true
 			}
 		}

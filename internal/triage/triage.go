@@ -86,11 +86,17 @@ func Classify(text string, previous *int) Decision {
 	}
 	norm := normalize(text)
 	clauses := splitClauses(norm)
-	f := findings{clauses: clauses}
+	f := findings{clauses: clauses, expect: expectationClauses(clauses)}
 	for i, c := range clauses {
 		f.scan(c, i, clauses)
 	}
 	f.score = painScore(norm)
+	if f.trend = scoreTrend(norm); f.trend != nil {
+		f.score = &scoreFound{value: f.trend.to, text: f.trend.text}
+	}
+	if f.score == nil && previous != nil {
+		f.score = scoreAlone(norm)
+	}
 	d := f.decide(previous)
 	d = applyConcepts(norm, clauses, d)
 	d = applyRedFlags(clauses, d)
@@ -219,6 +225,7 @@ var shorthand = map[string]string{
 	"thx": "thanks", "ty": "thanks", "tx": "thanks", "pls": "please", "plz": "please", "u": "you", "ur": "your",
 	"im": "im", "i'm": "im", "idk": "not sure", "tmrw": "tomorrow", "tmr": "tomorrow", "yday": "yesterday",
 	"yest": "yesterday", "yesterdy": "yesterday", "2day": "today", "tdy": "today", "2nite": "tonight",
+	"sm": "so much", "m": "me", "q": "que", "xq": "porque", "pq": "porque", "tb": "tambien", "tmb": "tambien", "soo": "so", "hurtn": "hurting", "hrts": "hurts", "hurtss": "hurts",
 	"lol": "", "lmao": "", "x": "", "xx": "", "xxx": "",
 	"hurst": "hurts", "hurtz": "hurts", "hurtin": "hurting", "hurtng": "hurting", "paine": "pain", "pian": "pain",
 	"numbb": "numb", "numm": "numb", "nunb": "numb", "numbe": "numb", "numbnes": "numbness",
@@ -330,7 +337,7 @@ var redFlags = []rule{
 	}},
 	{class: RedFlag, reason: "cannot walk or move", phrases: []string{
 		"cant _ walk|move|stand|straighten|bend|lift|turn|sit", "cant _ get up|out", "unable to walk|move|stand|lift|turn", "barely _ walk|move|stand",
-		"hardly _ walk|move|stand", "cant bear weight", "cant put weight", "gave way", "giving way", "gives way", "collapsed", "fell over",
+		"hardly _ walk|move|stand", "cant bear weight", "cant put _ weight", "cant bear _ weight", "gave way", "giving way", "gives way", "collapsed", "fell over",
 		"no puedo _ caminar|andar|moverme|mover|levantarme|pararme|agacharme|girar", "no me puedo _ mover|levantar|parar", "casi no puedo",
 		"stuck in bed", "bedbound", "locked up",
 	}},
@@ -359,7 +366,7 @@ var redFlags = []rule{
 		"mareo", "mareos", "mareado", "mareada", "desmaye", "desmayo", "vomito", "vomitando",
 	}},
 	{class: RedFlag, reason: "weakness in a limb", symptom: true, phrases: []string{
-		"weak", "weakness", "no strength", "cant grip", "debil", "debilidad", "sin fuerza",
+		"weak", "weakness", "no strength", "cant grip", "debil", "debilidad", "sin fuerza", "no tengo fuerza", "se me dobla", "se me doblan",
 	}},
 	{class: RedFlag, reason: "bladder or bowel trouble", symptom: true, phrases: []string{
 		"bladder", "bowel", "incontinence", "wet myself", "cant pee", "cant wee", "orinar", "vejiga",
@@ -386,7 +393,9 @@ var worsening = []rule{
 	{class: Worsening, reason: "says worse", negated: Same, phrases: []string{
 		"worse", "worsening", "worst", "getting bad", "more pain", "more painful", "more sore", "hurts more", "hurting more", "aches more", "hurting|hurts|aching|sore loads|lots|way more",
 		"increased", "increasing", "escalating", "peor", "empeorado", "empeorando", "empeora", "empeoro", "mas dolor", "duele mas", "mas fuerte",
-		"mas adolorido", "mas adolorida",
+		"mas adolorido", "mas adolorida", "hurting|hurts|aching|sore _ more",
+		"ramped up", "crept up", "creeping up", "gone up", "went up", "going up", "picked up", "flared", "flare up", "flaring",
+		"spiked", "shot up", "escalated", "climbing", "still climbing", "getting worse", "empeorando", "amped up", "se disparo", "subio", "aumento", "ha subido", "va en aumento",
 	}},
 	{class: Worsening, reason: "describes bad pain", negated: Same, phrases: []string{
 		"terrible", "awful", "horrible", "horrendous", "dreadful", "really bad", "very bad", "so bad", "pretty bad", "quite bad", "bad",
@@ -396,7 +405,7 @@ var worsening = []rule{
 	}},
 	{class: Worsening, reason: "pain keeps them from sleep or daily life", phrases: []string{
 		"cant sleep", "couldnt sleep", "kept me up", "keeping me up", "woke me", "up all night", "no sleep", "cant work", "off work",
-		"painkillers|pain killers|tablets|ibuprofen|paracetamol not _ touching|working|helping", "nothing helps", "nothing is helping", "nothing works", "no puedo dormir", "no dormi",
+		"painkillers|pain killers|tablets|ibuprofen|paracetamol not _ touching|working|helping", "nothing helps", "nothing is helping", "nothing works", "no puedo _ dormir", "no dormi", "no pude _ dormir",
 	}},
 }
 
@@ -436,7 +445,7 @@ var fillers = map[string]bool{
 	"its": true, "is": true, "been": true, "longer": true, "signs": true, "sign": true, "of": true, "real": true, "even": true, "bit": true,
 	"little": true, "that": true, "there": true, "theres": true, "have": true, "has": true, "had": true, "hay": true, "tengo": true, "me": true,
 	"siento": true, "es": true, "esta": true, "estoy": true, "ya": true, "mas": true, "anymore": true, "issues": true, "problems": true,
-	"problem": true, "any more": true, "i": true, "from": true, "some": true, "further": true, "new": true, "actually": true, "definitely": true,
+	"problem": true, "any more": true, "ha": true, "he": true, "han": true, "habia": true, "been any": true, "i": true, "from": true, "some": true, "further": true, "new": true, "actually": true, "definitely": true,
 }
 
 var listWords = map[string]bool{",": true, "or": true, "and": true, "nor": true, "o": true, "y": true, "ni": true, "no": true}
@@ -472,6 +481,8 @@ type signal struct {
 	reason string
 	part   int  // which clause, and which part of it between commas
 	past   bool // its part of the clause places it in the past
+	// expected: said inside an expectation ("thought it'd be worse").
+	expected bool
 }
 
 type findings struct {
@@ -479,6 +490,8 @@ type findings struct {
 	signals  []signal
 	question string
 	score    *scoreFound
+	trend    *trend // two scores said in time order
+	expect   []bool // per clause: states an expectation
 }
 
 // add records a signal found at m. Its part of the clause, between commas,
@@ -500,7 +513,8 @@ func (f *findings) add(class Class, reason string, c clause, idx int, m match) {
 		}
 		past = past || pastMarkers[w]
 	}
-	f.signals = append(f.signals, signal{class: class, reason: reason, part: idx*1000 + part, past: past})
+	expected := idx < len(f.expect) && f.expect[idx]
+	f.signals = append(f.signals, signal{class: class, reason: reason, part: idx*1000 + part, past: past, expected: expected})
 }
 
 func (f *findings) scan(c clause, idx int, all []clause) {
@@ -876,8 +890,18 @@ func (f *findings) decide(previous *int) Decision {
 	if f.score != nil && f.score.value >= SevereScore {
 		return Decision{Class: RedFlag, Reason: fmt.Sprintf("red flag: severe pain (%q is %d or more out of 10)", f.score.text, SevereScore), Score: f.scoreValue()}
 	}
+	if t := f.trend; t != nil && t.to-t.from >= WorseningRise {
+		return Decision{Class: Worsening, Reason: t.reason(Worsening), Score: f.scoreValue()}
+	}
 	if s := f.currentWorsening(); s != nil {
+		if f.labelledExpected() && !strings.HasPrefix(s.reason, "says worse") {
+			// The client calls it expected: a person reads it, nobody is paged.
+			return Decision{Class: NeedsReview, Reason: "needs review: " + s.reason + ", which the client calls expected", Score: f.scoreValue()}
+		}
 		return Decision{Class: Worsening, Reason: "worsening: " + s.reason, Score: f.scoreValue()}
+	}
+	if t := f.trend; t != nil && t.to < t.from && t.to < WorseningScore {
+		return Decision{Class: Improving, Reason: t.reason(Improving), Score: f.scoreValue()}
 	}
 	if f.score != nil {
 		v := f.score.value
@@ -969,6 +993,9 @@ func (f *findings) currentWorsening() *signal {
 			return o.part != s.part && !o.past && o.class == Improving
 		}) {
 			continue
+		}
+		if s.expected && f.outcomeAfter(s.part/1000) {
+			continue // feared, and it did not happen
 		}
 		return s
 	}
