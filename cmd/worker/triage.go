@@ -19,6 +19,7 @@ func runTriage(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("triage", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	previous := fs.Int("previous", -1, "the client's previous pain score, 0-10 (-1: none)")
+	rules := fs.Bool("rules", false, "print the table of triage rules (the README's table is this output)")
 	eval := fs.String("eval", "", "instead of one reply, run a labelled held-out file (label<TAB>previous<TAB>category<TAB>text) and print recall and false alarms")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: worker triage [-previous N] TEXT...")
@@ -26,6 +27,10 @@ func runTriage(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rules {
+		triage.WriteRulesTable(stdout)
+		return nil
 	}
 	if *eval != "" {
 		f, err := os.Open(*eval)
@@ -52,11 +57,13 @@ func runTriage(args []string, stdout, stderr io.Writer) error {
 	if *previous >= 0 {
 		prev = previous
 	}
+	// The concepts found and the rule that decided (reason), so a
+	// clinician can see why a reply was or was not escalated.
 	out := struct {
 		Text    string         `json:"text"`
 		Keyword triage.Keyword `json:"keyword,omitempty"`
-		triage.Decision
-	}{Text: text, Keyword: triage.KeywordOf(text, ""), Decision: triage.Classify(text, prev)}
+		triage.Explanation
+	}{Text: text, Keyword: triage.KeywordOf(text, ""), Explanation: triage.Explain(text, prev)}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

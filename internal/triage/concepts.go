@@ -149,35 +149,22 @@ func daysSaid(norm string) int {
 }
 
 // applyConcepts raises d where a rule over the reply's concepts says so.
-func applyConcepts(norm string, clauses []clause, d Decision) Decision {
+// A clause that skip names (a fear that did not come true) is not read.
+func applyConcepts(norm string, clauses []clause, d Decision, skip func(int) bool) Decision {
 	raise := func(to Class, reason string) {
 		if d.Class == RedFlag || (d.Class == Worsening && to == Worsening) {
 			return
 		}
 		d.Class, d.Reason = to, reason
 	}
-	for _, c := range clauses {
-		w := c.words
-		// Emergency care already sought: the clinic must know of any
-		// event after treatment that took the client to emergency care,
-		// and the client is told to follow the emergency service's advice.
-		if i := emergencyCare.find(w); i >= 0 && (careAction.find(w[max(i-6, 0):i]) >= 0 || careAfter.find(w[i+1:min(i+3, len(w))]) == 0) && deniers.find(w[max(i-6, 0):i]) < 0 {
-			raise(RedFlag, "red flag: emergency care already sought ("+strings.Join(w[max(i-2, 0):min(i+2, len(w))], " ")+")")
+	for i, c := range clauses {
+		if skip(i) {
+			continue
 		}
-		// A medicine, and it is not helping.
-		if medicine.find(w) >= 0 && notHelping.find(w) >= 0 {
-			raise(Worsening, "worsening: pain medicine not helping")
-		}
-		// Something torn or a pop in the body.
-		if i := injuryItself.find(w); i >= 0 && !deniedBefore(w, i) {
-			raise(Worsening, "worsening: felt something tear or give ("+w[i]+")")
-		} else if i := tornOrPop.find(w); i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i) {
-			raise(Worsening, "worsening: felt something tear or pop ("+w[i]+")")
-		}
-		// Worse as a multiple of before.
-		if multiplier.find(w) >= 0 && (comparativeWorse.find(w) >= 0 || painConcept.find(w) >= 0 || sinceWhen.find(w) >= 0) &&
-			notPainMultiple.find(w) < 0 && !deniedBefore(w, multiplier.find(w)) {
-			raise(Worsening, "worsening: pain a multiple of before")
+		for _, r := range conceptRules {
+			if r.holds(c.words) {
+				raise(r.class, r.class.label()+": "+r.reads)
+			}
 		}
 	}
 	// Pain still there after a week: soreness after massage eases within a
@@ -189,6 +176,36 @@ func applyConcepts(norm string, clauses []clause, d Decision) Decision {
 		}
 	}
 	return d
+}
+
+// conceptRules combine concepts in one clause; each may raise a decision.
+var conceptRules = []clauseRule{
+	{name: "emergency_care", class: RedFlag, reads: "emergency care already sought",
+		source: "any event after treatment that took the client to emergency care must reach the clinic; the client is told to follow the emergency service's advice",
+		holds: func(w []string) bool {
+			i := emergencyCare.find(w)
+			return i >= 0 && (careAction.find(w[max(i-6, 0):i]) >= 0 || careAfter.find(w[i+1:min(i+3, len(w))]) == 0) &&
+				deniers.find(w[max(i-6, 0):i]) < 0
+		}},
+	{name: "medicine_not_helping", class: Worsening, reads: "pain medicine not helping",
+		source: "any medicine, by name or kind, with any words for not helping",
+		holds:  func(w []string) bool { return medicine.find(w) >= 0 && notHelping.find(w) >= 0 }},
+	{name: "injury", class: Worsening, reads: "felt something tear, pop or give",
+		source: "a tear or a pop with pain needs a professional's look",
+		holds: func(w []string) bool {
+			if i := injuryItself.find(w); i >= 0 && !deniedBefore(w, i) {
+				return true
+			}
+			i := tornOrPop.find(w)
+			return i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i)
+		}},
+	{name: "multiple", class: Worsening, reads: "pain a multiple of before",
+		source: "twice, double, el doble ... with pain or a time to compare with",
+		holds: func(w []string) bool {
+			i := multiplier.find(w)
+			return i >= 0 && (comparativeWorse.find(w) >= 0 || painConcept.find(w) >= 0 || sinceWhen.find(w) >= 0) &&
+				notPainMultiple.find(w) < 0 && !deniedBefore(w, i)
+		}},
 }
 
 // deniedBefore reports a denier within the three words before index i.

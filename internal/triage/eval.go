@@ -108,7 +108,7 @@ type Report struct {
 	OptOuts, OptOutsHit    int
 	Benign, FalseAlarms    int // benign replies paged or opted out
 	StopPlusSymptom        int
-	StopPlusSymptomSilent  int // opted out and not paged: the worst kind of miss
+	StopPlusSymptomSilent  int // opted out and no person sees it: the worst kind of miss
 	Missed                 []string
 	MissedByCategory       map[string]int
 	CasesByCategory        map[string]int
@@ -130,7 +130,7 @@ func Evaluate(cases []Case, decide func(Case) Outcome) Report {
 		}
 		if c.Category == "stop_plus_symptom" {
 			r.StopPlusSymptom++
-			if o.OptedOut && !o.Escalated {
+			if o.OptedOut && !o.Seen { // neither paged nor listed for review
 				r.StopPlusSymptomSilent++
 			}
 		}

@@ -1,6 +1,7 @@
 package triage_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -51,4 +52,57 @@ func TestEvaluateCounts(t *testing.T) {
 			t.Errorf("%q: no error", bad)
 		}
 	}
+}
+
+// TestLabelledFiles runs triage, as the worker acts on it, over the
+// labelled files in the held-out format and fails on any red flag not paged
+// as urgent, any worsening reply not paged, and any stop request that
+// reports a symptom and is opted out with nobody seeing it. train2.tsv
+// (800 replies) and heldout2.tsv were both written blind, and their first
+// runs are in the README; heldout4.tsv is left out of this test on purpose:
+// it is the next round's held-out file, measured with `worker triage -eval`
+// and never tuned on.
+func TestLabelledFiles(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"train2.tsv", "heldout2.tsv", "heldout3.tsv"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open("testdata/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			cases, err := triage.ReadCases(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := triage.Evaluate(cases, triage.Decide)
+			var out strings.Builder
+			r.Print(&out)
+			t.Log("\n" + out.String())
+			if r.RedFlagsHit != r.RedFlags || r.WorseHit != r.Worse || r.StopPlusSymptomSilent != 0 {
+				t.Errorf("red flags urgent %d/%d, worsening paged %d/%d, stop+symptom silently opted out %d: every one must be caught",
+					r.RedFlagsHit, r.RedFlags, r.WorseHit, r.Worse, r.StopPlusSymptomSilent)
+			}
+		})
+	}
+}
+
+// The labelled replies the rules may be tuned on number past 1,000.
+func TestTrainingCorpusSize(t *testing.T) {
+	n := 0
+	for _, name := range []string{"replies.tsv", "heldout.tsv", "train2.tsv", "heldout2.tsv", "heldout3.tsv"} {
+		data, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
+				n++
+			}
+		}
+	}
+	if n < 1000 {
+		t.Fatalf("%d labelled replies, want at least 1,000", n)
+	}
+	t.Logf("%d labelled replies", n)
 }

@@ -126,48 +126,81 @@ var (
 
 // redFlagIn names the red flag a clause describes, or "".
 func redFlagIn(words []string) string {
-	switch {
-	// Anaphylaxis after a skin reaction (Resuscitation Council UK,
-	// "Emergency treatment of anaphylaxis", 2021): swelling of the face or
-	// airway, or trouble breathing.
-	case skinReaction.find(words) >= 0 && (breathing.find(words) >= 0 || airwayPart.find(words) >= 0 && swollen.find(words) >= 0):
-		return "allergic reaction with swelling of the face or airway, or trouble breathing"
-	case skinReaction.find(words) >= 0 && spreading.find(words) >= 0 && !deniedBefore(words, skinReaction.find(words)):
-		return "an allergic reaction spreading over the body"
-	case innerAirway.find(words) >= 0 && swollen.find(words) >= 0, swallowing.find(words) >= 0:
-		return "throat or tongue swelling, or trouble swallowing"
-	case faceDroop.find(words) >= 0, speech.find(words) >= 0, armWeak.find(words) >= 0,
-		facePart.find(words) >= 0 && droop.find(words) >= 0, speechPart.find(words) >= 0 && speechWrong.find(words) >= 0,
-		armPart.find(words) >= 0 && armWrong.find(words) >= 0 && !deniedBefore(words, armWrong.find(words)),
-		confusion.find(words) >= 0 && !deniedBefore(words, confusion.find(words)):
-		return "signs of a stroke (face, arm or speech, or sudden confusion)"
-	case lungSign.find(words) >= 0:
-		return "signs of a clot in the lung or a heart problem (chest, breathing, coughing blood)"
-	case breathing.find(words) >= 0:
-		return "trouble breathing"
-	case lowerLeg.find(words) >= 0 && legSign.find(words) >= 0 && !deniedBefore(words, legSign.find(words)):
-		return "signs of a clot in the leg (swollen, warm, red or heavy)"
-	case saddleArea.find(words) >= 0 && numbWord.find(words) >= 0,
-		bladderBowel.find(words) >= 0 && !deniedBefore(words, bladderBowel.find(words)),
-		bladderPart.find(words) >= 0 && bladderWrong.find(words) >= 0 && !deniedBefore(words, bladderWrong.find(words)),
-		bothLegs.find(words) >= 0 && legsWeak.find(words) >= 0:
-		return "signs of cauda equina (saddle numbness, bladder or bowel trouble, both legs weak)"
-	case footDrop.find(words) >= 0, footPart.find(words) >= 0 && footWrong.find(words) >= 0:
-		return "nerve compromise (the foot will not lift)"
-	case feverWord.find(words) >= 0 && infectedArea.find(words) >= 0 && !deniedBefore(words, feverWord.find(words)):
-		return "signs of infection with a fever"
-	case fainted.find(words) >= 0 && !deniedBefore(words, fainted.find(words)):
-		return "fainted or nearly fainted"
+	for _, r := range redFlagRules {
+		if r.holds(words) {
+			return r.reads
+		}
 	}
 	return ""
 }
 
+// redFlagRules are tried in order on each clause; the first that holds
+// names the red flag. Each cites the guidance it follows.
+var redFlagRules = []clauseRule{
+	{name: "anaphylaxis", class: RedFlag, reads: "allergic reaction with swelling of the face or airway, or trouble breathing",
+		source: "Resuscitation Council UK, Emergency treatment of anaphylaxis (2021)",
+		holds: func(w []string) bool {
+			return skinReaction.find(w) >= 0 && (breathing.find(w) >= 0 || airwayPart.find(w) >= 0 && swollen.find(w) >= 0)
+		}},
+	{name: "allergy_spreading", class: RedFlag, reads: "an allergic reaction spreading over the body",
+		source: "Resuscitation Council UK (2021): a reaction that spreads can become anaphylaxis",
+		holds: func(w []string) bool {
+			return skinReaction.find(w) >= 0 && spreading.find(w) >= 0 && !deniedBefore(w, skinReaction.find(w))
+		}},
+	{name: "airway", class: RedFlag, reads: "throat or tongue swelling, or trouble swallowing",
+		source: "Resuscitation Council UK (2021): airway problems",
+		holds: func(w []string) bool {
+			return innerAirway.find(w) >= 0 && swollen.find(w) >= 0 || swallowing.find(w) >= 0
+		}},
+	{name: "stroke", class: RedFlag, reads: "signs of a stroke (face, arm or speech, or sudden confusion)",
+		source: "NHS, Stroke: symptoms; American Stroke Association, BE FAST",
+		holds: func(w []string) bool {
+			return faceDroop.find(w) >= 0 || speech.find(w) >= 0 || armWeak.find(w) >= 0 ||
+				facePart.find(w) >= 0 && droop.find(w) >= 0 || speechPart.find(w) >= 0 && speechWrong.find(w) >= 0 ||
+				armPart.find(w) >= 0 && armWrong.find(w) >= 0 && !deniedBefore(w, armWrong.find(w)) ||
+				confusion.find(w) >= 0 && !deniedBefore(w, confusion.find(w))
+		}},
+	{name: "clot_lung", class: RedFlag, reads: "signs of a clot in the lung or a heart problem (chest, breathing, coughing blood)",
+		source: "NICE NG158, venous thromboembolic diseases (pulmonary embolism)",
+		holds:  func(w []string) bool { return lungSign.find(w) >= 0 }},
+	{name: "breathing", class: RedFlag, reads: "trouble breathing",
+		source: "Resuscitation Council UK (2021); NICE NG158",
+		holds:  func(w []string) bool { return breathing.find(w) >= 0 }},
+	{name: "clot_leg", class: RedFlag, reads: "signs of a clot in the leg (swollen, warm, red or heavy)",
+		source: "NICE NG158, venous thromboembolic diseases (deep vein thrombosis)",
+		holds: func(w []string) bool {
+			return lowerLeg.find(w) >= 0 && legSign.find(w) >= 0 && !deniedBefore(w, legSign.find(w))
+		}},
+	{name: "cauda_equina", class: RedFlag, reads: "signs of cauda equina (saddle numbness, bladder or bowel trouble, both legs weak)",
+		source: "NICE CKS, Sciatica: red flags; GIRFT national suspected cauda equina pathway (2023)",
+		holds: func(w []string) bool {
+			return saddleArea.find(w) >= 0 && numbWord.find(w) >= 0 ||
+				bladderBowel.find(w) >= 0 && !deniedBefore(w, bladderBowel.find(w)) ||
+				bladderPart.find(w) >= 0 && bladderWrong.find(w) >= 0 && !deniedBefore(w, bladderWrong.find(w)) ||
+				bothLegs.find(w) >= 0 && legsWeak.find(w) >= 0
+		}},
+	{name: "foot_drop", class: RedFlag, reads: "nerve compromise (the foot will not lift)",
+		source: "NICE CKS, Sciatica: progressive neurological deficit",
+		holds:  func(w []string) bool { return footDrop.find(w) >= 0 || footPart.find(w) >= 0 && footWrong.find(w) >= 0 }},
+	{name: "infection_fever", class: RedFlag, reads: "signs of infection with a fever",
+		source: "NICE NG51, sepsis; NICE NG141, cellulitis",
+		holds: func(w []string) bool {
+			return feverWord.find(w) >= 0 && infectedArea.find(w) >= 0 && !deniedBefore(w, feverWord.find(w))
+		}},
+	{name: "fainting", class: RedFlag, reads: "fainted or nearly fainted",
+		source: "NICE CG109, transient loss of consciousness",
+		holds:  func(w []string) bool { return fainted.find(w) >= 0 && !deniedBefore(w, fainted.find(w)) }},
+}
+
 // applyRedFlags raises d to a red flag where a clause matches a rule.
-func applyRedFlags(clauses []clause, d Decision) Decision {
+func applyRedFlags(clauses []clause, d Decision, skip func(int) bool) Decision {
 	if d.Class == RedFlag {
 		return d
 	}
-	for _, c := range clauses {
+	for i, c := range clauses {
+		if skip(i) {
+			continue
+		}
 		if reason := redFlagIn(c.words); reason != "" && !clauseDenied(c.words) {
 			d.Class, d.Reason = RedFlag, "red flag: "+reason+" ("+strings.Join(c.words[:min(len(c.words), 8)], " ")+")"
 			return d

@@ -78,6 +78,14 @@ const MaxLength = 2000
 // Classify decides what a reply says. previous is the client's last pain
 // score, or nil when there is none.
 func Classify(text string, previous *int) Decision {
+	d, _ := classify(text, previous)
+	return d
+}
+
+// label is the class as a reason starts with it: "red flag: ...".
+func (c Class) label() string { return strings.ReplaceAll(string(c), "_", " ") }
+
+func classify(text string, previous *int) (Decision, *findings) {
 	if len(text) > MaxLength {
 		text = text[:MaxLength]
 		for !utf8.ValidString(text) {
@@ -98,15 +106,15 @@ func Classify(text string, previous *int) Decision {
 		f.score = scoreAlone(norm)
 	}
 	d := f.decide(previous)
-	d = applyConcepts(norm, clauses, d)
-	d = applyRedFlags(clauses, d)
+	d = applyConcepts(norm, clauses, d, f.discounted)
+	d = applyRedFlags(clauses, d, f.discounted)
 	if phrase := selfHarm(norm); phrase != "" {
 		// Before any other reading: whatever else the reply says.
 		d.Class, d.Reason, d.Flag = RedFlag, "says they may harm themselves or not want to live: "+phrase, FlagSelfHarm
 	}
 	d.PreviousScore = previous
 	d.Escalate = d.Class.Escalates()
-	return d
+	return d, &f
 }
 
 // ---- normalizing ---------------------------------------------------------
@@ -397,7 +405,7 @@ var worsening = []rule{
 		"ramped up", "crept up", "creeping up", "gone up", "went up", "going up", "picked up", "flared", "flare up", "flaring",
 		"spiked", "shot up", "escalated", "climbing", "still climbing", "getting worse", "empeorando", "amped up", "se disparo", "subio", "aumento", "ha subido", "va en aumento",
 	}},
-	{class: Worsening, reason: "describes bad pain", negated: Same, phrases: []string{
+	{class: Worsening, reason: "describes bad pain", negated: Same, resolvable: true, phrases: []string{
 		"terrible", "awful", "horrible", "horrendous", "dreadful", "really bad", "very bad", "so bad", "pretty bad", "quite bad", "bad",
 		"killing me", "killing", "a lot of pain", "lots of pain", "in pain", "so much pain", "very painful", "really painful", "throbbing",
 		"spasm", "spasms", "cramping", "cramp", "bruised", "bruise", "bruises", "bruising", "agony", "emojibad", "help", "not ok", "not good", "not great",
@@ -530,7 +538,12 @@ func (f *findings) scan(c clause, idx int, all []clause) {
 			f.add(Worsening, fmt.Sprintf("swelling (%q)", sw[0].text), c, idx, sw[0])
 		}
 	}
-	if cm := matches(calf, c.words); len(cm) > 0 && (len(sw) > 0 || slices.ContainsFunc(c.words, isPainWord)) {
+	// The calf with swelling or pain said, not denied: "no pain in my calf,
+	// no swelling" is not one.
+	swollenSaid := len(sw) > 0 && !f.denied(swelling, c, sw[0], all, idx)
+	// Mild soreness in a massaged calf ("calf a bit sore") is expected; a
+	// clot shows as swelling, or pain more than mild (NICE NG158).
+	if cm := matches(calf, c.words); len(cm) > 0 && (swollenSaid || painSaid(c.words) && mildSaid.find(c.words) < 0) {
 		f.add(RedFlag, fmt.Sprintf("calf pain or swelling (%q), which can be a clot", cm[0].text), c, idx, cm[0])
 	}
 	for _, group := range [][]rule{worsening, improving, same} {
@@ -541,6 +554,20 @@ func (f *findings) scan(c clause, idx int, all []clause) {
 	if f.question == "" {
 		f.question = questionIn(c)
 	}
+}
+
+// mildSaid qualifies a pain as mild.
+var mildSaid = newConcept("a bit", "bit", "a little", "little", "slightly", "slight", "mild", "mildly", "kinda", "kind of",
+	"a tad", "un poco", "poquito", "un poquito", "algo", "leve", "ligeramente", "normal")
+
+// painSaid reports a pain word in words with no denial just before it.
+func painSaid(words []string) bool {
+	for i, w := range words {
+		if isPainWord(w) && !(i > 0 && negators[words[i-1]]) && !(i > 1 && negators[words[i-2]]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isPainWord(w string) bool {
@@ -912,6 +939,10 @@ func (f *findings) decide(previous *int) Decision {
 			return Decision{Class: Worsening, Reason: fmt.Sprintf("worsening: pain rose from %d to %d out of 10", *previous, v), Score: &v}
 		}
 	}
+	if reason := f.newOrOdd(); reason != "" {
+		// Not worse in so many words, but not fine either: a person reads it.
+		return Decision{Class: NeedsReview, Reason: "needs review: " + reason, Score: f.scoreValue()}
+	}
 	if f.question != "" {
 		return Decision{Class: Question, Reason: "question: " + f.question, Score: f.scoreValue()}
 	}
@@ -971,7 +1002,7 @@ func (f *findings) scoreValue() *int {
 func (f *findings) first(class Class, last bool) *signal {
 	var found *signal
 	for i := range f.signals {
-		if f.signals[i].class == class {
+		if f.signals[i].class == class && !(class == RedFlag && f.signals[i].expected && f.discounted(f.signals[i].part/1000)) {
 			found = &f.signals[i]
 			if !last {
 				return found
@@ -994,7 +1025,7 @@ func (f *findings) currentWorsening() *signal {
 		}) {
 			continue
 		}
-		if s.expected && f.outcomeAfter(s.part/1000) {
+		if s.expected && f.discounted(s.part/1000) {
 			continue // feared, and it did not happen
 		}
 		return s
