@@ -30,6 +30,19 @@ func newConcept(list ...string) concept {
 	return c
 }
 
+// at reports whether the concept starts at words[i], and where it ends.
+func (c concept) at(words []string, i int) (end int, ok bool) {
+	if c.words[words[i]] {
+		return i + 1, true
+	}
+	for _, p := range c.phrases {
+		if hasPhraseAt(words, i, p) {
+			return i + len(p), true
+		}
+	}
+	return 0, false
+}
+
 // find returns the index of the first word of the concept in words, or -1.
 // A plural or possessive "s" is read off a word: "tylenol's", "calfs".
 func (c concept) find(words []string) int {
@@ -211,4 +224,25 @@ var conceptRules = []clauseRule{
 // deniedBefore reports a denier within the three words before index i.
 func deniedBefore(words []string, i int) bool {
 	return deniers.find(words[max(i-3, 0):i]) >= 0
+}
+
+// set is a set of single words.
+func set(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+func hasPhraseAt(words []string, i int, p []string) bool {
+	if i+len(p) > len(words) {
+		return false
+	}
+	for j, w := range p {
+		if words[i+j] != w {
+			return false
+		}
+	}
+	return true
 }

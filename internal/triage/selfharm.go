@@ -18,7 +18,7 @@ const FlagSelfHarm = "self_harm"
 // selfHarmPhrases, after normalizing (lower case, no accents, no
 // apostrophes), state a wish to die or to harm oneself, in English and
 // Spanish, with the common shorthand.
-var selfHarmPhrases = phrases(
+var selfHarmPhrases = newConcept(
 	"kill myself", "killing myself", "end my life", "ending my life", "end it all", "take my own life", "take my life",
 	"want to die", "wanna die", "wish i was dead", "wish i were dead", "better off dead", "better off without me",
 	"dont want to live", "do not want to live", "dont want to be alive", "dont want to be here anymore",
@@ -66,17 +66,13 @@ var selfHarmNegations = set("not", "no", "never", "nunca", "nada", "dont", "wont
 func selfHarm(norm string) string {
 	words := wordPattern.FindAllString(norm, -1)
 	for i := range words {
-		for _, p := range selfHarmPhrases {
-			if !hasPhraseAt(words, i, p) {
-				continue
-			}
-			// "not suicidal", "no estoy suicida"; "no quiero vivir" is
-			// itself a phrase: a denial is one of the two words before.
-			if denied(words, i) && !strings.HasPrefix(strings.Join(p, " "), "no ") {
-				continue
-			}
-			return strings.Join(p, " ")
+		end, ok := selfHarmPhrases.at(words, i)
+		// "not suicidal", "no estoy suicida"; "no quiero vivir" is itself
+		// a phrase: a denial is one of the two words before.
+		if !ok || denied(words, i) && words[i] != "no" {
+			continue
 		}
+		return strings.Join(words[i:end], " ")
 	}
 	if i := wantWord.find(words); i >= 0 {
 		ahead := words[i+1 : min(i+6, len(words))]

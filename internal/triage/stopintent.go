@@ -35,10 +35,8 @@ func StopIntent(body string) bool {
 		return false
 	}
 	for i := range words {
-		for _, p := range stopPhrases {
-			if hasPhraseAt(words, i, p) && mentionsOurTexts(words[i:min(i+len(p)+textsReach, len(words))]) {
-				return true
-			}
+		if end, ok := stopPhrases.at(words, i); ok && mentionsOurTexts(words[i:min(end+textsReach, len(words))]) {
+			return true
 		}
 	}
 	return false
@@ -80,7 +78,7 @@ func mentionsOurTexts(words []string) bool {
 
 // stopPhrases, found anywhere in a reply that mentions our texts, ask for
 // them to stop.
-var stopPhrases = phrases(
+var stopPhrases = newConcept(
 	"stop", "quit", "unsubscribe", "opt out", "optout", "remove", "take me off", "delete my", "leave me alone",
 	"no more", "dont want", "do not want", "dont need", "do not need", "no need", "dont text", "do not text",
 	"dont message", "do not message", "dont send", "do not send", "dont contact", "do not contact", "not interested",
@@ -93,43 +91,13 @@ var stopPhrases = phrases(
 // keepTexting is a reply asking for the texts to go on.
 func keepTexting(words []string) bool {
 	for i := range words {
-		for _, p := range keepPhrases {
-			// "no need to keep texting me" asks the opposite.
-			if hasPhraseAt(words, i, p) && !slices.ContainsFunc(words[max(i-3, 0):i], func(w string) bool { return w == "need" || w == "no" || w == "dont" }) {
-				return true
-			}
+		// "no need to keep texting me" asks the opposite.
+		if _, ok := keepPhrases.at(words, i); ok && !slices.ContainsFunc(words[max(i-3, 0):i], func(w string) bool { return w == "need" || w == "no" || w == "dont" }) {
+			return true
 		}
 	}
 	return false
 }
 
-var keepPhrases = phrases("dont stop", "do not stop", "dont cancel", "keep texting", "keep sending", "keep them coming",
+var keepPhrases = newConcept("dont stop", "do not stop", "dont cancel", "keep texting", "keep sending", "keep them coming",
 	"no dejen de", "no paren", "sigan mandando", "sigan enviando", "no cancelen")
-
-func set(words ...string) map[string]bool {
-	m := make(map[string]bool, len(words))
-	for _, w := range words {
-		m[w] = true
-	}
-	return m
-}
-
-func phrases(list ...string) [][]string {
-	out := make([][]string, len(list))
-	for i, p := range list {
-		out[i] = strings.Fields(p)
-	}
-	return out
-}
-
-func hasPhraseAt(words []string, i int, p []string) bool {
-	if i+len(p) > len(words) {
-		return false
-	}
-	for j, w := range p {
-		if words[i+j] != w {
-			return false
-		}
-	}
-	return true
-}
