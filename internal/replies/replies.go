@@ -112,7 +112,13 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		// also says something of concern ("stop texting me, my leg has
 		// gone numb") opts out and is triaged as well, never silently
 		// opted out: the clinic hears of it.
-		if !triage.OfConcern(triage.Classify(in.Body, nil).Class) {
+		// Read with the client's last score, as triage will: "stop
+		// texting me, 7 now" after a 4 is worsening, not a plain stop.
+		client, err := p.client(ctx, log, clinic.ID, in.From)
+		if err != nil {
+			return err
+		}
+		if !triage.OfConcern(triage.Classify(in.Body, client.LastScore).Class) {
 			kw = triage.OptOut
 		} else if rec.Keyword == "" {
 			if err := p.Store.SetOptOut(ctx, clinic.ID, in.From, true, p.Now()); err != nil {

@@ -352,3 +352,22 @@ func TestNeedsReviewIsRecordedNotEscalated(t *testing.T) {
 		t.Errorf("escalations counted: %d", st.Escalations.Load())
 	}
 }
+
+// A stop request in plain words is read with the client's last score: "6
+// now" after a 4 is worsening, so the client is opted out and the reply is
+// triaged (and escalated), not silently opted out.
+func TestStopRequestReadWithThePreviousScore(t *testing.T) {
+	b := setup(t)
+	const phone = "+447700900124"
+	b.session(t, 1, "s1", phone, b.clock.Now().Add(-25*time.Hour))
+	if rec := b.reply(t, phone, "4"); rec.Class != "same" {
+		t.Fatalf("first score: %s (%s)", rec.Class, rec.Reason)
+	}
+	rec := b.reply(t, phone, "no more texts please, 6 now")
+	if rec.Keyword == "" {
+		t.Errorf("not opted out: %+v", rec)
+	}
+	if rec.Class != "worsening" || rec.EscalationID == "" {
+		t.Errorf("class %s escalation %q (%s): want worsening, escalated", rec.Class, rec.EscalationID, rec.Reason)
+	}
+}
