@@ -64,10 +64,23 @@ type Processor struct {
 	// each answered once a day, texting us could still make us text many
 	// numbers (SMS pumping). 0 answers none.
 	StrangerAnswersPerHour int
-	Now                    func() time.Time
-	Log                    *slog.Logger
-	Stats                  *Stats
+	// Acks takes on-call replies ("ACK 4821") from the clinic's contact
+	// phones; nil takes none.
+	Acks  Acknowledger
+	Now   func() time.Time
+	Log   *slog.Logger
+	Stats *Stats
 }
+
+// Acknowledger acknowledges an escalation from a staff phone's text.
+type Acknowledger interface {
+	// AcknowledgeByText reports handled false for a text that is not an
+	// acknowledgement from one of the clinic's contact phones.
+	AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, from, body string) (answer string, handled bool, err error)
+}
+
+// KeywordAck marks a text that was a contact's acknowledgement.
+const KeywordAck = "ACK"
 
 // Handle is the jobs.Handler for the replies consumer.
 func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) error {
@@ -106,6 +119,18 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		return p.finish(ctx, log, rec, rev, answer, sms.Message{To: in.From, From: in.To}, attempt)
 	}
 
+	if p.Acks != nil && (rec.Keyword == "" || rec.Keyword == KeywordAck) {
+		// Staff, not a client: never triaged, opted out or answered as one.
+		answer, handled, err := p.Acks.AcknowledgeByText(ctx, clinic, in.From, in.Body)
+		if err != nil {
+			return err
+		}
+		if handled {
+			rec.Keyword = KeywordAck
+			log.Info("on-call reply to an escalation alert")
+			return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, in.From), attempt)
+		}
+	}
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
 	if kw == triage.NoKeyword && triage.StopIntent(in.Body) {
 		// A request to stop in plain words is honoured like STOP. One that
