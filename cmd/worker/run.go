@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}
 	lifecycle := &escalation.Lifecycle{Store: store, Clinics: directory, Now: time.Now, Log: log}
-	processor.Acks = lifecycle
+	processor.Escalations, processor.Acks = lifecycle, lifecycle
 	var mailer escalation.Mailer
 	if cfg.SMTPHost != "" {
 		mailer = email.New(email.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,

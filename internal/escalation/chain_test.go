@@ -254,3 +254,29 @@ func TestAcknowledgeByText(t *testing.T) {
 		t.Errorf("ACK of a resolved escalation: %q, want it called stale", answer)
 	}
 }
+
+// Replaying a dead-lettered escalation clears its failed notices and
+// announces it again, once per replay.
+func TestReplayClearsFailedNotices(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	l := &escalation.Lifecycle{Store: env.Store, Clinics: natsjstest.Clinics(t), Now: time.Now, Log: natsjstest.Logger()}
+	e := aftercare.Escalation{ID: "esc_SM7", ClinicID: "harbour", Status: aftercare.EscalationOpen, RaisedAt: time.Now(),
+		Notice: aftercare.Notice{WebhookError: "clinic answered 503", OnCallError: "permanent send failure"}}
+	if _, err := env.Store.SaveEscalation(ctx, e, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := l.Replay(ctx, "harbour", e.ID, "42"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _, _ := env.Store.Escalation(ctx, "harbour", e.ID)
+	if got.Notice.WebhookError != "" || got.Notice.OnCallError != "" || got.Notice.ReplayedAt.IsZero() {
+		t.Fatalf("notice after replay %+v", got.Notice)
+	}
+	if n := env.Count(t, natsjs.StreamEscalation, "escalations.harbour"); n != 1 {
+		t.Fatalf("%d announcements, want 1 for one replay", n)
+	}
+}

@@ -195,3 +195,17 @@ func newAckCode() string { return strconv.Itoa(1000 + rand.N(9000)) }
 
 // spell reads a code digit by digit in a voice call: "4 8 2 1".
 func spell(code string) string { return strings.Join(strings.Split(code, ""), " ") }
+
+// Replay puts a dead-lettered escalation back to work: its failed notices
+// are cleared, to be tried again from now, and it is announced again
+// (replay names this replay, so announcing it twice is stored once).
+func (l *Lifecycle) Replay(ctx context.Context, clinic, id, replay string) error {
+	e, err := l.Store.UpdateEscalation(ctx, clinic, id, func(cur *aftercare.Escalation) error {
+		cur.Notice.ReplayedAt, cur.Notice.WebhookError, cur.Notice.OnCallError = l.Now(), "", ""
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return l.Store.RepublishEscalation(ctx, e, replay)
+}
