@@ -48,3 +48,32 @@ func TestEscalationChainProblems(t *testing.T) {
 		t.Errorf("contacts %v: want the on-call phone and the backup, once each", got)
 	}
 }
+
+// A chain that emails needs a mail server; plain SMTP only on loopback;
+// escalations kept at least as long as everything else.
+func TestWorkerSMTPAndEscalationRetention(t *testing.T) {
+	t.Parallel()
+	emailing := writeClinics(t, `{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+	  "intake_token_env":"T","escalation":{"on_call_phone":"+447700900199","email":"frontdesk@a.example","chain":[{"after":"30m","email":true}]}}]}`)
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, "SMTP_HOST: clinic \"a\"'s escalation chain emails"},
+		{map[string]string{"SMTP_HOST": "smtp.example.org", "SMTP_FROM": "x"}, "SMTP_FROM"},
+		{map[string]string{"SMTP_HOST": "smtp.example.org", "SMTP_FROM": "a@example.org", "SMTP_TLS": "none"}, "SMTP_TLS: none is allowed only for a relay on loopback"},
+		{map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "a@example.org", "NATS_ESCALATION_RETENTION": "24h"}, "NATS_ESCALATION_RETENTION"},
+	}
+	for _, tt := range tests {
+		tt.env["CLINICS_FILE"] = emailing
+		_, _, err := config.LoadWorker(getenv(tt.env))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want it to mention %q", tt.env, err, tt.want)
+		}
+	}
+	ok := map[string]string{"CLINICS_FILE": emailing, "SMTP_HOST": "127.0.0.1", "SMTP_FROM": "a@example.org", "SMTP_TLS": "none"}
+	cfg, _, err := config.LoadWorker(getenv(ok))
+	if err != nil || cfg.SMTPPort != 587 || cfg.NATS.EscalationRetention != 8*365*24*time.Hour {
+		t.Fatalf("a loopback relay: %v, port %d, escalations kept %v", err, cfg.SMTPPort, cfg.NATS.EscalationRetention)
+	}
+}

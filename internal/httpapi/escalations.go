@@ -51,7 +51,7 @@ func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
 	out := EscalationList{Escalations: []aftercare.Escalation{}}
 	for _, e := range all {
 		if want == "all" || string(e.Status) == want || (want == "" && e.Status != aftercare.EscalationResolved) {
-			out.Escalations = append(out.Escalations, e)
+			out.Escalations = append(out.Escalations, withHistory(e))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -74,7 +74,7 @@ func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
 		s.writeEscalationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, withHistory(e))
 }
 
 func (s *SchedulerAPI) acknowledgeEscalation(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +148,15 @@ func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, 
 		s.writeEscalationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, withHistory(e))
+}
+
+// withHistory shows a record from before histories as an empty one, not null.
+func withHistory(e aftercare.Escalation) aftercare.Escalation {
+	if e.History == nil {
+		e.History = []aftercare.EscalationEntry{}
+	}
+	return e
 }
 
 const maxActionBody = 8 << 10
