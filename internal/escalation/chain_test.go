@@ -2,6 +2,7 @@ package escalation_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -237,8 +238,8 @@ func TestAcknowledgeByText(t *testing.T) {
 		{backup, "ack " + e.AckCode, true, "you own escalation " + e.ID},
 		{onCall, "ACK " + e.AckCode, true, "already acknowledged by backup phone"},
 	}
-	for _, tt := range tests {
-		answer, handled, err := b.lifecycle.AcknowledgeByText(ctx, clinic, tt.from, tt.body)
+	for i, tt := range tests {
+		answer, handled, err := b.lifecycle.AcknowledgeByText(ctx, clinic, fmt.Sprint("SM", i), tt.from, tt.body, time.Now())
 		if err != nil || handled != tt.handled || !strings.Contains(answer, tt.answer) {
 			t.Errorf("%s %q: %q handled %v (%v); want handled %v, %q", aftercare.MaskPhone(tt.from), tt.body, answer, handled, err, tt.handled, tt.answer)
 		}
@@ -250,7 +251,7 @@ func TestAcknowledgeByText(t *testing.T) {
 	if _, err := b.lifecycle.Resolve(ctx, "harbour", e.ID, aftercare.Author{Kind: aftercare.AuthorAPI, Name: "Ana"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if answer, _, _ := b.lifecycle.AcknowledgeByText(ctx, clinic, onCall, "ACK "+e.AckCode); !strings.Contains(answer, "stale") {
+	if answer, _, _ := b.lifecycle.AcknowledgeByText(ctx, clinic, "SMstale", onCall, "ACK "+e.AckCode, time.Now()); !strings.Contains(answer, "stale") {
 		t.Errorf("ACK of a resolved escalation: %q, want it called stale", answer)
 	}
 }
@@ -278,5 +279,32 @@ func TestReplayClearsFailedNotices(t *testing.T) {
 	}
 	if n := env.Count(t, natsjs.StreamEscalation, "escalations.harbour"); n != 1 {
 		t.Fatalf("%d announcements, want 1 for one replay", n)
+	}
+}
+
+// Guessing codes from a spoofed contact number is bounded: past
+// AckTextsPerHour coded ACKs in an hour, even the right code is refused
+// and the chain goes on; a redelivered text keeps its place.
+func TestAckGuessesBounded(t *testing.T) {
+	t.Parallel()
+	b := setupChain(t)
+	ctx := context.Background()
+	e := b.raise(t, "esc_SM4")
+	clinic, _ := b.clinics.Lookup("harbour")
+	at := time.Now()
+	for i := range escalation.AckTextsPerHour {
+		guess := fmt.Sprintf("%04d", i) // below 1000: never a real code
+		for range 2 {
+			if answer, _, err := b.lifecycle.AcknowledgeByText(ctx, clinic, fmt.Sprint("SMguess", i), onCall, "ACK "+guess, at); err != nil || !strings.Contains(answer, "no escalation has code") {
+				t.Fatalf("guess %d: %q %v", i, answer, err)
+			}
+		}
+	}
+	answer, _, err := b.lifecycle.AcknowledgeByText(ctx, clinic, "SMright", onCall, "ACK "+e.AckCode, at)
+	if err != nil || !strings.Contains(answer, "too many ACK texts") {
+		t.Fatalf("after %d guesses: %q %v", escalation.AckTextsPerHour, answer, err)
+	}
+	if got, _, _ := b.store.Escalation(ctx, "harbour", e.ID); got.Status != aftercare.EscalationOpen {
+		t.Fatalf("acknowledged past the bound: %s", got.Status)
 	}
 }

@@ -108,10 +108,17 @@ func (l *Lifecycle) afterAcknowledge(ctx context.Context, e aftercare.Escalation
 // ackPattern is an on-call reply: "ACK", "ack 4821", "ACK #4821".
 var ackPattern = regexp.MustCompile(`(?i)^\s*ack\b\s*#?\s*([0-9]*)\s*[.!]?\s*$`)
 
-// AcknowledgeByText handles a text to the clinic's number from one of its
-// contact phones. It reports handled false for any other text (a contact
-// may also be a client). answer is what to text back.
-func (l *Lifecycle) AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, from, body string) (answer string, handled bool, err error) {
+// AckTextsPerHour bounds the coded ACK texts a clinic takes per clock hour,
+// across every worker. A text's sender can be spoofed on some routes; the
+// bound keeps a guesser to a few dozen tries of the 9,000 codes. Past it an
+// ACK by text is refused and the chain goes on paging: the safe side.
+const AckTextsPerHour = 30
+
+// AcknowledgeByText handles a text (msgID, Twilio's MessageSid) to the
+// clinic's number from one of its contact phones. It reports handled false
+// for any other text (a contact may also be a client). answer is what to
+// text back.
+func (l *Lifecycle) AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, msgID, from, body string, at time.Time) (answer string, handled bool, err error) {
 	contacts := clinic.Escalation.Contacts()
 	isContact := false
 	for _, c := range contacts {
@@ -124,6 +131,14 @@ func (l *Lifecycle) AcknowledgeByText(ctx context.Context, clinic *clinics.Clini
 	code := m[1]
 	if code == "" {
 		return fmt.Sprintf("%s aftercare: reply ACK and the code in the alert, e.g. ACK 4821.", clinic.Name), true, nil
+	}
+	free, err := l.Store.TakeHourly(ctx, "ack-texts", clinic.ID, msgID, at, AckTextsPerHour)
+	if err != nil {
+		return "", true, err
+	}
+	if !free {
+		l.Log.Warn("ACK by text refused: too many this hour; the chain goes on", "clinic", clinic.ID, "from", aftercare.MaskPhone(from))
+		return fmt.Sprintf("%s aftercare: too many ACK texts this hour, not taken. Acknowledge in the inbox or the API; until then the chain goes on.", clinic.Name), true, nil
 	}
 	e, found, err := l.byCode(ctx, clinic.ID, code)
 	if err != nil {

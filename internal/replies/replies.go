@@ -84,7 +84,7 @@ type Raiser interface {
 type Acknowledger interface {
 	// AcknowledgeByText reports handled false for a text that is not an
 	// acknowledgement from one of the clinic's contact phones.
-	AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, from, body string) (answer string, handled bool, err error)
+	AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, msgID, from, body string, at time.Time) (answer string, handled bool, err error)
 }
 
 // KeywordAck marks a text that was a contact's acknowledgement.
@@ -129,7 +129,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 
 	if p.Acks != nil && (rec.Keyword == "" || rec.Keyword == KeywordAck) {
 		// Staff, not a client: never triaged, opted out or answered as one.
-		answer, handled, err := p.Acks.AcknowledgeByText(ctx, clinic, in.From, in.Body)
+		answer, handled, err := p.Acks.AcknowledgeByText(ctx, clinic, in.MessageSID, in.From, in.Body, in.ReceivedAt)
 		if err != nil {
 			return err
 		}
