@@ -1,6 +1,11 @@
-// Package escalation tells a clinic that a client is getting worse: a signed
-// webhook to the clinic's system and a text to its on-call phone, each
-// retried with backoff until it gets through, each done once.
+// Package escalation is the escalation lifecycle, in one place: raising it
+// for a client's reply (Lifecycle.Raise), telling the clinic at once (the
+// Notifier: a signed webhook and an on-call text, each retried with backoff
+// until it gets through, each done once), the clinic's chain of deadlines
+// (Chain: backup texts and calls, email, the reminder), and what people do
+// (Lifecycle: acknowledge, also by an "ACK 4821" text; note; assign;
+// resolve; replay from the dead letters). The state changes themselves are
+// methods of aftercare.Escalation.
 package escalation
 
 import (
