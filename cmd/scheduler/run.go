@@ -13,6 +13,7 @@ import (
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/egress"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/intake"
@@ -92,7 +93,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Live: live, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
 		// A clinic's api_base_url is its setting: the same rules as its
 		// escalation webhook (no redirects, no internal addresses).
-		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback})}
+		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback}),
+		Escalations: &escalation.Lifecycle{Store: store, Clinics: directory, Now: now, Log: log}}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {

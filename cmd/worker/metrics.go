@@ -21,6 +21,7 @@ type workerHooks struct {
 	twilioCall    func(time.Duration, string)
 	lateness      func(time.Duration)
 	noticeLatency func(time.Duration)
+	pageLatency   func(time.Duration)
 }
 
 func newWorkerHooks(reg *prometheus.Registry) workerHooks {
@@ -29,6 +30,7 @@ func newWorkerHooks(reg *prometheus.Registry) workerHooks {
 		twilioCall:    func(d time.Duration, outcome string) { call(d, outcome) },
 		lateness:      metrics.Histogram(reg, "followup_lateness_seconds", "How long after its due time each follow-up was sent.", nil),
 		noticeLatency: metrics.Histogram(reg, "escalation_notice_latency_seconds", "Time from a client's text reaching the webhook to the clinic's first notice.", nil),
+		pageLatency:   metrics.Histogram(reg, "escalation_chain_page_latency_seconds", "Time from a client's text reaching the webhook to each chain step that paged backups (nobody acknowledged).", []float64{1, 10, 60, 300, 600, 1800, 3600, 7200}),
 	}
 }
 
@@ -101,4 +103,19 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 		}
 	})
 	metrics.Consumers(reg, c.all()...)
+}
+
+// chainMetrics counts what escalation chains did.
+func chainMetrics(reg *prometheus.Registry, c *escalation.ChainStats) {
+	metrics.Counters(reg, "escalation_chain_total", "Escalation chain actions: steps fired, steps skipped (acknowledged first), backup texts, calls, emails, reminders.",
+		[]string{"outcome"}, func() []metrics.Sample {
+			return []metrics.Sample{
+				metrics.One(c.StepsFired.Load(), "step_fired"),
+				metrics.One(c.StepsSkipped.Load(), "step_skipped"),
+				metrics.One(c.Texts.Load(), "text"),
+				metrics.One(c.Calls.Load(), "call"),
+				metrics.One(c.Emails.Load(), "email"),
+				metrics.One(c.Reminders.Load(), "reminder"),
+			}
+		})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/config"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/logging"
 	"github.com/aftercare/aftercare/internal/natsjs"
 )
@@ -78,15 +79,8 @@ func replayOne(ctx context.Context, store *natsjs.Store, kind string, dl natsjs.
 		if err := json.Unmarshal(dl.Data, &e); err != nil || e.ID == "" {
 			return errors.New("not an escalation")
 		}
-		// Clear the failed notices so they are tried again, from now.
-		_, err := store.UpdateEscalation(ctx, e.ClinicID, e.ID, func(cur *aftercare.Escalation) error {
-			cur.Notice.ReplayedAt, cur.Notice.WebhookError, cur.Notice.OnCallError = time.Now(), "", ""
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return store.RepublishEscalation(ctx, e, strconv.FormatUint(dl.Seq, 10))
+		lifecycle := &escalation.Lifecycle{Store: store, Now: time.Now}
+		return lifecycle.Replay(ctx, e.ClinicID, e.ID, strconv.FormatUint(dl.Seq, 10))
 	}
 	var job aftercare.DueFollowUp
 	if err := json.Unmarshal(dl.Data, &job); err != nil || job.ClinicID == "" {

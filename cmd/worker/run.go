@@ -19,6 +19,7 @@ import (
 	"github.com/aftercare/aftercare/internal/delivery"
 	"github.com/aftercare/aftercare/internal/dispatch"
 	"github.com/aftercare/aftercare/internal/egress"
+	"github.com/aftercare/aftercare/internal/email"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/jobs"
@@ -109,8 +110,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
 		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}
+	lifecycle := &escalation.Lifecycle{Store: store, Clinics: directory, Now: time.Now, Log: log}
+	processor.Escalations, processor.Acks = lifecycle, lifecycle
+	var mailer escalation.Mailer
+	if cfg.SMTPHost != "" {
+		mailer = email.New(email.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			From: cfg.SMTPFrom, TLS: cfg.SMTPTLS, Timeout: cfg.SMTPTimeout})
+	}
+	caller, _ := sender.(escalation.Caller) // the twilio and console drivers both call
+	chain := &escalation.Chain{
+		Store: store, Clinics: directory, Sender: sender, Caller: caller, Mailer: mailer, StatusCallback: statusCallback,
+		RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax, MaxAttempts: 10,
+		PageLatency: hooks.pageLatency, Now: time.Now, Log: log, Stats: &escalation.ChainStats{},
+	}
 	recorder := &delivery.Recorder{Store: store, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
 	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
+	chainMetrics(reg, chain.Stats)
 	deadLetter := func(kind string) jobs.DeadLetterFunc {
 		return func(ctx context.Context, msg jetstream.Msg, reason string) error {
 			return store.DeadLetter(ctx, kind, strings.TrimPrefix(msg.Subject(), kind+"."), msg.Data(), reason)
@@ -134,6 +149,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, {
 		Name: natsjs.ConsumerNotify, Consumer: consumers.notify, Concurrency: 8,
 		Handle: notifier.Handle, DeadLetter: notifier.DeadLetter,
+	}, {
+		Name: natsjs.ConsumerChain, Consumer: consumers.chain, Concurrency: 4,
+		Handle: chain.Handle, DeadLetter: chain.DeadLetter,
 	}, {
 		Name: natsjs.ConsumerStatus, Consumer: consumers.delivery, Concurrency: 4,
 		Handle: recorder.Handle, DeadLetter: deadLetter("delivery"),
@@ -227,10 +245,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type workerConsumers struct {
 	lanes                     []jetstream.Consumer // one per clinic
 	replies, notify, delivery jetstream.Consumer
+	chain                     jetstream.Consumer
 }
 
 func (c workerConsumers) all() []jetstream.Consumer {
-	return append([]jetstream.Consumer{c.replies, c.notify, c.delivery}, c.lanes...)
+	return append([]jetstream.Consumer{c.replies, c.notify, c.chain, c.delivery}, c.lanes...)
 }
 
 func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, clinics []string) (workerConsumers, error) {
@@ -250,6 +269,9 @@ func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, cl
 		return c, err
 	}
 	if c.notify, err = natsjs.NotifyConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
+		return c, err
+	}
+	if c.chain, err = natsjs.ChainConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
 		return c, err
 	}
 	c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256)

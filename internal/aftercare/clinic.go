@@ -1,6 +1,10 @@
 package aftercare
 
-import "strings"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // Clinic is one massage or physiotherapy clinic using the service.
 type Clinic struct {
@@ -88,9 +92,51 @@ type EscalationContacts struct {
 	OnCallPhone      string `json:"on_call_phone,omitempty"`
 	WebhookURL       string `json:"webhook_url,omitempty"`
 	WebhookSecretEnv string `json:"webhook_secret_env,omitempty"`
-	Email            string `json:"email,omitempty"`
+	// Email is the clinic's address for chain steps with "email": true.
+	Email string `json:"email,omitempty"`
+	// Chain is what happens while nobody acknowledges, after the immediate
+	// notice (the on-call text and the webhook, step 0): each step fires its
+	// delay after the escalation was raised, until someone acknowledges.
+	Chain []ChainStep `json:"chain,omitempty"`
+	// RemindUnresolvedAfter ("4h"): acknowledged but not resolved this long
+	// after, the owner is reminded. Empty: no reminder.
+	RemindUnresolvedAfter string `json:"remind_unresolved_after,omitempty"`
 
-	WebhookSecret string `json:"-"` // read from WebhookSecretEnv at start
+	WebhookSecret string        `json:"-"` // read from WebhookSecretEnv at start
+	RemindAfter   time.Duration `json:"-"` // RemindUnresolvedAfter, parsed
+}
+
+// ChainStep is one step of an escalation chain: whom to page when nobody
+// has acknowledged After the escalation was raised.
+type ChainStep struct {
+	After string   `json:"after"`          // a Go duration: "10m", "30m", "90s"
+	Text  []string `json:"text,omitempty"` // backup contacts texted the alert
+	Call  []string `json:"call,omitempty"` // backup contacts called
+	Email bool     `json:"email,omitempty"`
+
+	Delay time.Duration `json:"-"` // After, parsed
+}
+
+// Contacts are the clinic's staff phones: the on-call phone and every
+// backup in the chain. A text from one of them to the clinic's number may
+// acknowledge an escalation.
+func (c EscalationContacts) Contacts() []string {
+	var out []string
+	add := func(p string) {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	add(c.OnCallPhone)
+	for _, s := range c.Chain {
+		for _, p := range s.Text {
+			add(p)
+		}
+		for _, p := range s.Call {
+			add(p)
+		}
+	}
+	return out
 }
 
 // Emergency numbers by the country code of a phone number. 112 reaches the

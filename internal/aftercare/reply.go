@@ -126,11 +126,24 @@ type Escalation struct {
 	RaisedAt   time.Time        `json:"raised_at"`
 	Status     EscalationStatus `json:"status"`
 
+	// AckCode is the short code the on-call person replies with ("ACK
+	// 4821") to take the escalation by text.
+	AckCode string `json:"ack_code,omitempty"`
+
+	// Derived from History, for integrators who read them before it
+	// existed: the first acknowledgement, the resolution, the latest note.
 	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
 	AcknowledgedBy string    `json:"acknowledged_by,omitempty"`
 	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
 	ResolvedBy     string    `json:"resolved_by,omitempty"`
 	Note           string    `json:"note,omitempty"`
+	// Owner is who acknowledged it, or was last assigned it.
+	Owner *Author `json:"owner,omitempty"`
+	// History is every acknowledgement, note, assignment, chain step and
+	// resolution, oldest first; entries are only ever appended.
+	History []EscalationEntry `json:"history"`
+	// Chain is how far the clinic's escalation chain has gone.
+	Chain Chain `json:"chain,omitzero"`
 
 	Notice    Notice    `json:"notice"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"regexp"
 	"slices"
@@ -138,6 +139,7 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			}
 			c.Escalation.WebhookSecret = secret(c.Escalation.WebhookSecretEnv, getenv, "escalation.webhook_secret_env", MinTokenLength, fail)
 		}
+		checkChain(c, fail)
 		for system, b := range c.Booking {
 			field := "booking." + system
 			if !slices.Contains(booking.Systems(), system) {
@@ -236,3 +238,60 @@ func loopback(host string) bool {
 // MinBookingSecret is the shortest key accepted from a booking system: they
 // choose their own lengths (Square's keys are 22 characters).
 const MinBookingSecret = 16
+
+// maxChainSteps bounds a chain: more steps than this is a paging storm.
+const maxChainSteps = 10
+
+// checkChain parses and checks the escalation chain's steps and reminder.
+func checkChain(c *aftercare.Clinic, fail func(string, ...any)) {
+	esc := &c.Escalation
+	if esc.Email != "" {
+		if addr, err := mail.ParseAddress(esc.Email); err != nil || addr.Address != esc.Email {
+			fail("escalation.email %q is not a plain email address", esc.Email)
+		}
+	}
+	if len(esc.Chain) > maxChainSteps {
+		fail("escalation.chain has %d steps; at most %d", len(esc.Chain), maxChainSteps)
+	}
+	var last time.Duration
+	for i := range esc.Chain {
+		step := &esc.Chain[i]
+		field := fmt.Sprintf("escalation.chain[%d]", i)
+		d, err := time.ParseDuration(step.After)
+		switch {
+		case err != nil || d <= 0:
+			fail("%s.after %q must be a positive duration such as \"10m\"", field, step.After)
+		case d <= last:
+			fail("%s.after %v must be later than the step before (%v)", field, d, last)
+		}
+		step.Delay, last = d, max(d, last)
+		if len(step.Text) == 0 && len(step.Call) == 0 && !step.Email {
+			fail("%s: page someone: text, call or email", field)
+		}
+		for _, list := range []struct {
+			name   string
+			phones []string
+		}{{"text", step.Text}, {"call", step.Call}} {
+			for _, p := range list.phones {
+				if normal, err := (phone.Rules{}).Textable(p); err != nil {
+					fail("%s.%s %v", field, list.name, err)
+				} else if normal != p {
+					fail("%s.%s is not in E.164 form: write it %s", field, list.name, normal)
+				}
+			}
+		}
+		if len(step.Call) > 0 && c.Sender.From == "" {
+			fail("%s.call: a voice call needs sender.from (a Messaging Service cannot call)", field)
+		}
+		if step.Email && esc.Email == "" {
+			fail("%s.email: set escalation.email, the clinic's address", field)
+		}
+	}
+	if r := esc.RemindUnresolvedAfter; r != "" {
+		d, err := time.ParseDuration(r)
+		if err != nil || d <= 0 {
+			fail("escalation.remind_unresolved_after %q must be a positive duration such as \"4h\"", r)
+		}
+		esc.RemindAfter = d
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/mail"
 	"net/url"
 	"reflect"
 	"strings"
@@ -35,6 +36,10 @@ type NATS struct {
 	// Retention of follow-up jobs and session records; must outlast the
 	// longest offset plus the send window's longest closure.
 	Retention time.Duration `env:"NATS_RETENTION" envDefault:"720h"`
+	// EscalationRetention keeps escalation records (what the client
+	// reported, who was told, who acted): part of the clinical record, kept
+	// as long as one, eight years by default (CSP record keeping).
+	EscalationRetention time.Duration `env:"NATS_ESCALATION_RETENTION" envDefault:"70080h"`
 
 	EmbeddedDir    string `env:"NATS_EMBEDDED_DIR" envDefault:"data/nats"`
 	EmbeddedListen string `env:"NATS_EMBEDDED_LISTEN" envDefault:"127.0.0.1:4222"` // "none": in-process only
@@ -121,6 +126,16 @@ type Worker struct {
 	// addresses, for local runs and tests; private, link-local and other
 	// internal addresses stay refused either way.
 	EscalationAllowLoopback bool `env:"ESCALATION_WEBHOOK_ALLOW_LOOPBACK" envDefault:"false"`
+
+	// SMTP sends the emails of escalation chain steps with "email": true
+	// and reminders; required when any clinic's chain emails.
+	SMTPHost     string        `env:"SMTP_HOST"`
+	SMTPPort     int           `env:"SMTP_PORT" envDefault:"587"`
+	SMTPUsername string        `env:"SMTP_USERNAME"`
+	SMTPPassword string        `env:"SMTP_PASSWORD"`
+	SMTPFrom     string        `env:"SMTP_FROM"`
+	SMTPTLS      string        `env:"SMTP_TLS" envDefault:"starttls"` // starttls, tls or none (loopback only)
+	SMTPTimeout  time.Duration `env:"SMTP_TIMEOUT" envDefault:"10s"`
 
 	// StrangerAnswersPerHour caps a clinic's answers to numbers with no
 	// session there, per hour, across every worker (SMS pumping).
@@ -268,7 +283,44 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	if err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, cfg.checkSMTP(clinics)...)
 	return cfg, clinics, errors.Join(errs...)
+}
+
+// checkSMTP requires a mail server when a clinic's chain emails, and keeps
+// plain SMTP to loopback: the mails name a clinic and an escalation.
+func (cfg Worker) checkSMTP(clinics []aftercare.Clinic) []error {
+	var errs []error
+	for _, c := range clinics {
+		for _, step := range c.Escalation.Chain {
+			if step.Email && cfg.SMTPHost == "" {
+				errs = append(errs, fmt.Errorf("SMTP_HOST: clinic %q's escalation chain emails; set SMTP_HOST, SMTP_FROM (and SMTP_USERNAME, SMTP_PASSWORD)", c.ID))
+				return errs
+			}
+		}
+	}
+	if cfg.SMTPHost == "" {
+		return nil
+	}
+	if _, err := mail.ParseAddress(cfg.SMTPFrom); err != nil {
+		errs = append(errs, fmt.Errorf("SMTP_FROM: %q is not an email address", cfg.SMTPFrom))
+	}
+	if cfg.SMTPPort < 1 || cfg.SMTPPort > 65535 {
+		errs = append(errs, fmt.Errorf("SMTP_PORT: %d is not a port", cfg.SMTPPort))
+	}
+	switch cfg.SMTPTLS {
+	case "starttls", "tls":
+	case "none":
+		if !loopback(cfg.SMTPHost) {
+			errs = append(errs, fmt.Errorf("SMTP_TLS: none is allowed only for a relay on loopback, not %q", cfg.SMTPHost))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("SMTP_TLS: %q is not starttls, tls or none", cfg.SMTPTLS))
+	}
+	if cfg.SMTPTimeout <= 0 {
+		errs = append(errs, errors.New("SMTP_TIMEOUT: must be positive"))
+	}
+	return errs
 }
 
 func (c *Common) validate() []error {
@@ -336,6 +388,9 @@ func (c *Common) validate() []error {
 	}
 	if len(c.Offsets) > 0 && n.Retention < c.Offsets[len(c.Offsets)-1]+7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("NATS_RETENTION: %v must exceed the last offset by at least 7 days", n.Retention))
+	}
+	if n.EscalationRetention < n.Retention {
+		errs = append(errs, fmt.Errorf("NATS_ESCALATION_RETENTION: %v is shorter than NATS_RETENTION: escalations are clinical records, kept at least as long as the rest", n.EscalationRetention))
 	}
 	if _, err := EmbeddedSyncInterval(n.EmbeddedSync); err != nil {
 		errs = append(errs, fmt.Errorf("NATS_EMBEDDED_SYNC: %w", err))

@@ -1,6 +1,11 @@
-// Package escalation tells a clinic that a client is getting worse: a signed
-// webhook to the clinic's system and a text to its on-call phone, each
-// retried with backoff until it gets through, each done once.
+// Package escalation is the escalation lifecycle, in one place: raising it
+// for a client's reply (Lifecycle.Raise), telling the clinic at once (the
+// Notifier: a signed webhook and an on-call text, each retried with backoff
+// until it gets through, each done once), the clinic's chain of deadlines
+// (Chain: backup texts and calls, email, the reminder), and what people do
+// (Lifecycle: acknowledge, also by an "ACK 4821" text; note; assign;
+// resolve; replay from the dead letters). The state changes themselves are
+// methods of aftercare.Escalation.
 package escalation
 
 import (
@@ -18,7 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,6 +140,11 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 	if e.Status == aftercare.EscalationResolved {
 		return nil // the clinic has dealt with it already
 	}
+	// The code goes in the alert text, and the chain's timers are set
+	// before the first notice, so a chain runs even if notices keep failing.
+	if e, err = schedule(ctx, n.Store, clinic, e, n.Now()); err != nil {
+		return fmt.Errorf("escalation %s: set its chain: %w", id, err)
+	}
 	var pending []error
 	if phone := clinic.Escalation.OnCallPhone; phone != "" && e.Notice.OnCallSMSSID == "" && e.Notice.OnCallError == "" {
 		if err := n.textOnCall(ctx, clinic, e, attempt); err != nil {
@@ -165,12 +174,7 @@ func (n *Notifier) Notify(ctx context.Context, clinicID, id string, attempt int)
 }
 
 func (n *Notifier) textOnCall(ctx context.Context, clinic *clinics.Clinic, e aftercare.Escalation, attempt int) error {
-	session := "session " + e.SessionID
-	if e.SessionID == "" {
-		session = "no session on file"
-	}
-	body := fmt.Sprintf("ALERT %s aftercare: client %s (%s) reported %s. Please call them. Ref %s",
-		clinic.Name, e.ClientPhone, session, strings.ReplaceAll(e.Reason, "_", " "), e.ID)
+	body := alertText(clinic, e, "ALERT")
 	callback := ""
 	if n.StatusCallback != "" {
 		callback = n.StatusCallback + "?" + url.Values{"kind": {"oncall"}, "clinic": {clinic.ID}, "escalation": {e.ID}}.Encode()

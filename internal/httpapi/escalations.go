@@ -2,13 +2,15 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/intake"
 )
 
@@ -17,17 +19,13 @@ type EscalationList struct {
 	Escalations []aftercare.Escalation `json:"escalations"`
 }
 
-// EscalationAction is the optional body of acknowledge and resolve.
+// EscalationAction is the body of acknowledge, resolve, notes and assign
+// (optional for the first two).
 type EscalationAction struct {
-	By   string `json:"by"`   // who at the clinic, for the record
+	By   string `json:"by"`   // who at the clinic, for the record (when no staff token names them)
 	Note string `json:"note"` // what was done
-}
-
-// errTransition is a change an escalation's status does not allow.
-type errTransition struct{ from, to aftercare.EscalationStatus }
-
-func (e *errTransition) Error() string {
-	return fmt.Sprintf("escalation is %s; it cannot be %s", e.from, e.to)
+	// AssignTo names the colleague an assignment gives the escalation to.
+	AssignTo string `json:"assign_to,omitempty"`
 }
 
 // listEscalations: GET /v1/escalations?status=open|acknowledged|resolved|all
@@ -53,7 +51,7 @@ func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
 	out := EscalationList{Escalations: []aftercare.Escalation{}}
 	for _, e := range all {
 		if want == "all" || string(e.Status) == want || (want == "" && e.Status != aftercare.EscalationResolved) {
-			out.Escalations = append(out.Escalations, e)
+			out.Escalations = append(out.Escalations, withHistory(e))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -76,20 +74,54 @@ func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
 		s.writeEscalationError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, withHistory(e))
 }
 
 func (s *SchedulerAPI) acknowledgeEscalation(w http.ResponseWriter, r *http.Request) {
-	s.changeEscalation(w, r, aftercare.EscalationAcknowledged)
+	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+		return s.lifecycle().Acknowledge(ctx, clinic, id, by, a.Note)
+	})
 }
 
 func (s *SchedulerAPI) resolveEscalation(w http.ResponseWriter, r *http.Request) {
-	s.changeEscalation(w, r, aftercare.EscalationResolved)
+	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+		return s.lifecycle().Resolve(ctx, clinic, id, by, a.Note)
+	})
 }
 
-// changeEscalation moves an escalation on: open to acknowledged, open or
-// acknowledged to resolved. Repeating a change is harmless.
-func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, to aftercare.EscalationStatus) {
+func (s *SchedulerAPI) noteEscalation(w http.ResponseWriter, r *http.Request) {
+	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+		if strings.TrimSpace(a.Note) == "" {
+			return aftercare.Escalation{}, &intake.MalformedError{Reason: "note is required: {\"by\": \"...\", \"note\": \"...\"}"}
+		}
+		return s.lifecycle().AddNote(ctx, clinic, id, by, a.Note)
+	})
+}
+
+func (s *SchedulerAPI) assignEscalation(w http.ResponseWriter, r *http.Request) {
+	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+		if strings.TrimSpace(a.AssignTo) == "" {
+			return aftercare.Escalation{}, &intake.MalformedError{Reason: "assign_to is required: the colleague's name"}
+		}
+		return s.lifecycle().Assign(ctx, clinic, id, by, aftercare.Author{Kind: aftercare.AuthorStaff, Name: a.AssignTo})
+	})
+}
+
+// lifecycle is the escalation use case; a SchedulerAPI built without one
+// (older tests) gets one on its store.
+func (s *SchedulerAPI) lifecycle() *escalation.Lifecycle {
+	if s.Escalations != nil {
+		return s.Escalations
+	}
+	return &escalation.Lifecycle{Store: s.Store, Clinics: s.Intake.Clinics, Now: s.Now, Log: s.Log}
+}
+
+type escalationChange func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error)
+
+// escalationAction authenticates, reads the body, names the author and
+// applies change. The author is the person authentication named (a staff
+// token), else the integration token with the "by" it gave.
+func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, change escalationChange) {
 	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
 	if err != nil {
 		s.writeError(w, err)
@@ -104,40 +136,28 @@ func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, 
 		s.writeEscalationError(w, err)
 		return
 	}
-	now := s.Now()
-	e, err := s.Store.UpdateEscalation(r.Context(), clinic.ID, id, func(e *aftercare.Escalation) error {
-		switch {
-		case e.Status == to:
-			return errUnchangedStatus
-		case e.Status == aftercare.EscalationResolved:
-			return &errTransition{from: e.Status, to: to}
+	by, named := aftercare.AuthorFrom(r.Context())
+	if !named {
+		by = aftercare.Author{Kind: aftercare.AuthorAPI, Name: action.By}
+		if by.Name == "" {
+			by.Name = "integration"
 		}
-		e.Status, e.UpdatedAt = to, now
-		if to == aftercare.EscalationAcknowledged {
-			e.AcknowledgedAt, e.AcknowledgedBy = now, action.By
-		} else {
-			e.ResolvedAt, e.ResolvedBy = now, action.By
-			if e.AcknowledgedAt.IsZero() {
-				e.AcknowledgedAt, e.AcknowledgedBy = now, action.By
-			}
-		}
-		if action.Note != "" {
-			e.Note = action.Note
-		}
-		return nil
-	})
-	if errors.Is(err, errUnchangedStatus) {
-		err = nil
 	}
+	e, err := change(r.Context(), clinic.ID, id, by, action)
 	if err != nil {
 		s.writeEscalationError(w, err)
 		return
 	}
-	s.Log.Info("escalation "+string(to), "clinic", clinic.ID, "escalation", e.ID)
-	writeJSON(w, http.StatusOK, e)
+	writeJSON(w, http.StatusOK, withHistory(e))
 }
 
-var errUnchangedStatus = errors.New("status unchanged")
+// withHistory shows a record from before histories as an empty one, not null.
+func withHistory(e aftercare.Escalation) aftercare.Escalation {
+	if e.History == nil {
+		e.History = []aftercare.EscalationEntry{}
+	}
+	return e
+}
 
 const maxActionBody = 8 << 10
 
@@ -159,14 +179,14 @@ func decodeAction(w http.ResponseWriter, r *http.Request) (EscalationAction, err
 	if err := dec.Decode(&a); err != nil {
 		return a, &intake.MalformedError{Reason: "body must be JSON {\"by\": \"...\", \"note\": \"...\"}: " + err.Error()}
 	}
-	if len(a.By) > 100 || len(a.Note) > 2000 {
-		return a, &intake.MalformedError{Reason: "by is limited to 100 characters, note to 2000"}
+	if len(a.By) > 100 || len(a.Note) > 2000 || len(a.AssignTo) > 100 {
+		return a, &intake.MalformedError{Reason: "by and assign_to are limited to 100 characters, note to 2000"}
 	}
 	return a, nil
 }
 
 func (s *SchedulerAPI) writeEscalationError(w http.ResponseWriter, err error) {
-	var tr *errTransition
+	var tr *aftercare.TransitionError
 	switch {
 	case errors.As(err, &tr):
 		writeJSON(w, http.StatusConflict, intake.ErrorResponse{Error: err.Error()})

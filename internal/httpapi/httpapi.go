@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/natsjs"
 )
@@ -33,6 +34,8 @@ type SchedulerAPI struct {
 	Metrics http.Handler
 	// BookingHTTP calls booking systems' APIs (Square, Acuity).
 	BookingHTTP *http.Client
+	// Escalations acknowledges, notes, assigns and resolves escalations.
+	Escalations *escalation.Lifecycle
 }
 
 func bearer(r *http.Request) string {

@@ -12,6 +12,8 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("GET /v1/escalations/{id}", s.getEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/acknowledge", s.acknowledgeEscalation)
 	mux.HandleFunc("POST /v1/escalations/{id}/resolve", s.resolveEscalation)
+	mux.HandleFunc("POST /v1/escalations/{id}/notes", s.noteEscalation)
+	mux.HandleFunc("POST /v1/escalations/{id}/assign", s.assignEscalation)
 	mux.HandleFunc("GET /v1/replies", s.listReplies)
 	mux.HandleFunc("POST /v1/replies/{message_sid}/reviewed", s.markReviewed)
 	addHealth(mux, s.Live, s.Ready, s.Metrics)

@@ -210,7 +210,7 @@ func Open(ctx context.Context, cfg config.NATS, name string, log *slog.Logger) (
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := Provision(ctx, conn.JS, Settings{Replicas: cfg.Replicas, Retention: cfg.Retention})
+	store, err := Provision(ctx, conn.JS, Settings{Replicas: cfg.Replicas, Retention: cfg.Retention, EscalationRetention: cfg.EscalationRetention})
 	if err != nil {
 		conn.Close()
 		return nil, nil, err

@@ -25,6 +25,7 @@ const (
 	StreamDelivery   = "AFTERCARE_DELIVERY"   // Twilio's delivery statuses of our texts
 	StreamEscalation = "AFTERCARE_ESCALATIONS"
 	StreamQuotas     = "AFTERCARE_QUOTAS" // texts counted per clinic and day, and per client and day
+	StreamChain      = "AFTERCARE_CHAIN"  // escalation chain timers (chain.schedule.>) and the steps they fire (chain.due.>)
 
 	BucketClients     = "aftercare_clients"     // per clinic and number: sessions, last score
 	BucketReplies     = "aftercare_replies"     // one record per inbound text
@@ -45,6 +46,7 @@ const (
 	ConsumerReplies = "replies" // the worker's triage of inbound texts
 	ConsumerStatus  = "delivery"
 	ConsumerNotify  = "notifier" // tells clinics of escalations
+	ConsumerChain   = "chain"    // fires the steps of escalation chains
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -56,6 +58,9 @@ type Settings struct {
 	// Replicas of each stream and bucket; 0 keeps what exists (new ones get 1).
 	Replicas  int
 	Retention time.Duration
+	// EscalationRetention is how long escalation records are kept; 0 is
+	// DefaultEscalationRetention.
+	EscalationRetention time.Duration
 	// EventDedupWindow is how long JetStream itself remembers event ids; the
 	// session record remembers them for longer.
 	EventDedupWindow time.Duration
@@ -104,6 +109,15 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		MaxAge:      s.Retention,
 		Duplicates:  24 * time.Hour,
 	}, {
+		Name:              StreamChain,
+		Description:       "Escalation chain timers (chain.schedule.>) and the steps they fire (chain.due.>)",
+		Subjects:          []string{"chain.schedule.>", "chain.due.>"},
+		Storage:           jetstream.FileStorage,
+		Replicas:          s.Replicas,
+		MaxAge:            s.Retention,
+		Duplicates:        10 * time.Minute,
+		AllowMsgSchedules: true,
+	}, {
 		Name:        StreamDeadLetter,
 		Description: "Follow-ups and events given up on, with the reason in the Aftercare-Reason header",
 		Subjects:    []string{"deadletter.>"},
@@ -120,7 +134,7 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketOptOuts, Description: "Opted-out clients per clinic", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketClients, Description: "Clients per clinic: recent sessions, last pain score", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketReplies, Description: "Inbound texts and their triage", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
-		{Bucket: BucketEscalations, Description: "Escalations and their notices", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketEscalations, Description: "Escalations, their notices and history", TTL: s.EscalationRetention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		// A slot an hour old says nothing about the rate now.
 		{Bucket: BucketSendSlots, Description: "Each sender's next free send slot, shared by the workers", TTL: time.Hour, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketLimits, Description: "Hourly counters shared by every worker (answers to unknown numbers)", TTL: limitsTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
@@ -133,6 +147,9 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store, error) {
 	if s.EventDedupWindow == 0 {
 		s.EventDedupWindow = 24 * time.Hour
+	}
+	if s.EscalationRetention == 0 {
+		s.EscalationRetention = DefaultEscalationRetention
 	}
 	// Everything at once: every program provisions on start, and when they
 	// start together their creates collide; in parallel, the collisions'
@@ -247,6 +264,11 @@ func DeliveryConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.
 // NotifyConsumer creates or updates the durable consumer of escalations.
 func NotifyConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
 	return workerConsumer(ctx, js, StreamEscalation, ConsumerNotify, "escalations.>", "Tells clinics of escalations by webhook and on-call SMS", ackWait, maxAckPending)
+}
+
+// ChainConsumer creates or updates the durable consumer of chain steps.
+func ChainConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamChain, ConsumerChain, "chain.due.>", "Fires escalation chain steps: backup pages, email, reminders", ackWait, maxAckPending)
 }
 
 func workerConsumer(ctx context.Context, js jetstream.JetStream, stream, name, filter, description string, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {

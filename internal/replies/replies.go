@@ -18,6 +18,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/sms"
@@ -64,10 +65,30 @@ type Processor struct {
 	// each answered once a day, texting us could still make us text many
 	// numbers (SMS pumping). 0 answers none.
 	StrangerAnswersPerHour int
-	Now                    func() time.Time
-	Log                    *slog.Logger
-	Stats                  *Stats
+	// Escalations raises escalations; nil uses an escalation.Lifecycle on Store.
+	Escalations Raiser
+	// Acks takes on-call replies ("ACK 4821") from the clinic's contact
+	// phones; nil takes none.
+	Acks  Acknowledger
+	Now   func() time.Time
+	Log   *slog.Logger
+	Stats *Stats
 }
+
+// Raiser raises an escalation for a reply (escalation.Lifecycle does).
+type Raiser interface {
+	Raise(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Reply, clientName string, steps int) (e aftercare.Escalation, cancelled int, err error)
+}
+
+// Acknowledger acknowledges an escalation from a staff phone's text.
+type Acknowledger interface {
+	// AcknowledgeByText reports handled false for a text that is not an
+	// acknowledgement from one of the clinic's contact phones.
+	AcknowledgeByText(ctx context.Context, clinic *clinics.Clinic, msgID, from, body string, at time.Time) (answer string, handled bool, err error)
+}
+
+// KeywordAck marks a text that was a contact's acknowledgement.
+const KeywordAck = "ACK"
 
 // Handle is the jobs.Handler for the replies consumer.
 func (p *Processor) Handle(ctx context.Context, msg jetstream.Msg) error {
@@ -106,6 +127,18 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		return p.finish(ctx, log, rec, rev, answer, sms.Message{To: in.From, From: in.To}, attempt)
 	}
 
+	if p.Acks != nil && (rec.Keyword == "" || rec.Keyword == KeywordAck) {
+		// Staff, not a client: never triaged, opted out or answered as one.
+		answer, handled, err := p.Acks.AcknowledgeByText(ctx, clinic, in.MessageSID, in.From, in.Body, in.ReceivedAt)
+		if err != nil {
+			return err
+		}
+		if handled {
+			rec.Keyword = KeywordAck
+			log.Info("on-call reply to an escalation alert")
+			return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, in.From), attempt)
+		}
+	}
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
 	if kw == triage.NoKeyword && triage.StopIntent(in.Body) {
 		// A request to stop in plain words is honoured like STOP. One that
@@ -362,26 +395,12 @@ func (p *Processor) triage(ctx context.Context, log *slog.Logger, clinic *clinic
 	return rec, newRev, err
 }
 
-// escalate raises the escalation: the record, the event the notifier acts
-// on (first, so the clinic hears as soon as possible), then the hold on the
-// session's remaining tips. Each step is idempotent.
+// escalate has the escalation raised (escalation.Lifecycle.Raise: the
+// record, the event, the hold on the session's tips) and links the reply to
+// it. Each step is idempotent.
 func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, sess aftercare.Session, rec aftercare.Reply, rev uint64) (aftercare.Reply, uint64, error) {
-	now := p.Now()
-	e := aftercare.Escalation{
-		ID: "esc_" + rec.MessageSID, ClinicID: clinic.ID, SessionID: rec.SessionID,
-		ClientPhone: rec.From, ClientName: sess.Client.Name,
-		Class: rec.Class, Flag: rec.Flag, Reason: rec.Reason, Score: rec.Score,
-		ReplySID: rec.MessageSID, ReplyBody: rec.Body, ReceivedAt: rec.ReceivedAt, RaisedAt: now,
-		Status: aftercare.EscalationOpen, UpdatedAt: now,
-	}
-	if _, err := p.Store.SaveEscalation(ctx, e, 0); errors.Is(err, natsjs.ErrConflict) {
-		if e, _, err = p.Store.Escalation(ctx, clinic.ID, e.ID); err != nil {
-			return rec, rev, err
-		}
-	} else if err != nil {
-		return rec, rev, err
-	}
-	if err := p.Store.PublishEscalation(ctx, e); err != nil {
+	e, cancelled, err := p.raiser().Raise(ctx, clinic, rec, sess.Client.Name, p.Steps)
+	if err != nil {
 		return rec, rev, err
 	}
 	if rec.EscalationID == "" {
@@ -389,30 +408,21 @@ func (p *Processor) escalate(ctx context.Context, log *slog.Logger, clinic *clin
 		// The reason quotes the client's words: health data, kept out of logs.
 		log.Warn("escalation raised", "escalation", e.ID)
 	}
+	if cancelled > 0 {
+		log.Info("remaining tips cancelled", "escalation", e.ID, "cancelled", cancelled)
+	}
 	rec.EscalationID = e.ID
-	if rec.SessionID == "" {
-		newRev, err := p.Store.SaveReply(ctx, rec, rev)
-		return rec, newRev, err
-	}
-	err := p.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
-		if s.EscalationID != "" {
-			return false
-		}
-		s.EscalationID, s.UpdatedAt = e.ID, now
-		return true
-	})
-	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-		return rec, rev, err
-	}
-	n, err := p.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, p.Steps, "client escalated to the clinic: "+e.ID, now)
-	if err != nil {
-		return rec, rev, err
-	}
-	if n > 0 {
-		log.Info("remaining tips cancelled", "escalation", e.ID, "cancelled", n)
-	}
 	newRev, err := p.Store.SaveReply(ctx, rec, rev)
 	return rec, newRev, err
+}
+
+// raiser is the escalation lifecycle; a Processor built without one gets
+// one on its store.
+func (p *Processor) raiser() Raiser {
+	if p.Escalations != nil {
+		return p.Escalations
+	}
+	return &escalation.Lifecycle{Store: p.Store, Clinics: p.Clinics, Now: p.Now, Log: p.Log}
 }
 
 // finish sends the answer, if there is one and it has not gone yet, and

@@ -32,6 +32,14 @@ type Sender interface {
 	Send(ctx context.Context, m Message) (sid string, err error)
 }
 
+// Call is one voice call that reads a short message.
+type Call struct {
+	To   string
+	From string // a voice-capable number: a Messaging Service cannot call
+	// Twiml is what the call does when answered, e.g. <Response><Say>...</Say></Response>.
+	Twiml string
+}
+
 // Finder is a provider that can say whether it already took a message:
 // after a worker died mid-send, or a send went unanswered, the provider may
 // have the text though we have no record of it. FindSent returns the id of
@@ -128,6 +136,17 @@ func (c *Console) Send(_ context.Context, m Message) (string, error) {
 	// texts; it is never used in production, where bodies are not logged.
 	_, err := fmt.Fprintf(c.out, "SMS %s to %s from %s: %s\n", sid, aftercare.MaskPhone(m.To), from, m.Body)
 	if err != nil {
+		return "", &TemporaryError{Err: err}
+	}
+	return sid, nil
+}
+
+// Call prints the call's message and returns a made-up call id.
+func (c *Console) Call(_ context.Context, call Call) (string, error) {
+	sid := fmt.Sprintf("CACONSOLE%08d", c.n.Add(1))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := fmt.Fprintf(c.out, "CALL %s to %s from %s: %s\n", sid, aftercare.MaskPhone(call.To), call.From, call.Twiml); err != nil {
 		return "", &TemporaryError{Err: err}
 	}
 	return sid, nil

@@ -114,6 +114,27 @@ func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 	return *msg.Sid, nil
 }
 
+// Call places a voice call that plays c.Twiml (Twilio's Calls API). Like
+// Send, it has no idempotency key: a call that got no answer may have been
+// placed.
+func (s *Sender) Call(ctx context.Context, c sms.Call) (string, error) {
+	params := &openapi.CreateCallParams{}
+	params.SetTo(c.To)
+	params.SetFrom(c.From)
+	params.SetTwiml(c.Twiml)
+	rec := &recorder{next: s.transport}
+	resp, err := call(ctx, func() (*openapi.ApiV2010Call, error) { return s.api(rec).CreateCall(params) })
+	switch {
+	case errors.Is(err, errAbandoned):
+		return "", &sms.TemporaryError{Err: fmt.Errorf("create call: %w", err)}
+	case err != nil:
+		return "", classify(err, rec.status, rec.retryAfter)
+	case resp == nil || resp.Sid == nil || *resp.Sid == "":
+		return "", &sms.TemporaryError{Status: rec.status, Err: errors.New("create call: Twilio answered without a call sid")}
+	}
+	return *resp.Sid, nil
+}
+
 // findPageSize is how many of a number's messages FindSent looks through.
 // Twilio sorts by date sent, newest first, and a queued text has none yet;
 // but a client gets a few texts a week from us, so one page holds all of

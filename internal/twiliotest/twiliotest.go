@@ -1,4 +1,4 @@
-// Package twiliotest is a local stand-in for Twilio's Messages API, speaking
+// Package twiliotest is a local stand-in for Twilio's Messages and Calls APIs, speaking
 // its wire format (form-encoded POST, basic auth, JSON message resources and
 // Twilio error bodies), so tests drive the real twilio-go client against it.
 package twiliotest
@@ -40,6 +40,15 @@ type Message struct {
 	At                  time.Time // when it was accepted (after any Delay)
 }
 
+// Call is one voice call the stand-in accepted.
+type Call struct {
+	SID   string
+	To    string
+	From  string
+	Twiml string
+	At    time.Time
+}
+
 // Reply scripts one answer: a status and body other than the normal 201.
 type Reply struct {
 	Status     int
@@ -62,6 +71,7 @@ type Server struct {
 	Clock    func() time.Time
 	mu       sync.Mutex
 	messages []Message
+	calls    []Call
 	script   []Reply
 	fault    *Reply // answers every request while set (see Fail)
 	requests int
@@ -75,6 +85,7 @@ func NewServer() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.createMessage)
 	mux.HandleFunc("GET /2010-04-01/Accounts/{sid}/Messages.json", s.listMessages)
+	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Calls.json", s.createCall)
 	s.Server = httptest.NewServer(mux)
 	return s
 }
@@ -279,6 +290,58 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(resource(m))
+}
+
+// Calls returns the voice calls placed so far.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// createCall takes a Calls API request as Twilio does: To, From, and one
+// of Url, Twiml or ApplicationSid; 201 with a call resource, status queued.
+// A Fail in force answers it too; a Script is for messages only.
+func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
+	if !authentic(w, r) {
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, 20001, "bad form")
+		return
+	}
+	s.mu.Lock()
+	fault := s.fault
+	s.mu.Unlock()
+	if fault != nil && answerFault(w, r, *fault) {
+		return
+	}
+	to, from, twiml := r.PostForm.Get("To"), r.PostForm.Get("From"), r.PostForm.Get("Twiml")
+	switch {
+	case to == "":
+		writeError(w, http.StatusBadRequest, 21201, "No 'To' number is specified")
+		return
+	case from == "":
+		writeError(w, http.StatusBadRequest, 21213, "No 'From' number is specified")
+		return
+	case twiml == "" && r.PostForm.Get("Url") == "" && r.PostForm.Get("ApplicationSid") == "":
+		writeError(w, http.StatusBadRequest, 21205, "Url, Twiml or ApplicationSid is required")
+		return
+	case twiml != "" && !strings.HasPrefix(strings.TrimSpace(twiml), "<Response>"):
+		writeError(w, http.StatusBadRequest, 13610, "Twiml must be a <Response> document")
+		return
+	}
+	s.mu.Lock()
+	c := Call{SID: fmt.Sprintf("CA%032d", len(s.calls)+1), To: to, From: from, Twiml: twiml, At: s.now()}
+	s.calls = append(s.calls, c)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"sid": c.SID, "account_sid": AccountSID, "to": c.To, "from": c.From, "status": "queued",
+		"direction": "outbound-api", "api_version": "2010-04-01", "date_created": c.At.UTC().Format(time.RFC1123Z),
+		"uri": "/2010-04-01/Accounts/" + AccountSID + "/Calls/" + c.SID + ".json",
+	})
 }
 
 // resource is a message as Twilio's API shows it.
