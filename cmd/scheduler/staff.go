@@ -84,3 +84,23 @@ func staffCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	return nil
 }
+
+// The demo login of a local run (DEMO_STAFF, embedded nats-server only).
+const (
+	demoEmail    = "demo@aftercare.local"
+	demoPassword = "aftercare-demo"
+)
+
+// demoStaff creates the demo clinic admin when the clinic has no staff.
+func demoStaff(ctx context.Context, svc *staff.Service, clinic string) error {
+	list, err := svc.List(ctx, clinic)
+	if err != nil || len(list) > 0 {
+		return err
+	}
+	_, err = svc.Create(ctx, staff.NewAccount{ClinicID: clinic, Email: demoEmail, Name: "Demo Admin", Role: staff.ClinicAdmin, Password: demoPassword},
+		aftercare.Author{Kind: aftercare.AuthorSystem, Name: "local run"})
+	if errors.Is(err, staff.ErrEmailTaken) {
+		return nil
+	}
+	return err
+}

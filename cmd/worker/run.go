@@ -21,6 +21,7 @@ import (
 	"github.com/aftercare/aftercare/internal/egress"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
 	"github.com/aftercare/aftercare/internal/metrics"
@@ -109,7 +110,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		StatusCallback: statusCallback, RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax,
 		GiveUpAfter: cfg.EscalationGiveUpAfter, NoticeLatency: hooks.noticeLatency, Now: time.Now, Log: log, Stats: &escalation.Stats{},
 	}
-	recorder := &delivery.Recorder{Store: store, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
+	conversations := &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}
+	staffReplies := &inbox.Sender{Store: conversations, SMS: sender, StatusCallback: statusCallback, Now: time.Now, Log: log}
+	recorder := &delivery.Recorder{Store: store, StaffReplies: conversations, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
 	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
 	deadLetter := func(kind string) jobs.DeadLetterFunc {
 		return func(ctx context.Context, msg jetstream.Msg, reason string) error {
@@ -137,6 +140,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, {
 		Name: natsjs.ConsumerStatus, Consumer: consumers.delivery, Concurrency: 4,
 		Handle: recorder.Handle, DeadLetter: deadLetter("delivery"),
+	}, {
+		// Staff replies from the inbox: the clinic is talking to a client.
+		Name: natsjs.ConsumerOutbox, Consumer: consumers.outbox, Concurrency: 4,
+		Handle: staffReplies.Handle, DeadLetter: deadLetter("outbox"),
 	}}...)
 	var stops []func(context.Context) error
 	for _, r := range runners {
@@ -227,10 +234,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type workerConsumers struct {
 	lanes                     []jetstream.Consumer // one per clinic
 	replies, notify, delivery jetstream.Consumer
+	outbox                    jetstream.Consumer // staff replies from the inbox
 }
 
 func (c workerConsumers) all() []jetstream.Consumer {
-	return append([]jetstream.Consumer{c.replies, c.notify, c.delivery}, c.lanes...)
+	return append([]jetstream.Consumer{c.replies, c.notify, c.delivery, c.outbox}, c.lanes...)
 }
 
 func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, clinics []string) (workerConsumers, error) {
@@ -252,7 +260,10 @@ func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, cl
 	if c.notify, err = natsjs.NotifyConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
 		return c, err
 	}
-	c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256)
+	if c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256); err != nil {
+		return c, err
+	}
+	c.outbox, err = natsjs.OutboxConsumer(ctx, conn.JS, cfg.AckWait, 64)
 	return c, err
 }
 

@@ -33,7 +33,7 @@ func (e *errTransition) Error() string {
 // listEscalations: GET /v1/escalations?status=open|acknowledged|resolved|all
 // (default: open and acknowledged, the ones still needing attention).
 func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -60,7 +60,7 @@ func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -90,7 +90,7 @@ func (s *SchedulerAPI) resolveEscalation(w http.ResponseWriter, r *http.Request)
 // changeEscalation moves an escalation on: open to acknowledged, open or
 // acknowledged to resolved. Repeating a change is harmless.
 func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, to aftercare.EscalationStatus) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -103,6 +103,9 @@ func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		s.writeEscalationError(w, err)
 		return
+	}
+	if who, ok := aftercare.AuthorFrom(r.Context()); ok {
+		action.By = who.Name // a staff token names the person; "by" cannot override it
 	}
 	now := s.Now()
 	e, err := s.Store.UpdateEscalation(r.Context(), clinic.ID, id, func(e *aftercare.Escalation) error {

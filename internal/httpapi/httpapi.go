@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // SchedulerAPI holds what the scheduler's handlers need.
@@ -33,6 +35,11 @@ type SchedulerAPI struct {
 	Metrics http.Handler
 	// BookingHTTP calls booking systems' APIs (Square, Acuity).
 	BookingHTTP *http.Client
+	// Staff resolves staff API tokens on /v1/escalations and /v1/replies;
+	// nil: only the clinic's shared token is taken there.
+	Staff *staff.Service
+	// Inbox serves the staff inbox's pages under /inbox; nil: none.
+	Inbox *inbox.Web
 }
 
 func bearer(r *http.Request) string {

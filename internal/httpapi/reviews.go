@@ -51,7 +51,7 @@ func (e *errNotForReview) Error() string {
 // that need a person and nobody has marked reviewed, newest first. Until
 // the staff inbox exists this is where they are read.
 func (s *SchedulerAPI) listReplies(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -77,7 +77,7 @@ func (s *SchedulerAPI) listReplies(w http.ResponseWriter, r *http.Request) {
 // markReviewed: POST /v1/replies/{message_sid}/reviewed with {"by", "note"}.
 // Marking again changes nothing and answers as the first time did.
 func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return

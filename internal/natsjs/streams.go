@@ -321,3 +321,8 @@ func Token(id string) string {
 
 // maxTokenID is twice the longest id the edges accept.
 const maxTokenID = 2 * aftercare.MaxIDLength
+
+// OutboxConsumer creates or updates the durable consumer of staff replies.
+func OutboxConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamOutbox, ConsumerOutbox, "outbox.>", "Sends staff replies to clients", ackWait, maxAckPending)
+}
