@@ -101,11 +101,17 @@ type Service struct {
 	Log    *slog.Logger
 
 	accounts, sessions jetstream.KeyValue
+	// hashing bounds the argon2id hashes at once: each takes 19 MiB, and a
+	// burst of logins must not take the pod past its memory limit.
+	hashing chan struct{}
 }
+
+// maxHashing is how many passwords are hashed at once.
+const maxHashing = 4
 
 // New returns the service over the store's staff buckets.
 func New(store *natsjs.Store, limits Limits, now func() time.Time, log *slog.Logger) *Service {
-	s := &Service{Store: store, Limits: limits, Now: now, Log: log}
+	s := &Service{Store: store, Limits: limits, Now: now, Log: log, hashing: make(chan struct{}, maxHashing)}
 	s.accounts, s.sessions = store.StaffBuckets()
 	return s
 }
@@ -231,7 +237,13 @@ func (s *Service) Login(ctx context.Context, email, password, addr string) (stri
 			return "", Session{}, Account{}, ErrTooManyAttempts
 		}
 	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return "", Session{}, Account{}, ctx.Err()
+	}
 	a, err := s.checkPassword(ctx, email, password)
+	<-s.hashing
 	if errors.Is(err, ErrLogin) {
 		for _, key := range []string{acctCounter, addrCounter} {
 			if _, cerr := natsjs.UpdateRecord(ctx, s.Store, s.sessions, key, true, func(n *int) (bool, error) { *n++; return true, nil }); cerr != nil {
