@@ -145,7 +145,11 @@ func (st *Store) List(ctx context.Context, clinic string) ([]Summary, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, summarize(clinic, id, phone, replies, state))
+		sum := summarize(clinic, id, phone, replies, state)
+		if sum.ClientName, err = st.clientName(ctx, clinic, replies); err != nil {
+			return nil, err
+		}
+		out = append(out, sum)
 	}
 	slices.SortFunc(out, func(a, b Summary) int {
 		return cmp.Or(
@@ -163,6 +167,21 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// clientName is the name the client's latest session gave, if any.
+func (st *Store) clientName(ctx context.Context, clinic string, replies []aftercare.Reply) (string, error) {
+	for _, r := range replies { // newest first
+		if r.SessionID == "" {
+			continue
+		}
+		sess, _, err := st.S.Session(ctx, clinic, r.SessionID)
+		if errors.Is(err, aftercare.ErrNotFound) || errors.Is(err, natsjs.ErrCorrupt) {
+			continue
+		}
+		return sess.Client.Name, err
+	}
+	return "", nil
 }
 
 // summarize works out a conversation's line: its priority is the most
