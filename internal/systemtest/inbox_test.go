@@ -197,6 +197,25 @@ func TestInboxInABrowser(t *testing.T) {
 	}
 	do(t, ctx, "reload", chromedp.Reload())
 	waitJS(t, ctx, "the reply shown as sent", `[...document.querySelectorAll("li.msg.out")].some(m => m.textContent.includes("Please keep the GP visit") && m.querySelector(".status") && m.querySelector(".status").textContent === "sent")`)
+	// Twilio reports it delivered, on the callback the reply named; the
+	// conversation shows it.
+	if !strings.HasPrefix(got.StatusCallback, publicBase+"/v1/twilio/status?") {
+		t.Fatalf("status callback %q", got.StatusCallback)
+	}
+	status := url.Values{"MessageSid": {got.SID}, "MessageStatus": {"delivered"}, "To": {red}}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+worker.addr+strings.TrimPrefix(got.StatusCallback, publicBase), strings.NewReader(status.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twiliotest.Sign(twiliotest.AuthToken, got.StatusCallback, status))
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusNoContent {
+		t.Fatalf("status callback: %v %v", res, err)
+	}
+	waitFor(t, 10*time.Second, "delivered shown", func() bool {
+		if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+			return false
+		}
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("li.msg.out")].some(m => m.textContent.includes("Please keep the GP visit") && m.querySelector(".status") && m.querySelector(".status").textContent === "delivered")`))
+		return err == nil && ok
+	})
 	waitJS(t, ctx, "the note in the history", `document.querySelector("ol.history").textContent.includes("Dana Reid · acknowledge") && document.querySelector("ol.history").textContent.includes("booked an urgent GP visit")`)
 	for _, sc := range screens {
 		do(t, ctx, "resize", chromedp.EmulateViewport(sc.width, sc.height))
