@@ -236,7 +236,11 @@ type Conversation struct {
 	Plans       []Plan
 	Escalations []aftercare.Escalation
 	Scores      []Score
+	Hidden      int // older messages not shown
 }
+
+// MaxMessages bounds the messages a conversation page shows.
+const MaxMessages = 300
 
 // Score is a pain score the client gave.
 type Score struct {
@@ -320,6 +324,11 @@ func (st *Store) Conversation(ctx context.Context, clinic, id string) (Conversat
 		}
 	}
 	slices.SortStableFunc(conv.Messages, func(a, b Message) int { return a.At.Compare(b.At) })
+	if n := len(conv.Messages); n > MaxMessages {
+		// A number texting without end (a stranger, a loop) must not make
+		// the page without end: the latest are what staff act on.
+		conv.Hidden, conv.Messages = n-MaxMessages, conv.Messages[n-MaxMessages:]
+	}
 	slices.SortFunc(conv.Scores, func(a, b Score) int { return a.At.Compare(b.At) })
 	if conv.ClientName == "" && len(conv.Plans) > 0 {
 		conv.ClientName = conv.Plans[len(conv.Plans)-1].Session.Client.Name

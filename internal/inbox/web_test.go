@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -403,5 +404,23 @@ func TestStaffAPITokenAttributesEscalationChanges(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("unknown staff token: %d", resp.StatusCode)
+	}
+}
+
+// A number that texts without end makes a long conversation, not an
+// endless page: the latest MaxMessages are shown.
+func TestALongConversationShowsTheLatest(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for i := range inbox.MaxMessages + 5 {
+		b.reply(t, "harbour", fmt.Sprintf("SMx%04d", i), "+447700900666", "other", fmt.Sprintf("text number %04d", i), time.Duration(inbox.MaxMessages+5-i)*time.Minute, "")
+	}
+	dana := b.login(t, "dana@harbour.example")
+	if status := dana.get("/inbox/c/" + inbox.ConversationID("harbour", "+447700900666")); status != http.StatusOK {
+		t.Fatal(status)
+	}
+	if strings.Contains(dana.page, "text number 0004<") || !strings.Contains(dana.page, "text number 0005<") || !strings.Contains(dana.page, fmt.Sprintf("text number %04d<", inbox.MaxMessages+4)) ||
+		!strings.Contains(dana.page, "5 older messages not shown") {
+		t.Errorf("the page does not show the latest %d", inbox.MaxMessages)
 	}
 }
