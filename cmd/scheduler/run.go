@@ -106,7 +106,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		// A clinic's api_base_url is its setting: the same rules as its
 		// escalation webhook (no redirects, no internal addresses).
 		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback}),
-		Staff:       staffSvc, Inbox: inboxWeb}
+		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {

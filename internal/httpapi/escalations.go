@@ -9,7 +9,9 @@ import (
 	"net/http"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // EscalationList is a clinic's escalations.
@@ -107,6 +109,7 @@ func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, 
 	if who, ok := aftercare.AuthorFrom(r.Context()); ok {
 		action.By = who.Name // a staff token names the person; "by" cannot override it
 	}
+	note := action.Note
 	now := s.Now()
 	e, err := s.Store.UpdateEscalation(r.Context(), clinic.ID, id, func(e *aftercare.Escalation) error {
 		switch {
@@ -137,6 +140,9 @@ func (s *SchedulerAPI) changeEscalation(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	s.Log.Info("escalation "+string(to), "clinic", clinic.ID, "escalation", e.ID)
+	verb := map[aftercare.EscalationStatus]string{aftercare.EscalationAcknowledged: "acknowledge", aftercare.EscalationResolved: "resolve"}[to]
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "escalation", Target: e.ID, Note: note})
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "conversation", Target: inbox.ConversationID(clinic.ID, e.ClientPhone), Note: e.ID + ": " + note})
 	writeJSON(w, http.StatusOK, e)
 }
 

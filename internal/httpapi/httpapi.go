@@ -38,6 +38,8 @@ type SchedulerAPI struct {
 	// Staff resolves staff API tokens on /v1/escalations and /v1/replies;
 	// nil: only the clinic's shared token is taken there.
 	Staff *staff.Service
+	// Audit records what staff tokens do; may be nil.
+	Audit *staff.Audit
 	// Inbox serves the staff inbox's pages under /inbox; nil: none.
 	Inbox *inbox.Web
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/staff"
 	"github.com/aftercare/aftercare/internal/triage"
 )
 
@@ -91,6 +93,9 @@ func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
 		s.writeReplyError(w, err)
 		return
 	}
+	if who, ok := aftercare.AuthorFrom(r.Context()); ok {
+		action.By = who.Name // a staff token names the person
+	}
 	now := s.Now()
 	// The clinic comes from the credential and is part of the key: another
 	// clinic's reply is simply not found.
@@ -105,6 +110,8 @@ func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("reply reviewed", "clinic", clinic.ID, "message_sid", rec.MessageSID)
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: "reviewed", Kind: "conversation", Target: inbox.ConversationID(clinic.ID, rec.From),
+		Note: rec.MessageSID + ": " + action.Note})
 	writeJSON(w, http.StatusOK, forReview(rec))
 }
 

@@ -53,3 +53,16 @@ func (s *SchedulerAPI) clinicOf(r *http.Request) (*clinics.Clinic, error) {
 	}
 	return s.Intake.Clinics.Authenticate(bearer(r))
 }
+
+// audit records what a staff token did, under its person; the clinic's
+// shared token names no one, and its "by" stays in the record it changed.
+func (s *SchedulerAPI) audit(r *http.Request, e staff.Entry) {
+	who, ok := aftercare.AuthorFrom(r.Context())
+	if !ok || s.Audit == nil {
+		return
+	}
+	e.Author = who
+	if err := s.Audit.Record(r.Context(), e); err != nil {
+		s.Log.Error("audit entry not recorded", "action", e.Action, "kind", e.Kind, "err", err)
+	}
+}

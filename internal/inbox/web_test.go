@@ -45,7 +45,7 @@ func setup(t *testing.T) bundle {
 	web := &inbox.Web{Staff: svc, Audit: audit, Store: store, Escalations: &inbox.StoreEscalations{Store: env.Store, Now: clock.Now},
 		Now: clock.Now, Log: log}
 	api := &httpapi.SchedulerAPI{Intake: &intake.Service{Store: env.Store, Clinics: dir, Now: clock.Now, Log: log}, Store: env.Store, Steps: 3,
-		Ready: func() error { return nil }, Now: clock.Now, Log: log, Staff: svc, Inbox: web}
+		Ready: func() error { return nil }, Now: clock.Now, Log: log, Staff: svc, Audit: audit, Inbox: web}
 	srv := httptest.NewServer(httpapi.SchedulerRoutes(api))
 	t.Cleanup(srv.Close)
 	for _, a := range []staff.NewAccount{
@@ -395,6 +395,11 @@ func TestStaffAPITokenAttributesEscalationChanges(t *testing.T) {
 	e, _, _ := b.env.Store.Escalation(ctx, "harbour", "esc_SM2")
 	if resp.StatusCode != http.StatusOK || e.AcknowledgedBy != "Dana" {
 		t.Errorf("%d: acknowledged by %q, want Dana", resp.StatusCode, e.AcknowledgedBy)
+	}
+	// It is in the conversation's history, under Dana.
+	h, err := b.audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", "+447700900002"))
+	if err != nil || len(h) != 1 || h[0].Author.Name != "Dana" || h[0].Action != "acknowledge" || h[0].Note != "esc_SM2: on it" {
+		t.Errorf("history %+v %v", h, err)
 	}
 	req, _ = http.NewRequest(http.MethodGet, b.srv.URL+"/v1/escalations", nil)
 	req.Header.Set("Authorization", "Bearer "+staff.APITokenPrefix+"unknown")
