@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -282,7 +283,11 @@ func (st *Store) Conversation(ctx context.Context, clinic, id string) (Conversat
 		if r.Keyword != "" {
 			m.Detail = r.Keyword
 		}
-		if r.Reason != "" {
+		switch {
+		case r.Reason == "":
+		case strings.HasPrefix(r.Reason, m.Detail) || strings.HasPrefix(r.Reason, strings.ReplaceAll(m.Detail, "_", " ")):
+			m.Detail = r.Reason // triage's reasons start with the class
+		default:
 			m.Detail += ": " + r.Reason
 		}
 		conv.Messages = append(conv.Messages, m)
