@@ -16,6 +16,7 @@ import (
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/httpapi"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
@@ -23,6 +24,7 @@ import (
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/planner"
 	"github.com/aftercare/aftercare/internal/quota"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 func run(ctx context.Context, _ []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -88,13 +90,26 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return err
 	}
 
+	staffSvc := staff.New(store, staff.Limits{PerAccount: cfg.LoginAttemptsPerAccount, PerAddress: cfg.LoginAttemptsPerAddress}, now, log)
+	audit := &staff.Audit{JS: store.JetStream(), Now: now}
+	lifecycle := &escalation.Lifecycle{Store: store, Clinics: directory, Now: now, Log: log}
+	inboxWeb := &inbox.Web{Staff: staffSvc, Audit: audit, Store: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)},
+		Escalations: lifecycle, SecureCookie: cfg.InboxCookieSecure,
+		TrustForwardedFor: cfg.TrustForwardedFor, Now: now, Log: log}
+	if cfg.DemoStaff {
+		if err := demoStaff(ctx, staffSvc, clinicList[0].ID); err != nil {
+			return err
+		}
+	}
+
 	ready := func() error { return conn.Ready(ctx, consumer) }
 	live := func() error { return conn.Live(time.Now(), cfg.NATS.DownLiveness) }
 	api := &httpapi.SchedulerAPI{Intake: intakeSvc, Store: store, Steps: len(cfg.Offsets), Ready: ready, Live: live, Now: time.Now, Log: log, Metrics: metrics.Handler(reg),
 		// A clinic's api_base_url is its setting: the same rules as its
 		// escalation webhook (no redirects, no internal addresses).
 		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback}),
-		Escalations: &escalation.Lifecycle{Store: store, Clinics: directory, Now: now, Log: log}}
+		Escalations: lifecycle,
+		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {
@@ -105,6 +120,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return err
 	}
 	fmt.Fprintf(stdout, "scheduler listening on http://%s\n", http.Addr())
+	fmt.Fprintf(stdout, "staff inbox at http://%s/inbox\n", http.Addr())
+	if cfg.DemoStaff {
+		fmt.Fprintf(stdout, "demo login: %s / %s\n", demoEmail, demoPassword)
+	}
 	if url := conn.ClientURL(); url != "" {
 		fmt.Fprintf(stdout, "embedded nats-server at %s (other programs: NATS_URL=%s NATS_NKEY_SEED_FILE=%s)\n", url, url, conn.SeedFile())
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/aftercare/aftercare/internal/email"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/logging"
 	"github.com/aftercare/aftercare/internal/metrics"
@@ -123,7 +124,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		RetryBase: cfg.EscalationRetryBase, RetryMax: cfg.EscalationRetryMax, MaxAttempts: 10,
 		PageLatency: hooks.pageLatency, Now: time.Now, Log: log, Stats: &escalation.ChainStats{},
 	}
-	recorder := &delivery.Recorder{Store: store, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
+	conversations := &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}
+	staffReplies := &inbox.Sender{Store: conversations, SMS: sender, StatusCallback: statusCallback, Now: time.Now, Log: log}
+	recorder := &delivery.Recorder{Store: store, StaffReplies: conversations, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
 	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
 	chainMetrics(reg, chain.Stats)
 	deadLetter := func(kind string) jobs.DeadLetterFunc {
@@ -155,6 +158,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}, {
 		Name: natsjs.ConsumerStatus, Consumer: consumers.delivery, Concurrency: 4,
 		Handle: recorder.Handle, DeadLetter: deadLetter("delivery"),
+	}, {
+		// Staff replies from the inbox: the clinic is talking to a client.
+		Name: natsjs.ConsumerOutbox, Consumer: consumers.outbox, Concurrency: 4,
+		Handle: staffReplies.Handle, DeadLetter: deadLetter("outbox"),
 	}}...)
 	var stops []func(context.Context) error
 	for _, r := range runners {
@@ -246,10 +253,11 @@ type workerConsumers struct {
 	lanes                     []jetstream.Consumer // one per clinic
 	replies, notify, delivery jetstream.Consumer
 	chain                     jetstream.Consumer
+	outbox                    jetstream.Consumer // staff replies from the inbox
 }
 
 func (c workerConsumers) all() []jetstream.Consumer {
-	return append([]jetstream.Consumer{c.replies, c.notify, c.chain, c.delivery}, c.lanes...)
+	return append([]jetstream.Consumer{c.replies, c.notify, c.chain, c.delivery, c.outbox}, c.lanes...)
 }
 
 func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, clinics []string) (workerConsumers, error) {
@@ -274,7 +282,10 @@ func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, cl
 	if c.chain, err = natsjs.ChainConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
 		return c, err
 	}
-	c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256)
+	if c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256); err != nil {
+		return c, err
+	}
+	c.outbox, err = natsjs.OutboxConsumer(ctx, conn.JS, cfg.AckWait, 64)
 	return c, err
 }
 

@@ -18,6 +18,10 @@ type Clinic struct {
 	Sender     Sender `json:"sender"`
 	// ContactPhone is the clinic's own number, given to clients who ask HELP.
 	ContactPhone string `json:"contact_phone"`
+	// ReplyBy says when staff answer a text, in the answer to a client's
+	// question ("within one working day", "by the end of the next day");
+	// empty: a default in the client's language.
+	ReplyBy string `json:"reply_by,omitempty"`
 	// AllowedCountries are the ISO 3166 regions ("GB") whose numbers the
 	// clinic texts; a national number is read in the first. Default: the
 	// region of ContactPhone.

@@ -167,14 +167,16 @@ type Notice struct {
 
 // DeliveryStatus is a Twilio status callback about a message we sent.
 type DeliveryStatus struct {
-	MessageSID string    `json:"message_sid"`
-	Status     string    `json:"status"` // queued, sent, delivered, undelivered, failed ...
-	ErrorCode  string    `json:"error_code,omitempty"`
-	To         string    `json:"to,omitempty"`
-	ClinicID   string    `json:"clinic_id"`
-	Kind       string    `json:"kind"` // followup or oncall
-	SessionID  string    `json:"session_id,omitempty"`
-	Step       Step      `json:"step,omitempty"`
-	Escalation string    `json:"escalation_id,omitempty"`
+	MessageSID string `json:"message_sid"`
+	Status     string `json:"status"` // queued, sent, delivered, undelivered, failed ...
+	ErrorCode  string `json:"error_code,omitempty"`
+	To         string `json:"to,omitempty"`
+	ClinicID   string `json:"clinic_id"`
+	Kind       string `json:"kind"` // followup or oncall
+	SessionID  string `json:"session_id,omitempty"`
+	Step       Step   `json:"step,omitempty"`
+	Escalation string `json:"escalation_id,omitempty"`
+	// Outbound names a staff reply: "<conversation>.<reply id>".
+	Outbound   string    `json:"outbound,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
 }

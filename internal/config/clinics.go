@@ -108,6 +108,9 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 			fail("contact_phone is required, as a valid E.164 number (clients who text HELP or a question are given it); it %v", err)
 		}
 		checkCountries(c, contactRegion, fail)
+		if _, ok := tips.GSM7Length(c.ReplyBy); len(c.ReplyBy) > tips.MaxReplyBy || !ok {
+			fail("reply_by must be at most %d GSM-7 characters (it goes in a text), such as \"within one working day\"", tips.MaxReplyBy)
+		}
 		if c.EmergencyNumber != "" && !emergencyPattern.MatchString(c.EmergencyNumber) {
 			fail("emergency_number must be 2-6 digits, such as 999, 911 or 112")
 		}

@@ -95,6 +95,21 @@ type Scheduler struct {
 	// clinic's api_base_url) reach loopback, for local runs and tests;
 	// other internal addresses stay refused either way.
 	BookingAPIAllowLoopback bool `env:"BOOKING_API_ALLOW_LOOPBACK" envDefault:"false"`
+	// Staff logins: failed attempts allowed per hour, per account and per
+	// client address, counted in JetStream and shared by every replica.
+	LoginAttemptsPerAccount int `env:"LOGIN_ATTEMPTS_PER_ACCOUNT_PER_HOUR" envDefault:"10"`
+	LoginAttemptsPerAddress int `env:"LOGIN_ATTEMPTS_PER_ADDRESS_PER_HOUR" envDefault:"50"`
+	// InboxCookieSecure marks the inbox's session cookie Secure: on
+	// wherever it is served over TLS (behind the Ingress); off only for a
+	// local run on plain http.
+	InboxCookieSecure bool `env:"INBOX_COOKIE_SECURE" envDefault:"true"`
+	// TrustForwardedFor takes a login's address from the last
+	// X-Forwarded-For entry, which the Ingress sets; without it every login
+	// would share the Ingress's address. Only behind a proxy that sets it.
+	TrustForwardedFor bool `env:"TRUST_FORWARDED_FOR" envDefault:"false"`
+	// DemoStaff creates a demo clinic admin for the first clinic on start,
+	// when it has no staff, and prints its login: scripts/run-local only.
+	DemoStaff bool `env:"DEMO_STAFF" envDefault:"false"`
 }
 
 // Worker is the SMS program's configuration.
@@ -189,6 +204,12 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	}
 	if cfg.QuotaPerClinic < 1 || cfg.QuotaPerRecipient < 1 {
 		errs = append(errs, errors.New("QUOTA_TEXTS_PER_CLINIC_PER_DAY, QUOTA_TEXTS_PER_RECIPIENT_PER_DAY: must be at least 1"))
+	}
+	if cfg.LoginAttemptsPerAccount < 1 || cfg.LoginAttemptsPerAddress < 1 {
+		errs = append(errs, errors.New("LOGIN_ATTEMPTS_PER_ACCOUNT_PER_HOUR, LOGIN_ATTEMPTS_PER_ADDRESS_PER_HOUR: must be at least 1"))
+	}
+	if cfg.DemoStaff && cfg.NATS.URL != "" {
+		errs = append(errs, errors.New("DEMO_STAFF: only for a local run on the embedded nats-server (NATS_URL unset)"))
 	}
 	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, true)
 	if err != nil {

@@ -25,7 +25,14 @@ import (
 const (
 	KindFollowUp = "followup"
 	KindOnCall   = "oncall"
+	// KindStaffReply is a reply staff wrote in the inbox.
+	KindStaffReply = "staff_reply"
 )
+
+// StaffReplies records the delivery of staff replies (the inbox's).
+type StaffReplies interface {
+	RecordStatus(ctx context.Context, st aftercare.DeliveryStatus) error
+}
 
 // Stats counts statuses since start.
 type Stats struct {
@@ -56,9 +63,11 @@ func rank(status string) int {
 // Recorder handles stored status callbacks.
 type Recorder struct {
 	Store *natsjs.Store
-	Now   func() time.Time
-	Log   *slog.Logger
-	Stats *Stats
+	// StaffReplies takes statuses of staff replies; nil ignores them.
+	StaffReplies StaffReplies
+	Now          func() time.Time
+	Log          *slog.Logger
+	Stats        *Stats
 }
 
 // maxEarly bounds how often a status that arrived before the worker
@@ -97,6 +106,12 @@ func (r *Recorder) Record(ctx context.Context, st aftercare.DeliveryStatus, atte
 		if failed && err == nil {
 			log.Error("on-call text was not delivered", "escalation", st.Escalation, "error_code", st.ErrorCode)
 		}
+	case KindStaffReply:
+		if r.StaffReplies == nil {
+			err = errUnchanged
+			break
+		}
+		err = r.StaffReplies.RecordStatus(ctx, st)
 	default:
 		return jobs.GiveUp(fmt.Errorf("status for unknown kind %q", st.Kind))
 	}

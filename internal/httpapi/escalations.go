@@ -11,7 +11,9 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/escalation"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // EscalationList is a clinic's escalations.
@@ -31,7 +33,7 @@ type EscalationAction struct {
 // listEscalations: GET /v1/escalations?status=open|acknowledged|resolved|all
 // (default: open and acknowledged, the ones still needing attention).
 func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -58,7 +60,7 @@ func (s *SchedulerAPI) listEscalations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -78,19 +80,19 @@ func (s *SchedulerAPI) getEscalation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SchedulerAPI) acknowledgeEscalation(w http.ResponseWriter, r *http.Request) {
-	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+	s.escalationAction(w, r, "acknowledge", func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
 		return s.lifecycle().Acknowledge(ctx, clinic, id, by, a.Note)
 	})
 }
 
 func (s *SchedulerAPI) resolveEscalation(w http.ResponseWriter, r *http.Request) {
-	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+	s.escalationAction(w, r, "resolve", func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
 		return s.lifecycle().Resolve(ctx, clinic, id, by, a.Note)
 	})
 }
 
 func (s *SchedulerAPI) noteEscalation(w http.ResponseWriter, r *http.Request) {
-	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+	s.escalationAction(w, r, "note", func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
 		if strings.TrimSpace(a.Note) == "" {
 			return aftercare.Escalation{}, &intake.MalformedError{Reason: "note is required: {\"by\": \"...\", \"note\": \"...\"}"}
 		}
@@ -99,7 +101,7 @@ func (s *SchedulerAPI) noteEscalation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *SchedulerAPI) assignEscalation(w http.ResponseWriter, r *http.Request) {
-	s.escalationAction(w, r, func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
+	s.escalationAction(w, r, "assign", func(ctx context.Context, clinic, id string, by aftercare.Author, a EscalationAction) (aftercare.Escalation, error) {
 		if strings.TrimSpace(a.AssignTo) == "" {
 			return aftercare.Escalation{}, &intake.MalformedError{Reason: "assign_to is required: the colleague's name"}
 		}
@@ -121,8 +123,8 @@ type escalationChange func(ctx context.Context, clinic, id string, by aftercare.
 // escalationAction authenticates, reads the body, names the author and
 // applies change. The author is the person authentication named (a staff
 // token), else the integration token with the "by" it gave.
-func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, change escalationChange) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, verb string, change escalationChange) {
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -148,6 +150,8 @@ func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, 
 		s.writeEscalationError(w, err)
 		return
 	}
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "escalation", Target: e.ID, Note: action.Note})
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "conversation", Target: inbox.ConversationID(clinic.ID, e.ClientPhone), Note: e.ID + ": " + action.Note})
 	writeJSON(w, http.StatusOK, withHistory(e))
 }
 

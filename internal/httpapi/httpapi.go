@@ -16,8 +16,10 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/escalation"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // SchedulerAPI holds what the scheduler's handlers need.
@@ -36,6 +38,13 @@ type SchedulerAPI struct {
 	BookingHTTP *http.Client
 	// Escalations acknowledges, notes, assigns and resolves escalations.
 	Escalations *escalation.Lifecycle
+	// Staff resolves staff API tokens on /v1/escalations and /v1/replies;
+	// nil: only the clinic's shared token is taken there.
+	Staff *staff.Service
+	// Audit records what staff tokens do; may be nil.
+	Audit *staff.Audit
+	// Inbox serves the staff inbox's pages under /inbox; nil: none.
+	Inbox *inbox.Web
 }
 
 func bearer(r *http.Request) string {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/staff"
 	"github.com/aftercare/aftercare/internal/triage"
 )
 
@@ -51,7 +53,7 @@ func (e *errNotForReview) Error() string {
 // that need a person and nobody has marked reviewed, newest first. Until
 // the staff inbox exists this is where they are read.
 func (s *SchedulerAPI) listReplies(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -77,7 +79,7 @@ func (s *SchedulerAPI) listReplies(w http.ResponseWriter, r *http.Request) {
 // markReviewed: POST /v1/replies/{message_sid}/reviewed with {"by", "note"}.
 // Marking again changes nothing and answers as the first time did.
 func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
-	clinic, err := s.Intake.Clinics.Authenticate(bearer(r))
+	clinic, err := s.clinicOf(r)
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -90,6 +92,9 @@ func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeReplyError(w, err)
 		return
+	}
+	if who, ok := aftercare.AuthorFrom(r.Context()); ok {
+		action.By = who.Name // a staff token names the person
 	}
 	now := s.Now()
 	// The clinic comes from the credential and is part of the key: another
@@ -105,6 +110,8 @@ func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Log.Info("reply reviewed", "clinic", clinic.ID, "message_sid", rec.MessageSID)
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: "reviewed", Kind: "conversation", Target: inbox.ConversationID(clinic.ID, rec.From),
+		Note: rec.MessageSID + ": " + action.Note})
 	writeJSON(w, http.StatusOK, forReview(rec))
 }
 

@@ -189,14 +189,14 @@ func (a *WorkerAPI) status(w http.ResponseWriter, r *http.Request) {
 	st := aftercare.DeliveryStatus{
 		MessageSID: form.Get("MessageSid"), Status: strings.ToLower(form.Get("MessageStatus")), ErrorCode: form.Get("ErrorCode"),
 		To: form.Get("To"), ClinicID: q.Get("clinic"), Kind: q.Get("kind"), SessionID: q.Get("session"),
-		Escalation: q.Get("escalation"), ReceivedAt: a.Now(),
+		Escalation: q.Get("escalation"), Outbound: q.Get("outbound"), ReceivedAt: a.Now(),
 	}
 	step, _ := strconv.Atoi(q.Get("step"))
 	st.Step = aftercare.Step(step)
 	// The ids name records and subjects: bounded as every id is, even
 	// though our own callback URLs carry them (a leaked auth token signs
 	// any URL).
-	for field, v := range map[string]string{"session": st.SessionID, "escalation": st.Escalation, "MessageStatus": st.Status, "ErrorCode": st.ErrorCode, "To": st.To} {
+	for field, v := range map[string]string{"session": st.SessionID, "escalation": st.Escalation, "outbound": st.Outbound, "MessageStatus": st.Status, "ErrorCode": st.ErrorCode, "To": st.To} {
 		if problem := aftercare.IDProblem(v); v != "" && problem != "" {
 			writeText(w, http.StatusBadRequest, field+" "+problem)
 			return
@@ -205,7 +205,8 @@ func (a *WorkerAPI) status(w http.ResponseWriter, r *http.Request) {
 	if _, known := a.Clinics.Lookup(st.ClinicID); !known || st.Status == "" ||
 		(st.Kind == delivery.KindFollowUp && (st.SessionID == "" || st.Step < 1)) ||
 		(st.Kind == delivery.KindOnCall && st.Escalation == "") ||
-		(st.Kind != delivery.KindFollowUp && st.Kind != delivery.KindOnCall) {
+		(st.Kind == delivery.KindStaffReply && st.Outbound == "") ||
+		(st.Kind != delivery.KindFollowUp && st.Kind != delivery.KindOnCall && st.Kind != delivery.KindStaffReply) {
 		writeText(w, http.StatusBadRequest, "not a status callback this service asked for")
 		return
 	}

@@ -55,6 +55,10 @@ type Store struct {
 	escalations jetstream.KeyValue
 	sendSlots   jetstream.KeyValue
 	limits      jetstream.KeyValue
+
+	staff         jetstream.KeyValue
+	staffSessions jetstream.KeyValue
+	inbox         jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

@@ -26,6 +26,10 @@ const (
 	StreamEscalation = "AFTERCARE_ESCALATIONS"
 	StreamQuotas     = "AFTERCARE_QUOTAS" // texts counted per clinic and day, and per client and day
 	StreamChain      = "AFTERCARE_CHAIN"  // escalation chain timers (chain.schedule.>) and the steps they fire (chain.due.>)
+	// StreamAudit is every staff action, append-only: who did what, when.
+	StreamAudit = "AFTERCARE_AUDIT"
+	// StreamOutbox holds staff replies to clients until the worker sends them.
+	StreamOutbox = "AFTERCARE_OUTBOX"
 
 	BucketClients     = "aftercare_clients"     // per clinic and number: sessions, last score
 	BucketReplies     = "aftercare_replies"     // one record per inbound text
@@ -39,6 +43,10 @@ const (
 	BucketSendSlots = "aftercare_send_slots"
 	BucketLimits    = "aftercare_limits" // counters every worker shares, per clinic and hour
 
+	BucketStaff         = "aftercare_staff"          // staff accounts, their email index and API tokens
+	BucketStaffSessions = "aftercare_staff_sessions" // signed-in browser sessions; expire on their own
+	BucketInbox         = "aftercare_inbox"          // conversations' state (assigned, done, read) and staff replies
+
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
 	// each clinic now has its own lane (SenderLane), and this is removed.
@@ -47,6 +55,7 @@ const (
 	ConsumerStatus  = "delivery"
 	ConsumerNotify  = "notifier" // tells clinics of escalations
 	ConsumerChain   = "chain"    // fires the steps of escalation chains
+	ConsumerOutbox  = "outbox"   // sends staff replies to clients
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -124,8 +133,32 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 		MaxAge:      s.Retention,
+	}, {
+		Name:        StreamAudit,
+		Description: "Staff actions (audit.<clinic>.<kind>.<target>), append-only",
+		Subjects:    []string{"audit.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      AuditRetention,
+		DenyDelete:  true,
+		DenyPurge:   true,
+	}, {
+		Name:        StreamOutbox,
+		Description: "Staff replies to clients (outbox.<clinic>), for the worker to send",
+		Subjects:    []string{"outbox.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      s.Retention,
+		Duplicates:  time.Hour,
 	}, quotaStream(s)}
 }
+
+// AuditRetention keeps staff actions for six years, as health records'
+// audit trails commonly must be; they are small.
+const AuditRetention = 6 * 365 * 24 * time.Hour
+
+// StaffSessionTTL is how long a signed-in browser session lasts at most.
+const StaffSessionTTL = 12 * time.Hour
 
 func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 	return []jetstream.KeyValueConfig{
@@ -138,6 +171,9 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		// A slot an hour old says nothing about the rate now.
 		{Bucket: BucketSendSlots, Description: "Each sender's next free send slot, shared by the workers", TTL: time.Hour, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketLimits, Description: "Hourly counters shared by every worker (answers to unknown numbers)", TTL: limitsTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketStaff, Description: "Staff accounts, their email index and API tokens", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketStaffSessions, Description: "Staff browser sessions", TTL: StaffSessionTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketInbox, Description: "Inbox conversations' state and staff replies", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -175,6 +211,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st.sessions, st.followUps, st.optOuts = kvs[0], kvs[1], kvs[2]
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	st.sendSlots, st.limits = kvs[6], kvs[7]
+	st.staff, st.staffSessions, st.inbox = kvs[8], kvs[9], kvs[10]
 	return st, nil
 }
 
@@ -306,3 +343,8 @@ func Token(id string) string {
 
 // maxTokenID is twice the longest id the edges accept.
 const maxTokenID = 2 * aftercare.MaxIDLength
+
+// OutboxConsumer creates or updates the durable consumer of staff replies.
+func OutboxConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamOutbox, ConsumerOutbox, "outbox.>", "Sends staff replies to clients", ackWait, maxAckPending)
+}

@@ -178,7 +178,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		}
 	}
 	log = log.With("session", rec.SessionID, "class", rec.Class)
-	fields := tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(in.From)}
+	fields := tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone, Emergency: clinic.Emergency(in.From), ReplyBy: clinic.ReplyBy}
 	var kind tips.Answer
 	if rec.SessionID == "" {
 		p.Stats.Unlinked.Add(1)

@@ -17,7 +17,7 @@ const (
 	AnswerHelp          Answer = "help"           // who we are and how to reach the clinic
 	AnswerOptOut        Answer = "opt_out"        // no more texts
 	AnswerOptIn         Answer = "opt_in"         // texts resume
-	AnswerQuestion      Answer = "question"       // staff do not read this number: call the clinic
+	AnswerQuestion      Answer = "question"       // staff will reply, by when; call if it is urgent
 	AnswerUnknownClient Answer = "unknown_client" // no recent appointment for this number
 	AnswerUnknownNumber Answer = "unknown_number" // the number is no clinic's
 	// AnswerCrisis answers a client who may harm themselves, following
@@ -28,10 +28,24 @@ const (
 )
 
 // Fields fill an answer: %[1]s the clinic's name, %[2]s its phone, %[3]s
-// the emergency number, %[4]s a crisis line's number, %[5]s its name.
+// the emergency number, %[4]s a crisis line's number, %[5]s its name;
+// a question's answer has %[4]s when the clinic replies instead.
 type Fields struct {
 	Clinic, Contact, Emergency string
 	CrisisNumber, CrisisName   string
+	// ReplyBy is when staff read and answer texts, in the client's words
+	// ("within one working day"); DefaultReplyBy when empty.
+	ReplyBy string
+}
+
+// MaxReplyBy bounds a clinic's reply_by, so the answer stays two segments.
+const MaxReplyBy = 60
+
+// DefaultReplyBy is how soon staff answer a question when the clinic has
+// not said: the inbox is read in opening hours.
+var DefaultReplyBy = map[string]string{
+	"en": "within one working day",
+	"es": "en un dia laborable",
 }
 
 // Answers are calm and plain, GSM-7 only, and at most two segments.
@@ -42,7 +56,7 @@ var answers = map[string]map[Answer]string{
 		AnswerHelp:          "%[1]s: aftercare texts after your session. Questions: call %[2]s. Reply STOP to opt out, START to opt back in.",
 		AnswerOptOut:        "%[1]s: You will get no more aftercare texts from us. Reply START to opt back in.",
 		AnswerOptIn:         "%[1]s: Aftercare texts are back on. Reply STOP to opt out.",
-		AnswerQuestion:      "%[1]s: Thanks. Staff do not read texts to this number; please call us on %[2]s. If it is urgent, call %[3]s.",
+		AnswerQuestion:      "%[1]s: Thanks, the clinic team has your message and will reply %[4]s. If it is urgent, call us on %[2]s, or %[3]s in an emergency.",
 		AnswerUnknownClient: "%[1]s: We could not match this number to a recent appointment. Please call us on %[2]s. If it is urgent, call %[3]s.",
 		AnswerUnknownNumber: "This number does not take messages. If you need urgent medical help, call %[3]s.",
 		AnswerCrisis:        "%[1]s: Thank you for telling us. We are sorry you are going through this, and you do not have to face it alone. You can call %[5]s on %[4]s, free, any time. If you are in danger now, call %[3]s. The clinic will contact you.",
@@ -54,7 +68,7 @@ var answers = map[string]map[Answer]string{
 		AnswerHelp:          "%[1]s: mensajes de cuidados tras su sesion. Dudas: llame al %[2]s. STOP para no recibir mas, START para volver a recibirlos.",
 		AnswerOptOut:        "%[1]s: No recibira mas mensajes de cuidados. Responda START para volver a recibirlos.",
 		AnswerOptIn:         "%[1]s: Vuelve a recibir mensajes de cuidados. Responda STOP para dejar de recibirlos.",
-		AnswerQuestion:      "%[1]s: Gracias. El personal no lee los mensajes a este numero; llamenos al %[2]s. Si es urgente, llame al %[3]s.",
+		AnswerQuestion:      "%[1]s: Gracias, el equipo de la clinica tiene su mensaje y le respondera %[4]s. Si es urgente, llamenos al %[2]s, o al %[3]s en una emergencia.",
 		AnswerUnknownClient: "%[1]s: No encontramos una cita reciente con este numero. Llamenos al %[2]s. Si es urgente, llame al %[3]s.",
 		AnswerUnknownNumber: "Este numero no recibe mensajes. Si necesita ayuda medica urgente, llame al %[3]s.",
 		AnswerCrisis:        "%[1]s: Gracias por contarnoslo. Sentimos que este pasando por esto, y no tiene que afrontarlo solo. Puede llamar a %[5]s al %[4]s, gratis, a cualquier hora. Si esta en peligro ahora, llame al %[3]s. La clinica le contactara.",
@@ -79,7 +93,13 @@ func RenderAnswer(a Answer, f Fields, locales ...string) (string, error) {
 		f.Contact = "the clinic"
 	}
 	args := []any{f.Clinic, f.Contact, f.Emergency}
-	if a == AnswerCrisis {
+	switch a {
+	case AnswerQuestion:
+		if f.ReplyBy == "" {
+			f.ReplyBy = DefaultReplyBy[lang]
+		}
+		args = append(args, f.ReplyBy)
+	case AnswerCrisis:
 		if f.CrisisNumber == "" {
 			return "", errors.New("a crisis answer needs the crisis line's number")
 		}

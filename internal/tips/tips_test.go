@@ -110,7 +110,7 @@ func TestAnswersFitTwoSegments(t *testing.T) {
 	t.Parallel()
 	// The longest crisis line there is, by number and name.
 	f := tips.Fields{Clinic: strings.Repeat("W", tips.MaxClinicName), Contact: "+442079460000", Emergency: "999",
-		CrisisNumber: "0800 111 0 111", CrisisName: "TelefonSeelsorge"}
+		CrisisNumber: "0800 111 0 111", CrisisName: "TelefonSeelsorge", ReplyBy: strings.Repeat("w", tips.MaxReplyBy)}
 	for _, lang := range tips.Languages() {
 		for _, a := range []tips.Answer{tips.AnswerWorsening, tips.AnswerRedFlag, tips.AnswerHelp, tips.AnswerOptOut, tips.AnswerOptIn, tips.AnswerQuestion,
 			tips.AnswerUnknownClient, tips.AnswerUnknownNumber, tips.AnswerCrisis, tips.AnswerCrisisNoLine} {
@@ -151,6 +151,31 @@ func BenchmarkRender(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		if _, err := tips.Render(aftercare.Step(i%3+1), "Harbour Massage", "es-MX", "en"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A client's question is read by staff now (the inbox): the answer says
+// when they will reply and what to do if it is urgent, never that nobody
+// reads it.
+func TestQuestionAnswerSaysWhenTheClinicReplies(t *testing.T) {
+	t.Parallel()
+	f := tips.Fields{Clinic: "Harbour Massage", Contact: "+442079460000", Emergency: "999"}
+	for _, tc := range []struct{ lang, replyBy, want, urgent string }{
+		{"en", "", "will reply within one working day", "If it is urgent, call us on +442079460000, or 999"},
+		{"es", "", "le respondera en un dia laborable", "Si es urgente, llamenos al +442079460000, o al 999"},
+		{"en", "by 6pm on weekdays", "will reply by 6pm on weekdays", "999"},
+	} {
+		f.ReplyBy = tc.replyBy
+		text, err := tips.RenderAnswer(tips.AnswerQuestion, f, tc.lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, tc.want) || !strings.Contains(text, tc.urgent) {
+			t.Errorf("%s answer %q: want %q and %q", tc.lang, text, tc.want, tc.urgent)
+		}
+		if strings.Contains(text, "do not read") || strings.Contains(text, "no lee") {
+			t.Errorf("%s answer %q still says nobody reads texts", tc.lang, text)
 		}
 	}
 }
