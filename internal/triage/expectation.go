@@ -90,7 +90,11 @@ func (f *findings) newOrOdd() string {
 			continue
 		}
 		if at := oddFeeling.find(c.words); at >= 0 && !deniedBefore(c.words, at) && !slices.Contains(c.words[max(at-2, 0):at], "not") {
-			return fmt.Sprintf("says something feels %q", c.words[at])
+			reason := fmt.Sprintf("says something feels %q", c.words[at])
+			if concern := concernIn([]clause{c}); concern != "" {
+				reason += "; " + concern
+			}
+			return reason
 		}
 		if at := newSymptom.find(c.words); at >= 0 && (painConcept.find(c.words) >= 0 || bodyPart.find(c.words) >= 0 || concernIn([]clause{c}) != "") {
 			return fmt.Sprintf("reports something new (%q)", strings.Join(c.words[at:min(at+4, len(c.words))], " "))
