@@ -81,6 +81,9 @@ func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 			close(c.closed)
 		}),
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	url := cfg.URL
 	if url == "" {
 		ns, seedFile, err := startEmbedded(cfg, log)
