@@ -65,6 +65,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes, Results: &intake.Results{},
 		Policy: cfg.Policy(), Quotas: quotas}
 	reg := metrics.NewRegistry()
+	metrics.BuildInfo(reg, "scheduler")
+	metrics.Connection(reg, conn.NC.IsConnected, func() time.Duration { return conn.DownFor(time.Now()) })
 	schedulerMetrics(reg, intakeSvc.Results, plans.Stats, consumer, store, directory)
 	quotaMetrics(reg, quotas)
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {

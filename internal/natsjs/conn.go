@@ -152,6 +152,15 @@ func (c *Conn) Live(now time.Time, limit time.Duration) error {
 	return nil
 }
 
+// DownFor is how long NATS has been unreachable at now; 0 while connected.
+func (c *Conn) DownFor(now time.Time) time.Duration {
+	since := c.downSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
+}
+
 // connectWithRetry keeps trying until ctx ends: in Kubernetes the NATS
 // cluster may still be starting when our pods do.
 func connectWithRetry(ctx context.Context, url string, opts []nats.Option) (*nats.Conn, error) {
