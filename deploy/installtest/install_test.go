@@ -200,6 +200,7 @@ func TestRenderedInstall(t *testing.T) {
 		}
 	}
 
+	t.Run("metrics", func(t *testing.T) { checkMetricsExist(t, procs["scheduler"].Addr, procs["worker"].Addr) })
 	checkPermissions(t, c, credDir)
 }
 
