@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/aftercare/aftercare/internal/natsauth"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -133,6 +135,77 @@ func (l serverLog) Errorf(f string, v ...any) { l.buf.printf(l.name+" ERR "+f, v
 func (l serverLog) Debugf(string, ...any)     {}
 func (l serverLog) Tracef(string, ...any)     {}
 
+// nodeOptions lays out one replica's filesystem as its pod would see it
+// (the ConfigMap's nats.conf and every mounted Secret, under root) and
+// parses nats.conf with nats-server's own parser.
+func nodeOptions(t *testing.T, r rendered, ss *appsv1.StatefulSet, cmName, name, root string, secrets files) *server.Options {
+	t.Helper()
+	conf := r.natsConf
+	// Absolute paths in the rendered config move under this node's root.
+	for _, prefix := range []string{"/etc/", "/data", "/var/run/"} {
+		conf = strings.ReplaceAll(conf, `"`+prefix, `"`+root+prefix)
+	}
+	place(t, root, ss.Spec.Template.Spec, "nats", secrets, files{cmName: {"nats.conf": []byte(conf)}})
+	for _, dir := range []string{"/data", "/var/run/nats"} {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The container's SERVER_NAME is its pod's name.
+	t.Setenv("SERVER_NAME", name)
+	opts, err := server.ProcessConfigFile(filepath.Join(root, "etc/nats-config/nats.conf"))
+	if err != nil {
+		t.Fatalf("nats-server refuses the rendered nats.conf: %v", err)
+	}
+	if opts.ServerName != name {
+		t.Fatalf("server_name %q, want %q", opts.ServerName, name)
+	}
+	return opts
+}
+
+// parseConf parses a rendered nats.conf as its first pod would, with test
+// Secrets in place.
+func parseConf(t *testing.T, r rendered) *server.Options {
+	t.Helper()
+	ss := statefulSet(t, r)
+	cmName := r.object(t, "ConfigMap")["metadata"].(map[string]any)["name"].(string)
+	secrets, _ := testSecrets(t)
+	return nodeOptions(t, r, ss, cmName, ss.Name+"-0", t.TempDir(), secrets)
+}
+
+// testSecrets makes what ops create before installing (docs/production-nats.md):
+// a CA, the clients' and routes' certificates, and cmd/natsauth's users
+// (written to credDir, with their seeds).
+func testSecrets(t *testing.T) (secrets files, credDir string) {
+	t.Helper()
+	ca := newPKI(t)
+	clientCert, clientKey := ca.issue(t, "nats")
+	routeCert, routeKey := ca.issue(t, "nats-headless")
+	credDir = t.TempDir()
+	if _, err := natsauth.Generate(credDir, []string{"harbour", "sol"}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(credDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	return files{
+		"nats-ca":          {"ca.crt": ca.pem},
+		"nats-client-tls":  {"tls.crt": clientCert, "tls.key": clientKey},
+		"nats-cluster-tls": {"tls.crt": routeCert, "tls.key": routeKey},
+		"nats-auth":        {"auth.conf": read("auth.conf")},
+		// The service's side (deploy/k8s/overlays/prod).
+		"aftercare-nats-nkeys": {"scheduler.nk": read("scheduler.nk"), "worker.nk": read("worker.nk")},
+	}, credDir
+}
+
+// serverVersion is the nats-server the tests run (this module's, kept
+// equal to the service's go.mod by TestSameServerAsTheService).
+func serverVersion() string { return server.VERSION }
+
 // bootCluster lays out each replica's filesystem as its pod would see it
 // (the ConfigMap's nats.conf and every mounted Secret, under a root per
 // node), parses nats.conf with nats-server's own parser, moves only ports,
@@ -161,26 +234,7 @@ func bootCluster(t *testing.T, r rendered, secrets files) *cluster {
 	for i := range replicas {
 		name := fmt.Sprintf("%s-%d", ss.Name, i)
 		root := filepath.Join(base, name)
-		conf := r.natsConf
-		// Absolute paths in the rendered config move under this node's root.
-		for _, prefix := range []string{"/etc/", "/data", "/var/run/"} {
-			conf = strings.ReplaceAll(conf, `"`+prefix, `"`+root+prefix)
-		}
-		place(t, root, ss.Spec.Template.Spec, "nats", secrets, files{cmName: {"nats.conf": []byte(conf)}})
-		for _, dir := range []string{"/data", "/var/run/nats"} {
-			if err := os.MkdirAll(filepath.Join(root, dir), 0o700); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// The container's SERVER_NAME is its pod's name.
-		t.Setenv("SERVER_NAME", name)
-		opts, err := server.ProcessConfigFile(filepath.Join(root, "etc/nats-config/nats.conf"))
-		if err != nil {
-			t.Fatalf("nats-server refuses the rendered nats.conf: %v", err)
-		}
-		if opts.ServerName != name {
-			t.Fatalf("server_name %q, want %q", opts.ServerName, name)
-		}
+		opts := nodeOptions(t, r, ss, cmName, name, root, secrets)
 		opts.Host, opts.Port = "127.0.0.1", ps[i].client
 		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ps[i].route
 		if len(opts.Routes) != replicas {

@@ -109,28 +109,7 @@ func programEnv(o overlay, d *appsv1.Deployment, root string, natsURLs []string,
 // then each principal is shown what it may do and what it is refused.
 func TestRenderedInstall(t *testing.T) {
 	r := render(t, "../nats/values-prod.yaml")
-	ca := newPKI(t)
-	clientCert, clientKey := ca.issue(t, "nats")
-	routeCert, routeKey := ca.issue(t, "nats-headless")
-	credDir := t.TempDir()
-	if _, err := natsauth.Generate(credDir, []string{"harbour", "sol"}); err != nil {
-		t.Fatal(err)
-	}
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(credDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	secrets := files{
-		"nats-ca":          {"ca.crt": ca.pem},
-		"nats-client-tls":  {"tls.crt": clientCert, "tls.key": clientKey},
-		"nats-cluster-tls": {"tls.crt": routeCert, "tls.key": routeKey},
-		"nats-auth":        {"auth.conf": read("auth.conf")},
-		// The service's side (deploy/k8s/overlays/prod).
-		"aftercare-nats-nkeys": {"scheduler.nk": read("scheduler.nk"), "worker.nk": read("worker.nk")},
-	}
+	secrets, credDir := testSecrets(t)
 	c := bootCluster(t, r, secrets)
 
 	bin := buildPrograms(t)
