@@ -222,12 +222,18 @@ func messagesTo(stand *twiliotest.Server, phone string, want int, within time.Du
 	}
 }
 
+// releaseVersion is what the release build would build in; /metrics must
+// report it.
+const releaseVersion = "9.8.7-installtest"
+
 // buildPrograms compiles the scheduler and worker from the repository's
-// own module (not this one's dependency versions).
+// own module (not this one's dependency versions), with the version flag
+// the Dockerfile uses.
 func buildPrograms(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "./cmd/scheduler", "./cmd/worker")
+	cmd := exec.Command("go", "build", "-ldflags", "-X "+versionFlag(t)+"="+releaseVersion,
+		"-o", bin+string(filepath.Separator), "./cmd/scheduler", "./cmd/worker")
 	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build the programs: %v\n%s", err, out)

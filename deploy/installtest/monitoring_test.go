@@ -199,10 +199,17 @@ func checkMetricsExist(t *testing.T, addrs ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name := range scrapedNames(res.Body) {
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range scrapedNames(strings.NewReader(string(body))) {
 			have[name] = true
 		}
-		res.Body.Close()
+		if !strings.Contains(string(body), `version="`+releaseVersion+`"`) {
+			t.Errorf("%s: aftercare_build_info does not report the version built in (%s)", addr, releaseVersion)
+		}
 	}
 	for _, q := range shippedQueries(t) {
 		_, sels := selectors(t, q)
