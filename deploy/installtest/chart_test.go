@@ -101,12 +101,3 @@ func (r rendered) object(t *testing.T, kind string) map[string]any {
 	t.Fatalf("no %s rendered", kind)
 	return nil
 }
-
-func TestChartRendersAndServerParsesIt(t *testing.T) {
-	for _, values := range []string{"../nats/values-dev.yaml", "../nats/values-prod.yaml"} {
-		t.Run(filepath.Base(values), func(t *testing.T) {
-			r := render(t, values)
-			t.Logf("nats.conf:\n%s", r.natsConf)
-		})
-	}
-}

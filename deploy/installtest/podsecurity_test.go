@@ -3,6 +3,7 @@ package installtest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -87,6 +88,15 @@ func TestValuesAnOpsTeamCanInstall(t *testing.T) {
 				t.Errorf("max_file_store %d leaves under 20%% of the %s volume free", max, volume.String())
 			}
 			r.object(t, "PodMonitor")
+			// The config reloader must watch the included users file, so a
+			// new clinic's user is taken without a restart.
+			if strings.Contains(r.natsConf, "include ") {
+				for _, c := range ss.Spec.Template.Spec.Containers {
+					if c.Name == "reloader" && !slices.Contains(c.Args, "/etc/nats-auth/auth.conf") {
+						t.Errorf("the reloader does not watch /etc/nats-auth/auth.conf: %v", c.Args)
+					}
+				}
+			}
 		})
 	}
 }
