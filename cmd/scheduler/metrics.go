@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,11 +52,22 @@ func schedulerMetrics(reg *prometheus.Registry, results *intake.Results, plans *
 // quotaMetrics counts the session events refused for a quota: a clinic
 // texting far more than its clients could need, by mistake (a booking
 // system resending in a loop) or on purpose, or a quota set too low.
-func quotaMetrics(reg *prometheus.Registry, quotas *quota.Keeper) {
+// Every clinic's counters are there from the start, at 0, so the family is
+// on /metrics (and an increase() over it defined) before the first refusal.
+func quotaMetrics(reg *prometheus.Registry, quotas *quota.Keeper, clinicIDs []string) {
 	metrics.Counters(reg, "quota_refusals_total", "Session events refused because their texts would pass a daily quota, by clinic and quota (clinic, recipient).",
 		[]string{"clinic", "quota"}, func() []metrics.Sample {
+			counts := map[[2]string]int64{}
+			maps.Copy(counts, quotas.Refusals())
+			for _, id := range clinicIDs {
+				for _, q := range []string{quota.Clinic, quota.Recipient} {
+					if _, ok := counts[[2]string{id, q}]; !ok {
+						counts[[2]string{id, q}] = 0
+					}
+				}
+			}
 			var out []metrics.Sample
-			for k, n := range quotas.Refusals() {
+			for k, n := range counts {
 				out = append(out, metrics.One(n, k[0], k[1]))
 			}
 			return out

@@ -68,8 +68,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	intakeSvc := &intake.Service{Store: store, Clinics: directory, Now: now, Log: log, MaxBody: cfg.MaxBodyBytes, Results: &intake.Results{},
 		Policy: cfg.Policy(), Quotas: quotas}
 	reg := metrics.NewRegistry()
+	metrics.BuildInfo(reg, "scheduler")
+	metrics.Connection(reg, conn.NC.IsConnected, func() time.Duration { return conn.DownFor(time.Now()) })
 	schedulerMetrics(reg, intakeSvc.Results, plans.Stats, consumer, store, directory)
-	quotaMetrics(reg, quotas)
+	quotaMetrics(reg, quotas, directory.IDs())
 	sub, err := conn.NC.QueueSubscribe(natsjs.IntakeSubject, "scheduler", func(m *nats.Msg) {
 		// Requests already taken are finished even while shutting down.
 		reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	reg := metrics.NewRegistry()
+	metrics.BuildInfo(reg, "worker")
 	hooks := newWorkerHooks(reg)
 	var sender sms.Sender
 	switch cfg.SMSDriver {
@@ -75,6 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	metrics.Connection(reg, conn.NC.IsConnected, func() time.Duration { return conn.DownFor(time.Now()) })
 	defer conn.Close()
 	consumers, err := openConsumers(connectCtx, conn, cfg, directory.IDs())
 	if err != nil {

@@ -126,6 +126,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: bad}
 spec:
+  replicas: 2
   selector: {matchLabels: {app: bad}}
   template:
     metadata: {labels: {app: bad}}
@@ -141,8 +142,13 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	problems := strings.Join(policyProblems([]object{o}), "\n")
-	for _, want := range []string{":latest", "readiness probe", "liveness probe", "limits", "non-root", "read-only root", "privilege escalation",
+	hpa, err := decode([]byte("apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: bad}\n" +
+		"spec: {scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: bad}, maxReplicas: 4}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := strings.Join(policyProblems([]object{o, hpa}), "\n")
+	for _, want := range []string{"HorizontalPodAutoscaler bad owns the count", ":latest", "readiness probe", "liveness probe", "limits", "non-root", "read-only root", "privilege escalation",
 		"capabilities", "seccomp", "inlined", "PodDisruptionBudget", "NetworkPolicy", "topology spread"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("policy did not flag %q; it said:\n%s", want, problems)
@@ -182,6 +188,17 @@ func policyProblems(objs []object) []string {
 	}
 	if !hasNetworkPolicy {
 		fail("no NetworkPolicy limits egress")
+	}
+	// A Deployment an HPA scales must not say how many replicas it wants:
+	// every apply would reset the HPA's count.
+	for _, o := range objs {
+		if h, ok := o.typed.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+			for _, d := range objs {
+				if dep, ok := d.typed.(*appsv1.Deployment); ok && dep.Name == h.Spec.ScaleTargetRef.Name && dep.Spec.Replicas != nil {
+					fail("Deployment %s: replicas is set but HorizontalPodAutoscaler %s owns the count", dep.Name, h.Name)
+				}
+			}
+		}
 	}
 	for _, o := range objs {
 		d, ok := o.typed.(*appsv1.Deployment)

@@ -29,6 +29,11 @@ type NATS struct {
 	TLSCA        string `env:"NATS_TLS_CA"`   // CA bundle to verify the server
 	TLSCert      string `env:"NATS_TLS_CERT"` // client certificate for mutual TLS
 	TLSKey       string `env:"NATS_TLS_KEY"`
+	// InboxPrefix starts the subjects this program's replies (JetStream
+	// API answers, acks, consumer deliveries) come back on. Each program
+	// gets its own, so NATS permissions can let it read only its own
+	// replies and no one else's (docs/production-nats.md).
+	InboxPrefix string `env:"NATS_INBOX_PREFIX" envDefault:"_INBOX"`
 	// Replicas of each stream and bucket: 1 for one server, 3 in a cluster.
 	// Unset (0) keeps what exists and creates new ones at 1; start-up never
 	// lowers a count (a one-off command run without it cannot shrink R3).
@@ -395,6 +400,9 @@ func (c *Common) validate() []error {
 	if n.URL != "" && n.NKeySeedFile != "" && n.CredsFile != "" {
 		errs = append(errs, errors.New("NATS_NKEY_SEED_FILE, NATS_CREDS_FILE: set one, not both"))
 	}
+	if err := checkInboxPrefix(n.InboxPrefix); err != nil {
+		errs = append(errs, fmt.Errorf("NATS_INBOX_PREFIX: %w", err))
+	}
 	if (n.EmbeddedTLSCert == "") != (n.EmbeddedTLSKey == "") {
 		errs = append(errs, errors.New("NATS_EMBEDDED_TLS_CERT, NATS_EMBEDDED_TLS_KEY: set both or neither"))
 	}
@@ -534,6 +542,20 @@ func (cfg Worker) checkAPIKey() []error {
 		return []error{errors.New("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET: set both, or neither to send with the auth token")}
 	case !strings.HasPrefix(sid, "SK") || !alphanumeric(sid) || !alphanumeric(secret):
 		return []error{errors.New("TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET: want an SK... key SID and its secret, letters and digits only")}
+	}
+	return nil
+}
+
+// checkInboxPrefix refuses a prefix nats.go would refuse at connect, or one
+// that would make every inbox match a wider permission than meant.
+func checkInboxPrefix(p string) error {
+	switch {
+	case p == "":
+		return errors.New("must not be empty")
+	case strings.ContainsAny(p, "*> \t\r\n"):
+		return fmt.Errorf("%q holds a wildcard or a space", p)
+	case strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, ".."):
+		return fmt.Errorf("%q has an empty token", p)
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func TestSchedulerDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != ":8080" || len(cfg.Offsets) != 3 || cfg.Offsets[2].Hours() != 72 || cfg.NATS.EmbeddedSync != "always" {
+	if cfg.HTTPAddr != ":8080" || len(cfg.Offsets) != 3 || cfg.Offsets[2].Hours() != 72 || cfg.NATS.EmbeddedSync != "always" || cfg.NATS.InboxPrefix != "_INBOX" {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	if len(list) != 1 || list[0].SendWindow != config.DefaultSendWindow || list[0].IntakeToken == "" || list[0].Locale != "en" {
@@ -59,6 +59,8 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"NATS_EMBEDDED_LISTEN": ":4222"}, "NATS_EMBEDDED_LISTEN"},
 		{map[string]string{"NATS_EMBEDDED_LISTEN": "10.0.0.5:4222", "NATS_EMBEDDED_TLS_CERT": "cert.pem"}, "NATS_EMBEDDED_TLS_KEY"},
 		{map[string]string{"NATS_DOWN_LIVENESS": "0s"}, "NATS_DOWN_LIVENESS"},
+		{map[string]string{"NATS_INBOX_PREFIX": "_INBOX.>"}, "NATS_INBOX_PREFIX"},
+		{map[string]string{"NATS_INBOX_PREFIX": "_INBOX_worker."}, "NATS_INBOX_PREFIX"},
 		{map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
 		{map[string]string{"HARBOUR_TOKEN": "short"}, "HARBOUR_TOKEN"},
 		{map[string]string{"CLINICS_FILE": "/nonexistent.json"}, "CLINICS_FILE"},

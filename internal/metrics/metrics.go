@@ -6,6 +6,9 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -84,10 +87,17 @@ func HistogramVec(reg prometheus.Registerer, name, help string, buckets []float6
 	return func(d time.Duration, values ...string) { h.WithLabelValues(values...).Observe(d.Seconds()) }
 }
 
-// consumers reports how far each durable consumer is behind.
+// consumers reports how far each durable consumer is behind. While NATS
+// cannot answer, it repeats the last figures it read and says how old they
+// are: a lag alert must not resolve because the lag series vanished.
 type consumers struct {
-	list                         []jetstream.Consumer
-	pending, ackPending, redeliv *prometheus.Desc
+	list                              []jetstream.Consumer
+	pending, ackPending, redeliv, age *prometheus.Desc
+	now                               func() time.Time
+
+	mu   sync.Mutex
+	last []*jetstream.ConsumerInfo // by index in list; nil until read once
+	at   []time.Time
 }
 
 // Consumers registers the lag of JetStream consumers: messages not yet
@@ -99,6 +109,11 @@ func Consumers(reg prometheus.Registerer, list ...jetstream.Consumer) {
 		pending:    prometheus.NewDesc(Namespace+"_consumer_pending_messages", "Messages not yet delivered to the consumer (its lag).", labels, nil),
 		ackPending: prometheus.NewDesc(Namespace+"_consumer_ack_pending_messages", "Messages delivered and not yet acknowledged.", labels, nil),
 		redeliv:    prometheus.NewDesc(Namespace+"_consumer_redelivered_messages", "Messages redelivered at least once and still outstanding.", labels, nil),
+		age: prometheus.NewDesc(Namespace+"_consumer_info_age_seconds",
+			"How old the consumer's figures are: 0 when read at this scrape, growing while NATS cannot answer (the last figures read are repeated).", labels, nil),
+		now:  time.Now,
+		last: make([]*jetstream.ConsumerInfo, len(list)),
+		at:   make([]time.Time, len(list)),
 	})
 }
 
@@ -106,18 +121,61 @@ func (c *consumers) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.pending
 	ch <- c.ackPending
 	ch <- c.redeliv
+	ch <- c.age
 }
 
 func (c *consumers) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, cons := range c.list {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue // NATS unreachable: the scrape shows no lag rather than a wrong one
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for i, cons := range c.list {
+		if info, err := cons.Info(ctx); err == nil {
+			c.last[i], c.at[i] = info, now
+		}
+		info := c.last[i]
+		if info == nil {
+			continue // never read: no figure is better than a made-up one
 		}
 		ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(info.NumPending), info.Stream, info.Name)
 		ch <- prometheus.MustNewConstMetric(c.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), info.Stream, info.Name)
 		ch <- prometheus.MustNewConstMetric(c.redeliv, prometheus.GaugeValue, float64(info.NumRedelivered), info.Stream, info.Name)
+		ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, now.Sub(c.at[i]).Seconds(), info.Stream, info.Name)
 	}
+}
+
+// Version is the release the program was built from, set by the release
+// build (-ldflags "-X github.com/aftercare/aftercare/internal/metrics.Version=v1.2.3");
+// the image is tagged with the same (.github/workflows/release.yml).
+var Version = ""
+
+// BuildInfo registers aftercare_build_info{program, version, go_version} 1.
+func BuildInfo(reg prometheus.Registerer, program string) {
+	version := Version
+	if version == "" {
+		version = "dev"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "build_info",
+		Help:        "The program's release: the image tag it ships under.",
+		ConstLabels: prometheus.Labels{"program": program, "version": version, "go_version": runtime.Version()}},
+		func() float64 { return 1 }))
+}
+
+// Connection registers whether NATS is reachable from this program:
+// aftercare_nats_connected (1 or 0) and aftercare_nats_down_seconds. They
+// are on every scrape, NATS up or not, so an alert can fire on them.
+func Connection(reg prometheus.Registerer, connected func() bool, downFor func() time.Duration) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "nats_connected",
+		Help: "1 while the connection to NATS is up, 0 while it is down."}, func() float64 {
+		if connected() {
+			return 1
+		}
+		return 0
+	}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "nats_down_seconds",
+		Help: "How long the connection to NATS has been down (0 while up)."}, func() float64 { return downFor().Seconds() }))
 }

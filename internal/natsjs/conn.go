@@ -81,6 +81,9 @@ func Connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 			close(c.closed)
 		}),
 	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
 	url := cfg.URL
 	if url == "" {
 		ns, seedFile, err := startEmbedded(cfg, log)
@@ -147,6 +150,15 @@ func (c *Conn) Live(now time.Time, limit time.Duration) error {
 		return fmt.Errorf("nats unreachable for %v, longer than NATS_DOWN_LIVENESS (%v)", down.Round(time.Second), limit)
 	}
 	return nil
+}
+
+// DownFor is how long NATS has been unreachable at now; 0 while connected.
+func (c *Conn) DownFor(now time.Time) time.Duration {
+	since := c.downSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
 }
 
 // connectWithRetry keeps trying until ctx ends: in Kubernetes the NATS
