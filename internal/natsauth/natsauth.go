@@ -49,10 +49,8 @@ type User struct {
 // JetStream API (they create and update the streams, buckets and consumers
 // at start), acks and flow control of their consumers, and each bucket.
 func service() []string {
-	pub := []string{"sessions.>", "followups.>", "replies.>", "delivery.>", "escalations.>", "deadletter.>", "quota.>",
-		"$JS.API.>", "$JS.ACK.>", "$JS.FC.>"}
-	for _, b := range []string{natsjs.BucketSessions, natsjs.BucketFollowUps, natsjs.BucketOptOuts, natsjs.BucketClients,
-		natsjs.BucketReplies, natsjs.BucketEscalations, natsjs.BucketSendSlots, natsjs.BucketLimits} {
+	pub := append(natsjs.StreamSubjects(), "$JS.API.>", "$JS.ACK.>", "$JS.FC.>")
+	for _, b := range natsjs.BucketNames() {
 		pub = append(pub, "$KV."+b+".>")
 	}
 	return pub

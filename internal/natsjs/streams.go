@@ -348,3 +348,24 @@ const maxTokenID = 2 * aftercare.MaxIDLength
 func OutboxConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
 	return workerConsumer(ctx, js, StreamOutbox, ConsumerOutbox, "outbox.>", "Sends staff replies to clients", ackWait, maxAckPending)
 }
+
+// StreamSubjects are the subjects of every stream the programs make, and
+// BucketNames every bucket: what a program's NATS user must be allowed to
+// publish to (internal/natsauth builds the users from these, so a new
+// stream or bucket cannot be left out of them).
+func StreamSubjects() []string {
+	var out []string
+	for _, c := range streamConfigs(Settings{}) {
+		out = append(out, c.Subjects...)
+	}
+	return out
+}
+
+// BucketNames are the names of every bucket the programs make.
+func BucketNames() []string {
+	var out []string
+	for _, c := range bucketConfigs(Settings{}) {
+		out = append(out, c.Bucket)
+	}
+	return out
+}
