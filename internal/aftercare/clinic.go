@@ -10,8 +10,11 @@ type Clinic struct {
 	// SendWindow is a 5-field cron spec of the minutes texts may go out, read
 	// in the client's time zone: "* 9-19 * * *" is 09:00-19:59 daily.
 	SendWindow string `json:"send_window"`
-	Locale     string `json:"locale"` // texts' language when the client's has none
-	Sender     Sender `json:"sender"`
+	// SendWindowRegion selects a region's stricter calling hours ("us-fl")
+	// that SendWindow must lie within; empty: 08:00-21:00 (the TCPA's).
+	SendWindowRegion string `json:"send_window_region,omitempty"`
+	Locale           string `json:"locale"` // texts' language when the client's has none
+	Sender           Sender `json:"sender"`
 	// ContactPhone is the clinic's own number, given to clients who ask HELP.
 	ContactPhone string `json:"contact_phone"`
 	// AllowedCountries are the ISO 3166 regions ("GB") whose numbers the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
@@ -37,15 +38,30 @@ var (
 // the environment. needIntake says the program authenticates booking systems
 // and so needs every clinic's intake credential.
 func LoadClinics(path string, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	return loadClinics(path, getenv, clinicRules{needIntake: needIntake})
+}
+
+// clinicRules says how a program checks the clinics file.
+type clinicRules struct {
+	needIntake bool // the program authenticates booking systems
+	anyWindow  bool // ALLOW_ANY_SEND_WINDOW: local runs and tests only
+}
+
+func loadClinics(path string, getenv func(string) string, rules clinicRules) ([]aftercare.Clinic, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("CLINICS_FILE: %w", err)
 	}
-	return ParseClinics(raw, getenv, needIntake)
+	return parseClinics(raw, getenv, rules)
 }
 
 // ParseClinics parses and validates a clinics document.
 func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	return parseClinics(raw, getenv, clinicRules{needIntake: needIntake})
+}
+
+func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]aftercare.Clinic, error) {
+	needIntake := rules.needIntake
 	var doc struct {
 		Clinics []aftercare.Clinic `json:"clinics"`
 	}
@@ -84,8 +100,14 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		if c.SendWindow == "" {
 			c.SendWindow = DefaultSendWindow
 		}
-		if _, err := plan.ParseWindow(c.SendWindow); err != nil {
-			fail("%v", err)
+		hours, known := plan.QuietHours[c.SendWindowRegion]
+		if !known {
+			fail("send_window_region %q is not one we know; have %v", c.SendWindowRegion, slices.Sorted(maps.Keys(plan.QuietHours)))
+		}
+		if w, err := plan.ParseWindow(c.SendWindow); err != nil {
+			fail("send_window: %v", err)
+		} else if err := w.Within(hours); known && err != nil && !rules.anyWindow {
+			fail("send_window: %v (send_window_region %q); texts outside these hours break calling-hours rules", err, c.SendWindowRegion)
 		}
 		if c.Locale == "" {
 			c.Locale = tips.DefaultLanguage
