@@ -33,6 +33,8 @@ type Clinic struct {
 	Booking map[string]BookingSystem `json:"booking,omitempty"`
 	// Quota overrides the service's daily quotas of texts for this clinic.
 	Quota Quota `json:"quota,omitzero"`
+	// FrequencyCap overrides the service's caps on tips to one client.
+	FrequencyCap FrequencyCap `json:"frequency_cap,omitzero"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
 }
@@ -42,6 +44,14 @@ type Clinic struct {
 type Quota struct {
 	TextsPerDay             int `json:"texts_per_day,omitempty"`
 	TextsPerRecipientPerDay int `json:"texts_per_recipient_per_day,omitempty"`
+}
+
+// FrequencyCap is a clinic's own caps on the tips one client gets, across
+// all their sessions; zero keeps the service's (FREQUENCY_CAP_PER_DAY,
+// FREQUENCY_CAP_PER_WEEK).
+type FrequencyCap struct {
+	PerDay  int `json:"per_day,omitempty"`
+	PerWeek int `json:"per_week,omitempty"`
 }
 
 // BookingSystem is how one of a clinic's booking systems calls us.

@@ -90,6 +90,12 @@ type Scheduler struct {
 	// the clinics file overrides them.
 	QuotaPerClinic    int `env:"QUOTA_TEXTS_PER_CLINIC_PER_DAY" envDefault:"5000"`
 	QuotaPerRecipient int `env:"QUOTA_TEXTS_PER_RECIPIENT_PER_DAY" envDefault:"6"`
+	// Frequency caps on the tips one client gets from a clinic, across all
+	// their sessions (the FCC's healthcare exemption: one a day, three a
+	// week); 0 turns a cap off, for tests whose texts come seconds apart.
+	// A clinic's "frequency_cap" overrides them.
+	CapPerDay  int `env:"FREQUENCY_CAP_PER_DAY" envDefault:"1"`
+	CapPerWeek int `env:"FREQUENCY_CAP_PER_WEEK" envDefault:"3"`
 	// BookingAPIAllowLoopback lets calls to booking systems' APIs (a
 	// clinic's api_base_url) reach loopback, for local runs and tests;
 	// other internal addresses stay refused either way.
@@ -178,6 +184,9 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	}
 	if cfg.QuotaPerClinic < 1 || cfg.QuotaPerRecipient < 1 {
 		errs = append(errs, errors.New("QUOTA_TEXTS_PER_CLINIC_PER_DAY, QUOTA_TEXTS_PER_RECIPIENT_PER_DAY: must be at least 1"))
+	}
+	if cfg.CapPerDay < 0 || cfg.CapPerWeek < 0 || (cfg.CapPerDay > 0 && cfg.CapPerWeek > 0 && cfg.CapPerWeek < cfg.CapPerDay) {
+		errs = append(errs, errors.New("FREQUENCY_CAP_PER_DAY, FREQUENCY_CAP_PER_WEEK: want 0 (off) or positive, the week's at least the day's"))
 	}
 	clinics, err := loadClinics(cfg.ClinicsFile, getenv, clinicRules{needIntake: true, anyWindow: cfg.AllowAnySendWindow})
 	if err != nil {
@@ -387,6 +396,9 @@ func EmbeddedSyncInterval(v string) (time.Duration, error) {
 func (c Common) Policy() plan.Policy {
 	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness, Grace: c.BackdateGrace}
 }
+
+// Caps is the service's frequency caps on tips to one client.
+func (c Scheduler) Caps() plan.Caps { return plan.Caps{PerDay: c.CapPerDay, PerWeek: c.CapPerWeek} }
 
 // parse fills cfg from getenv; the environment is reached only through it.
 func parse(cfg any, getenv func(string) string) error {
