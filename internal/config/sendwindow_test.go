@@ -48,3 +48,37 @@ func TestSendWindowGuardRails(t *testing.T) {
 		t.Errorf("ALLOW_ANY_SEND_WINDOW=true: %v", err)
 	}
 }
+
+func TestFrequencyCapSettings(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"CLINICS_FILE": writeClinics(t, clinics), "HARBOUR_TOKEN": strings.Repeat("x", 32)}
+	cfg, _, err := config.LoadScheduler(getenv(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.Caps(); c.PerDay != 1 || c.PerWeek != 3 {
+		t.Errorf("default caps %+v, want 1 a day and 3 a week", c)
+	}
+	for k, v := range map[string]string{"FREQUENCY_CAP_PER_DAY": "-1", "FREQUENCY_CAP_PER_WEEK": "soon"} {
+		vars := map[string]string{k: v}
+		for bk, bv := range base {
+			vars[bk] = bv
+		}
+		if _, _, err := config.LoadScheduler(getenv(vars)); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: error %v does not name it", k, v, err)
+		}
+	}
+	doc := func(caps string) []byte {
+		return []byte(`{"clinics":[{"id":"a","name":"A","time_zone":"UTC","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
+		  "intake_token_env":"T","escalation":{"on_call_phone":"+447700900199"},"frequency_cap":` + caps + `}]}`)
+	}
+	env := getenv(map[string]string{"T": strings.Repeat("t", 32)})
+	if list, err := config.ParseClinics(doc(`{"per_day":1,"per_week":2}`), env, true); err != nil || list[0].FrequencyCap.PerWeek != 2 {
+		t.Errorf("frequency_cap: %+v, %v", list, err)
+	}
+	for _, bad := range []string{`{"per_day":-1}`, `{"per_day":3,"per_week":2}`} {
+		if _, err := config.ParseClinics(doc(bad), env, true); err == nil || !strings.Contains(err.Error(), `clinic "a": frequency_cap`) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
