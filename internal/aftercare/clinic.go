@@ -33,6 +33,12 @@ type Clinic struct {
 	Booking map[string]BookingSystem `json:"booking,omitempty"`
 	// Quota overrides the service's daily quotas of texts for this clinic.
 	Quota Quota `json:"quota,omitzero"`
+	// Texts are the clinic's own tips, by service ("default" for any) and
+	// language: three each, day 1 to 3, with merge fields (see tips.Check).
+	// Where it has none, the built-in texts are sent.
+	Texts map[string]map[string][]string `json:"texts,omitempty"`
+	// RebookURL is the clinic's booking link, the {rebook_url} of its texts.
+	RebookURL string `json:"rebook_url,omitempty"`
 	// FrequencyCap overrides the service's caps on tips to one client.
 	FrequencyCap FrequencyCap `json:"frequency_cap,omitzero"`
 

@@ -141,6 +141,16 @@ func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]
 		if c.Quota.TextsPerDay < 0 || c.Quota.TextsPerRecipientPerDay < 0 {
 			fail("quota: texts_per_day and texts_per_recipient_per_day must be positive (or absent, for the service's)")
 		}
+		if c.RebookURL != "" {
+			if u, err := checkURL(c.RebookURL); err != nil {
+				fail("rebook_url: %v", err)
+			} else if u.Scheme != "https" {
+				fail("rebook_url must be https")
+			}
+		}
+		if _, err := tips.Check(*c); err != nil {
+			fail("%v", err)
+		}
 		if f := c.FrequencyCap; f.PerDay < 0 || f.PerWeek < 0 || (f.PerDay > 0 && f.PerWeek > 0 && f.PerWeek < f.PerDay) {
 			fail("frequency_cap: per_day and per_week must be positive, per_week at least per_day (or absent, for the service's)")
 		}

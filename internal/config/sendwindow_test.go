@@ -82,3 +82,30 @@ func TestFrequencyCapSettings(t *testing.T) {
 		}
 	}
 }
+
+// A clinic's texts are checked when the program starts: a bad one stops it,
+// naming the clinic and the text.
+func TestClinicTextsCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	doc := func(texts string) string {
+		return `{"clinics":[{"id":"harbour","name":"Harbour Massage","time_zone":"Europe/London","rebook_url":"https://harbour.example/book",
+		 "sender":{"from":"+447700900100"},"contact_phone":"+442079460000","intake_token_env":"HARBOUR_TOKEN",
+		 "escalation":{"on_call_phone":"+447700900199"},"texts":` + texts + `}]}`
+	}
+	good := `{"deep_tissue":{"en":["Hi {first_name}, {clinic} {clinic_phone}: water. Book {rebook_url} Reply STOP to opt out",
+	  "{clinic} {clinic_phone}: ice. Reply STOP to opt out","{clinic} {clinic_phone}: stretch. Reply STOP to opt out"]}}`
+	env := map[string]string{"CLINICS_FILE": writeClinics(t, doc(good)), "HARBOUR_TOKEN": strings.Repeat("x", 32)}
+	if _, _, err := config.LoadWorker(getenv(env)); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(good, " Reply STOP to opt out\",\n", "\",\n", 1)
+	env["CLINICS_FILE"] = writeClinics(t, doc(bad))
+	for _, load := range []func() error{
+		func() error { _, _, err := config.LoadWorker(getenv(env)); return err },
+		func() error { _, _, err := config.LoadScheduler(getenv(env)); return err },
+	} {
+		if err := load(); err == nil || !strings.Contains(err.Error(), `clinic "harbour": texts.deep_tissue.en day 1: must keep the opt-out hint`) {
+			t.Errorf("a text without the opt-out hint: %v", err)
+		}
+	}
+}

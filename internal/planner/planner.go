@@ -181,6 +181,9 @@ func (p *Planner) nextRecord(rec aftercare.Session, clinic *clinics.Clinic, seq 
 	if ev.Client != nil {
 		rec.Client = *ev.Client
 	}
+	if ev.Service != "" {
+		rec.Service = ev.Service // a move or cancellation need not repeat it
+	}
 	if end, ok := ev.PlanEnd(); ok {
 		rec.Status = aftercare.SessionActive
 		rec.End = end
