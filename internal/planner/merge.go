@@ -85,7 +85,9 @@ func (p *Planner) merge(ctx context.Context, clinic *clinics.Clinic, rec afterca
 					return err
 				}
 				p.noteMerged(f)
-			} else if f.SessionID == rec.SessionID && status == aftercare.FollowUpScheduled {
+			} else if f.SessionID != rec.SessionID {
+				continue // unchanged, and its timer was set by its own session's merge
+			} else if status == aftercare.FollowUpScheduled {
 				p.noteMerged(f) // planned just now, its timer not yet set
 			}
 			if err := p.settle(ctx, f, rev); err != nil {

@@ -3,6 +3,7 @@ package planner_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,5 +129,45 @@ func TestRescheduledSessionRemerges(t *testing.T) {
 	wantSteps(t, "b", b.steps(t, "b"), "3 a week to one client (2037-11-29)", "3 a week to one client (2037-11-30)", "scheduled")
 	if n := b.timers(t, "b"); n != 1 {
 		t.Errorf("b has %d timers, want 1", n)
+	}
+}
+
+// Sessions of one client applied at once (the planner runs events
+// concurrently) end in the same plan as applied one by one: merges of one
+// client take turns through the client's record, and every timer matches its
+// record.
+func TestConcurrentSessionsOfOneClientMergeOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.planner.Caps = plan.Caps{PerDay: 1, PerWeek: 3}
+	ctx := context.Background()
+	ids := []string{"s1", "s2", "s3", "s4"}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Sessions ending an hour apart, up to the clock's now.
+			errs <- b.planner.Apply(ctx, uint64(i+1), sessionOf("e-"+id, id, start.Add(-time.Duration(4-i)*time.Hour)))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The newest session, s4, takes every day; the others are held back.
+	wantSteps(t, "s4", b.steps(t, "s4"), "scheduled", "scheduled", "scheduled")
+	for _, id := range ids[:3] {
+		wantSteps(t, id, b.steps(t, id), "session s4's day 1", "session s4's day 2", "session s4's day 3")
+		if n := b.timers(t, id); n != 0 {
+			t.Errorf("%s has %d timers, want none", id, n)
+		}
+	}
+	if n := b.timers(t, "s4"); n != 3 {
+		t.Errorf("s4 has %d timers, want 3", n)
 	}
 }
