@@ -234,6 +234,10 @@ func TestExampleClinicsFileIsValid(t *testing.T) {
 	if len(list) < 2 {
 		t.Fatalf("example has %d clinics", len(list))
 	}
+	// The deployment's clinics file is a full example too.
+	if _, err := config.LoadClinics("../../deploy/k8s/base/clinics.json", secrets, true); err != nil {
+		t.Fatal(err)
+	}
 	// The demo's window opens every minute (its texts come seconds apart),
 	// which only ALLOW_ANY_SEND_WINDOW (set by scripts/run-local) accepts.
 	if _, err := config.LoadClinics("../../config/clinics.local.json", secrets, true); err == nil {
