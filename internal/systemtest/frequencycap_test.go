@@ -108,6 +108,9 @@ func TestClientSeenTwoDaysRunningGetsOneTextADay(t *testing.T) {
 	check("mon", "sent", "frequency cap: at most 1 a day to one client; session tue's day 1 tip is sent on",
 		"frequency cap: at most 1 a day to one client; session tue's day 2 tip is sent on")
 	check("tue", "scheduled", "scheduled", "frequency cap: at most 3 a week to one client")
+	if code, body := s.call(scheduler, http.MethodGet, "/metrics", "", ""); code != http.StatusOK || !strings.Contains(string(body), `aftercare_followups_planned_total{event="capped"} 3`) {
+		t.Errorf("metrics (%d) do not count 3 held back:\n%s", code, body)
+	}
 
 	// Tuesday's session is cancelled: its steps go, Monday's days 2 and 3
 	// are texted after all.
