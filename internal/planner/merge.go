@@ -58,7 +58,7 @@ func (p *Planner) merge(ctx context.Context, clinic *clinics.Clinic, rec afterca
 			return err
 		}
 		now := p.Now()
-		tips, recs, err := p.clientTips(ctx, clinic.ID, client, now)
+		tips, recs, err := p.clientTips(ctx, clinic.ID, rec.SessionID, client, now)
 		if err != nil {
 			return err
 		}
@@ -107,8 +107,9 @@ func (p *Planner) merge(ctx context.Context, clinic *clinics.Clinic, rec afterca
 }
 
 // clientTips reads the steps of a client's active sessions that a merge
-// counts or decides.
-func (p *Planner) clientTips(ctx context.Context, clinic string, client aftercare.ClientRecord, now time.Time) ([]plan.Tip, []tipRecord, error) {
+// counts or decides. planning is the session whose event is being applied:
+// its scheduled steps have no timer yet, however close their time.
+func (p *Planner) clientTips(ctx context.Context, clinic, planning string, client aftercare.ClientRecord, now time.Time) ([]plan.Tip, []tipRecord, error) {
 	var tips []plan.Tip
 	var recs []tipRecord
 	for _, cs := range client.Sessions {
@@ -140,7 +141,7 @@ func (p *Planner) clientTips(ctx context.Context, clinic string, client aftercar
 			switch {
 			case f.Status == aftercare.FollowUpSent || f.Status == aftercare.FollowUpSending:
 				tip.Fixed = true
-			case f.Status == aftercare.FollowUpScheduled && f.DueAt.Before(now):
+			case f.Status == aftercare.FollowUpScheduled && f.DueAt.Before(now) && sess.SessionID != planning:
 				tip.Fixed = true // its job has fired: a worker has it
 			case f.Status == aftercare.FollowUpScheduled:
 			case f.Status == aftercare.FollowUpSkipped && plan.IsCapSkip(f.Reason) && !f.DueAt.Before(now):

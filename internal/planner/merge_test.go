@@ -171,3 +171,34 @@ func TestConcurrentSessionsOfOneClientMergeOnce(t *testing.T) {
 		t.Errorf("s4 has %d timers, want 3", n)
 	}
 }
+
+// A step due as the event arrives (a session reported a little late) still
+// gets its timer when the merge plans it: the merge, not the planner's first
+// write, sets the timers of the session being planned.
+func TestMergedStepDueAtOnceGetsItsTimer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.planner.Caps = plan.Caps{PerDay: 1, PerWeek: 3}
+	// Time passes as the planner works, as it does in production.
+	var mu sync.Mutex
+	ticks := 0
+	b.planner.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		ticks++
+		return start.Add(time.Duration(ticks) * time.Millisecond)
+	}
+	ctx := context.Background()
+	// Ended 24h05m ago: day 1 was due 5 minutes ago, within the grace.
+	if err := b.planner.Apply(ctx, 1, sessionOf("e1", "late", start.Add(-24*time.Hour-5*time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	fs := b.steps(t, "late")
+	wantSteps(t, "late", fs, "scheduled", "scheduled", "scheduled")
+	if late := fs[0].DueAt.Sub(start); late < 0 || late > time.Second {
+		t.Errorf("day 1 due %v, want at once (%v)", fs[0].DueAt, start)
+	}
+	if n := b.timers(t, "late"); n != 3 {
+		t.Errorf("%d timers, want 3: day 1's would never fire", n)
+	}
+}
