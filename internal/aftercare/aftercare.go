@@ -43,13 +43,14 @@ type SessionEvent struct {
 }
 
 // ServiceKey writes a booking system's name of a service as a service key:
-// lowercase letters and digits, runs of anything else as one "_", at most
-// MaxServiceKey long. "Deep Tissue Massage (60 min)" is
-// "deep_tissue_massage_60_min".
+// lowercase letters and digits (accented Latin letters without their
+// accents), runs of anything else as one "_", at most MaxServiceKey long.
+// "Deep Tissue Massage (60 min)" is "deep_tissue_massage_60_min", "Masaje
+// terapéutico" "masaje_terapeutico".
 func ServiceKey(name string) string {
 	var b strings.Builder
 	gap := false
-	for _, r := range strings.ToLower(name) {
+	for _, r := range unaccent.Replace(strings.ToLower(name)) {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
 			if gap && b.Len() > 0 {
 				b.WriteByte('_')
@@ -66,6 +67,10 @@ func ServiceKey(name string) string {
 	}
 	return key
 }
+
+var unaccent = strings.NewReplacer("á", "a", "à", "a", "â", "a", "ä", "a", "ã", "a", "å", "a", "é", "e", "è", "e", "ê", "e", "ë", "e",
+	"í", "i", "ì", "i", "î", "i", "ï", "i", "ó", "o", "ò", "o", "ô", "o", "ö", "o", "õ", "o", "ú", "u", "ù", "u", "û", "u", "ü", "u",
+	"ñ", "n", "ç", "c", "ß", "ss")
 
 // MaxServiceKey is the longest service key.
 const MaxServiceKey = 40

@@ -143,7 +143,8 @@ func TestServiceKey(t *testing.T) {
 		"sports-massage-60":            "sports_massage_60",
 		"  Pregnancy massage  ":        "pregnancy_massage",
 		"deep_tissue":                  "deep_tissue",
-		"Massagé ★":                    "massag",
+		"Massagé ★":                    "massage",
+		"Masaje terapéutico":           "masaje_terapeutico",
 		strings.Repeat("ab ", 20):      strings.TrimRight(strings.Repeat("ab_", 14)[:40], "_"),
 	} {
 		if got := aftercare.ServiceKey(name); got != want {
