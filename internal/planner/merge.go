@@ -74,7 +74,8 @@ func (p *Planner) merge(ctx context.Context, clinic *clinics.Clinic, rec afterca
 				status, reason = aftercare.FollowUpSkipped, skips[i]
 			}
 			rev := tr.rev
-			if f.Status != status || f.Reason != reason {
+			// A scheduled step keeps its reason (a retry's last error).
+			if f.Status != status || (status == aftercare.FollowUpSkipped && f.Reason != reason) {
 				f.Status, f.Reason, f.UpdatedAt = status, reason, now
 				rev, err = p.Store.SaveFollowUp(ctx, f, tr.rev)
 				if errors.Is(err, natsjs.ErrConflict) {
