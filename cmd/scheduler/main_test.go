@@ -44,6 +44,7 @@ func TestRunEmbedded(t *testing.T) {
 	env := map[string]string{
 		"CLINICS_FILE": "../../config/clinics.local.json", "DEMO_CLINIC_INTAKE_TOKEN": "demo-intake-token-change-me-0001",
 		"HTTP_ADDR": "127.0.0.1:0", "NATS_EMBEDDED_DIR": t.TempDir(), "NATS_EMBEDDED_LISTEN": "none",
+		"ALLOW_ANY_SEND_WINDOW": "true", // the demo's window opens every minute
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}

@@ -30,11 +30,12 @@ func schedulerMetrics(reg *prometheus.Registry, results *intake.Results, plans *
 			}
 			return out
 		})
-	metrics.Counters(reg, "followups_planned_total", "Follow-ups the planner scheduled, skipped (stale) or cancelled.",
+	metrics.Counters(reg, "followups_planned_total", "Follow-ups the planner scheduled, skipped (stale), held back by a frequency cap, or cancelled.",
 		[]string{"event"}, func() []metrics.Sample {
 			return []metrics.Sample{
 				metrics.One(plans.Planned.Load(), "scheduled"),
 				metrics.One(plans.Skipped.Load(), "skipped"),
+				metrics.One(plans.Capped.Load(), "capped"),
 				metrics.One(plans.Cancelled.Load(), "cancelled"),
 			}
 		})

@@ -31,6 +31,7 @@ import (
 	"github.com/aftercare/aftercare/internal/sendrate"
 	"github.com/aftercare/aftercare/internal/sms"
 	"github.com/aftercare/aftercare/internal/spool"
+	"github.com/aftercare/aftercare/internal/tips"
 	"github.com/aftercare/aftercare/internal/twilio"
 )
 
@@ -53,6 +54,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	directory, err := clinics.New(clinicList)
 	if err != nil {
 		return err
+	}
+	for _, c := range clinicList {
+		// Checked at load; what is left are clinics' texts that go as UCS-2
+		// and so cost more segments: the clinic should know.
+		notes, _ := tips.Check(c)
+		for _, note := range notes {
+			log.Warn("clinic text is not GSM-7", "text", note)
+		}
 	}
 	reg := metrics.NewRegistry()
 	metrics.BuildInfo(reg, "worker")

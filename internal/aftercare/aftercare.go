@@ -4,6 +4,7 @@
 package aftercare
 
 import (
+	"strings"
 	"time"
 )
 
@@ -36,7 +37,43 @@ type SessionEvent struct {
 	// NewSessionEnd is the new end time of a rescheduled session.
 	NewSessionEnd *time.Time `json:"new_session_end,omitempty"`
 	Client        *Client    `json:"client,omitempty"`
+	// Service is the kind of session ("deep_tissue", "pregnancy_massage"),
+	// which picks the clinic's texts for it; optional. See ServiceKey.
+	Service string `json:"service,omitempty"`
 }
+
+// ServiceKey writes a booking system's name of a service as a service key:
+// lowercase letters and digits (accented Latin letters without their
+// accents), runs of anything else as one "_", at most MaxServiceKey long.
+// "Deep Tissue Massage (60 min)" is "deep_tissue_massage_60_min", "Masaje
+// terapéutico" "masaje_terapeutico".
+func ServiceKey(name string) string {
+	var b strings.Builder
+	gap := false
+	for _, r := range unaccent.Replace(strings.ToLower(name)) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if gap && b.Len() > 0 {
+				b.WriteByte('_')
+			}
+			gap = false
+			b.WriteRune(r)
+			continue
+		}
+		gap = true
+	}
+	key := b.String()
+	if len(key) > MaxServiceKey {
+		key = strings.TrimRight(key[:MaxServiceKey], "_")
+	}
+	return key
+}
+
+var unaccent = strings.NewReplacer("á", "a", "à", "a", "â", "a", "ä", "a", "ã", "a", "å", "a", "é", "e", "è", "e", "ê", "e", "ë", "e",
+	"í", "i", "ì", "i", "î", "i", "ï", "i", "ó", "o", "ò", "o", "ô", "o", "ö", "o", "õ", "o", "ú", "u", "ù", "u", "û", "u", "ü", "u",
+	"ñ", "n", "ç", "c", "ß", "ss")
+
+// MaxServiceKey is the longest service key.
+const MaxServiceKey = 40
 
 // PlanEnd is the end time the follow-up plan counts from: the new end of a
 // rescheduled session, the end of a completed one, none for a cancellation.
@@ -72,6 +109,8 @@ type Session struct {
 	Status    SessionStatus `json:"status"`
 	Client    Client        `json:"client"`
 	End       time.Time     `json:"end"`
+	// Service is the session's kind, from its latest event that named one.
+	Service string `json:"service,omitempty"`
 	// PlanVersion is the stream sequence of the event that made the current
 	// plan; a due follow-up from an older plan is stale and is not sent.
 	PlanVersion uint64 `json:"plan_version"`

@@ -14,8 +14,11 @@ type Clinic struct {
 	// SendWindow is a 5-field cron spec of the minutes texts may go out, read
 	// in the client's time zone: "* 9-19 * * *" is 09:00-19:59 daily.
 	SendWindow string `json:"send_window"`
-	Locale     string `json:"locale"` // texts' language when the client's has none
-	Sender     Sender `json:"sender"`
+	// SendWindowRegion selects a region's stricter calling hours ("us-fl")
+	// that SendWindow must lie within; empty: 08:00-21:00 (the TCPA's).
+	SendWindowRegion string `json:"send_window_region,omitempty"`
+	Locale           string `json:"locale"` // texts' language when the client's has none
+	Sender           Sender `json:"sender"`
 	// ContactPhone is the clinic's own number, given to clients who ask HELP.
 	ContactPhone string `json:"contact_phone"`
 	// ReplyBy says when staff answer a text, in the answer to a client's
@@ -38,6 +41,14 @@ type Clinic struct {
 	Booking map[string]BookingSystem `json:"booking,omitempty"`
 	// Quota overrides the service's daily quotas of texts for this clinic.
 	Quota Quota `json:"quota,omitzero"`
+	// Texts are the clinic's own tips, by service ("default" for any) and
+	// language: three each, day 1 to 3, with merge fields (see tips.Check).
+	// Where it has none, the built-in texts are sent.
+	Texts map[string]map[string][]string `json:"texts,omitempty"`
+	// RebookURL is the clinic's booking link, the {rebook_url} of its texts.
+	RebookURL string `json:"rebook_url,omitempty"`
+	// FrequencyCap overrides the service's caps on tips to one client.
+	FrequencyCap FrequencyCap `json:"frequency_cap,omitzero"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
 }
@@ -47,6 +58,14 @@ type Clinic struct {
 type Quota struct {
 	TextsPerDay             int `json:"texts_per_day,omitempty"`
 	TextsPerRecipientPerDay int `json:"texts_per_recipient_per_day,omitempty"`
+}
+
+// FrequencyCap is a clinic's own caps on the tips one client gets, across
+// all their sessions; zero keeps the service's (FREQUENCY_CAP_PER_DAY,
+// FREQUENCY_CAP_PER_WEEK).
+type FrequencyCap struct {
+	PerDay  int `json:"per_day,omitempty"`
+	PerWeek int `json:"per_week,omitempty"`
 }
 
 // BookingSystem is how one of a clinic's booking systems calls us.

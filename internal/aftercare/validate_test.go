@@ -34,6 +34,9 @@ func TestValidate(t *testing.T) {
 		fields []string
 	}{
 		{"valid", func(*aftercare.SessionEvent) {}, nil},
+		{"service a key", func(e *aftercare.SessionEvent) { e.Service = "deep_tissue" }, nil},
+		{"service a name, not a key", func(e *aftercare.SessionEvent) { e.Service = "Deep Tissue" }, []string{"service"}},
+		{"service too long", func(e *aftercare.SessionEvent) { e.Service = strings.Repeat("a", 41) }, []string{"service"}},
 		{"phone national, read in the clinic's country", func(e *aftercare.SessionEvent) { e.Client.Phone = "07700 900123" }, nil},
 		{"phone a landline", func(e *aftercare.SessionEvent) { e.Client.Phone = "020 7946 0000" }, []string{"client.phone"}},
 		{"phone premium rate", func(e *aftercare.SessionEvent) { e.Client.Phone = "+19005550123" }, []string{"client.phone"}},
@@ -129,6 +132,23 @@ func TestIDProblem(t *testing.T) {
 	} {
 		if got := aftercare.IDProblem(id); (got == "") != ok {
 			t.Errorf("IDProblem(%.40q) = %q, want ok=%v", id, got, ok)
+		}
+	}
+}
+
+func TestServiceKey(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"Deep Tissue Massage (60 min)": "deep_tissue_massage_60_min",
+		"sports-massage-60":            "sports_massage_60",
+		"  Pregnancy massage  ":        "pregnancy_massage",
+		"deep_tissue":                  "deep_tissue",
+		"Massagé ★":                    "massage",
+		"Masaje terapéutico":           "masaje_terapeutico",
+		strings.Repeat("ab ", 20):      strings.TrimRight(strings.Repeat("ab_", 14)[:40], "_"),
+	} {
+		if got := aftercare.ServiceKey(name); got != want {
+			t.Errorf("ServiceKey(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -31,6 +31,7 @@ type acuityAppointment struct {
 	Duration  string `json:"duration"` // minutes
 	Timezone  string `json:"timezone"`
 	Canceled  bool   `json:"canceled"`
+	Type      string `json:"type"` // the appointment type's name: the service
 }
 
 // Verify checks X-Acuity-Signature.
@@ -87,5 +88,7 @@ func (a Acuity) Map(ctx context.Context, r Request) ([]aftercare.SessionEvent, e
 	// The event id carries the time, so a repeat of the same webhook is a
 	// duplicate while a move is a new event.
 	eventID := "acuity:" + action + ":" + id + ":" + end.UTC().Format(time.RFC3339)
-	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: number, Name: appt.FirstName, TimeZone: appt.Timezone})}, nil
+	ev := completed(eventID, session, end, aftercare.Client{Phone: number, Name: appt.FirstName, TimeZone: appt.Timezone})
+	ev.Service = aftercare.ServiceKey(appt.Type)
+	return []aftercare.SessionEvent{ev}, nil
 }

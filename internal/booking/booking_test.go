@@ -129,6 +129,7 @@ type want struct {
 	end      time.Time
 	ignored  bool
 	reason   string // unmappable: the reason mentions this
+	service  string // of a completed session, where the system names one
 }
 
 func TestAdapters(t *testing.T) {
@@ -139,15 +140,15 @@ func TestAdapters(t *testing.T) {
 		system, file string
 		want         want
 	}{
-		{"calcom", "calcom_booking_created.json", want{kinds: kinds("completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}, end: end}},
-		{"calcom", "calcom_meeting_ended.json", want{kinds: kinds("completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}, end: end}},
+		{"calcom", "calcom_booking_created.json", want{kinds: kinds("completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}, end: end, service: "sports_massage_60"}},
+		{"calcom", "calcom_meeting_ended.json", want{kinds: kinds("completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}, end: end, service: "sports_massage_60"}},
 		{"calcom", "calcom_booking_cancelled.json", want{kinds: kinds("cancelled"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}}},
-		{"calcom", "calcom_booking_rescheduled.json", want{kinds: kinds("cancelled", "completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw", "calcom:kPq7Zt2RcW9mXvB3nL4sYe"}, end: moved}},
+		{"calcom", "calcom_booking_rescheduled.json", want{kinds: kinds("cancelled", "completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw", "calcom:kPq7Zt2RcW9mXvB3nL4sYe"}, end: moved, service: "sports_massage_60"}},
 		{"calcom", "calcom_no_phone.json", want{reason: "no mobile number"}},
 		{"calcom", "calcom_no_end.json", want{reason: "no endTime"}},
-		{"calendly", "calendly_invitee_created.json", want{kinds: kinds("completed"), sessions: []string{"calendly:GBGBDCAADAEDCRZ2:AAAAAAAAAAAAAAAA"}, end: end}},
+		{"calendly", "calendly_invitee_created.json", want{kinds: kinds("completed"), sessions: []string{"calendly:GBGBDCAADAEDCRZ2:AAAAAAAAAAAAAAAA"}, end: end, service: "60_minute_massage"}},
 		{"calendly", "calendly_invitee_canceled_rescheduled.json", want{kinds: kinds("cancelled"), sessions: []string{"calendly:GBGBDCAADAEDCRZ2:AAAAAAAAAAAAAAAA"}}},
-		{"calendly", "calendly_invitee_created_rescheduled.json", want{kinds: kinds("completed"), sessions: []string{"calendly:HCHCEDBBEBFEDSA3:BBBBBBBBBBBBBBBB"}, end: moved}},
+		{"calendly", "calendly_invitee_created_rescheduled.json", want{kinds: kinds("completed"), sessions: []string{"calendly:HCHCEDBBEBFEDSA3:BBBBBBBBBBBBBBBB"}, end: moved, service: "60_minute_massage"}},
 		{"calendly", "calendly_no_phone.json", want{reason: "no mobile number"}},
 		{"calendly", "calendly_no_end.json", want{reason: "no end_time"}},
 		{"square", "square_booking_created.json", want{kinds: kinds("completed"), sessions: []string{"square:zkras0xv0xwswx"}, end: end}},
@@ -157,13 +158,13 @@ func TestAdapters(t *testing.T) {
 		{"square", "square_booking_pending.json", want{ignored: true}},
 		{"square", "square_no_phone.json", want{reason: "no mobile number"}},
 		{"square", "square_no_end.json", want{reason: "no end time"}},
-		{"mindbody", "mindbody_appointment_created.json", want{kinds: kinds("completed"), sessions: []string{"mindbody:123:121"}, end: end}},
-		{"mindbody", "mindbody_appointment_updated.json", want{kinds: kinds("completed"), sessions: []string{"mindbody:123:121"}, end: moved}},
+		{"mindbody", "mindbody_appointment_created.json", want{kinds: kinds("completed"), sessions: []string{"mindbody:123:121"}, end: end, service: "deep_tissue_massage"}},
+		{"mindbody", "mindbody_appointment_updated.json", want{kinds: kinds("completed"), sessions: []string{"mindbody:123:121"}, end: moved, service: "deep_tissue_massage"}},
 		{"mindbody", "mindbody_appointment_cancelled.json", want{kinds: kinds("cancelled"), sessions: []string{"mindbody:123:121"}}},
 		{"mindbody", "mindbody_no_phone.json", want{reason: "no mobile number"}},
 		{"mindbody", "mindbody_no_end.json", want{reason: "no end time"}},
-		{"acuity", "acuity_scheduled.form", want{kinds: kinds("completed"), sessions: []string{"acuity:5541"}, end: end}},
-		{"acuity", "acuity_rescheduled.form", want{kinds: kinds("completed"), sessions: []string{"acuity:5541"}, end: end}},
+		{"acuity", "acuity_scheduled.form", want{kinds: kinds("completed"), sessions: []string{"acuity:5541"}, end: end, service: "sports_massage"}},
+		{"acuity", "acuity_rescheduled.form", want{kinds: kinds("completed"), sessions: []string{"acuity:5541"}, end: end, service: "sports_massage"}},
 		{"acuity", "acuity_canceled.form", want{kinds: kinds("cancelled"), sessions: []string{"acuity:5541"}}},
 		{"acuity", "acuity_no_phone.form", want{reason: "no mobile number"}},
 		{"acuity", "acuity_no_end.form", want{reason: "no end time"}},
@@ -219,6 +220,9 @@ func TestAdapters(t *testing.T) {
 				}
 				if !ev.SessionEnd.Equal(tt.want.end) {
 					t.Errorf("end %v, want %v", ev.SessionEnd, tt.want.end)
+				}
+				if ev.Service != tt.want.service {
+					t.Errorf("service %q, want %q", ev.Service, tt.want.service)
 				}
 				if ev.Client.Phone != "+447700900123" {
 					t.Errorf("phone %q", ev.Client.Phone)

@@ -23,6 +23,7 @@ type calcomHook struct {
 
 type calcomBooking struct {
 	UID               string           `json:"uid"`
+	Type              string           `json:"type"` // the event type's slug: the service
 	RescheduleUID     string           `json:"rescheduleUid"`
 	StartTime         *time.Time       `json:"startTime"`
 	EndTime           *time.Time       `json:"endTime"`
@@ -83,7 +84,9 @@ func (CalCom) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, error
 	if err != nil {
 		return nil, err
 	}
-	events := []aftercare.SessionEvent{completed(eventID, session, *b.EndTime, client)}
+	ev := completed(eventID, session, *b.EndTime, client)
+	ev.Service = aftercare.ServiceKey(b.Type)
+	events := []aftercare.SessionEvent{ev}
 	if h.TriggerEvent == "BOOKING_RESCHEDULED" && b.RescheduleUID != "" && b.RescheduleUID != b.UID {
 		// The old booking's plan goes; the new booking gets its own.
 		events = append([]aftercare.SessionEvent{cancelled(eventID+":old", sessionID("calcom", b.RescheduleUID))}, events...)

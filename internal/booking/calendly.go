@@ -34,6 +34,7 @@ type calendlyHook struct {
 		Rescheduled        bool   `json:"rescheduled"`
 		ScheduledEvent     struct {
 			URI     string     `json:"uri"`
+			Name    string     `json:"name"` // the event type's name: the service
 			EndTime *time.Time `json:"end_time"`
 		} `json:"scheduled_event"`
 		QuestionsAndAnswers []struct {
@@ -107,7 +108,9 @@ func (Calendly) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, err
 		return nil, err
 	}
 	client := aftercare.Client{Phone: number, Name: firstName(p.Name), TimeZone: p.Timezone}
-	return []aftercare.SessionEvent{completed(eventID, session, *p.ScheduledEvent.EndTime, client)}, nil
+	ev := completed(eventID, session, *p.ScheduledEvent.EndTime, client)
+	ev.Service = aftercare.ServiceKey(p.ScheduledEvent.Name)
+	return []aftercare.SessionEvent{ev}, nil
 }
 
 // firstName is the name used in greetings.

@@ -29,6 +29,7 @@ type mindbodyHook struct {
 		StartDateTime   string      `json:"startDateTime"`
 		EndDateTime     string      `json:"endDateTime"`
 		DurationMinutes *int        `json:"durationMinutes"`
+		AppointmentName string      `json:"appointmentName"` // the session type's name: the service
 	} `json:"eventData"`
 }
 
@@ -76,7 +77,9 @@ func (Mindbody) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, err
 	if err != nil {
 		return nil, err
 	}
-	return []aftercare.SessionEvent{completed(eventID, session, end, aftercare.Client{Phone: number, Name: d.ClientFirstName})}, nil
+	ev := completed(eventID, session, end, aftercare.Client{Phone: number, Name: d.ClientFirstName})
+	ev.Service = aftercare.ServiceKey(d.AppointmentName)
+	return []aftercare.SessionEvent{ev}, nil
 }
 
 const mindbodyLayout = "2006-01-02T15:04:05"

@@ -13,6 +13,7 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/plan"
+	"github.com/aftercare/aftercare/internal/tips"
 )
 
 // Clinic is a configured clinic with its zone and window ready to use.
@@ -22,6 +23,8 @@ type Clinic struct {
 	Window   plan.Window
 	// Phones are the numbers the clinic may text: its allowed countries.
 	Phones phone.Rules
+	// Texts renders the clinic's tips: its own, else the built-in ones.
+	Texts *tips.Book
 }
 
 // Checks are the rules an event for this clinic is validated by: real time
@@ -66,7 +69,7 @@ func New(list []aftercare.Clinic) (*Directory, error) {
 		if region, err := phone.Valid(c.ContactPhone); len(countries) == 0 && err == nil {
 			countries = []string{region} // as the configuration defaults it
 		}
-		entry := &Clinic{Clinic: c, Location: loc, Window: w, Phones: phone.Rules{Countries: countries}}
+		entry := &Clinic{Clinic: c, Location: loc, Window: w, Phones: phone.Rules{Countries: countries}, Texts: tips.NewBook(c)}
 		d.byID[c.ID] = entry
 		for _, sender := range []string{c.Sender.From, c.Sender.MessagingServiceSID} {
 			if sender == "" {

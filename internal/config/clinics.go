@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"os"
@@ -38,15 +39,30 @@ var (
 // the environment. needIntake says the program authenticates booking systems
 // and so needs every clinic's intake credential.
 func LoadClinics(path string, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	return loadClinics(path, getenv, clinicRules{needIntake: needIntake})
+}
+
+// clinicRules says how a program checks the clinics file.
+type clinicRules struct {
+	needIntake bool // the program authenticates booking systems
+	anyWindow  bool // ALLOW_ANY_SEND_WINDOW: local runs and tests only
+}
+
+func loadClinics(path string, getenv func(string) string, rules clinicRules) ([]aftercare.Clinic, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("CLINICS_FILE: %w", err)
 	}
-	return ParseClinics(raw, getenv, needIntake)
+	return parseClinics(raw, getenv, rules)
 }
 
 // ParseClinics parses and validates a clinics document.
 func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]aftercare.Clinic, error) {
+	return parseClinics(raw, getenv, clinicRules{needIntake: needIntake})
+}
+
+func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]aftercare.Clinic, error) {
+	needIntake := rules.needIntake
 	var doc struct {
 		Clinics []aftercare.Clinic `json:"clinics"`
 	}
@@ -85,8 +101,14 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		if c.SendWindow == "" {
 			c.SendWindow = DefaultSendWindow
 		}
-		if _, err := plan.ParseWindow(c.SendWindow); err != nil {
-			fail("%v", err)
+		hours, known := plan.QuietHours[c.SendWindowRegion]
+		if !known {
+			fail("send_window_region %q is not one we know; have %v", c.SendWindowRegion, slices.Sorted(maps.Keys(plan.QuietHours)))
+		}
+		if w, err := plan.ParseWindow(c.SendWindow); err != nil {
+			fail("send_window: %v", err)
+		} else if err := w.Within(hours); known && err != nil && !rules.anyWindow {
+			fail("send_window: %v (send_window_region %q); texts outside these hours break calling-hours rules", err, c.SendWindowRegion)
 		}
 		if c.Locale == "" {
 			c.Locale = tips.DefaultLanguage
@@ -122,6 +144,19 @@ func ParseClinics(raw []byte, getenv func(string) string, needIntake bool) ([]af
 		}
 		if c.Quota.TextsPerDay < 0 || c.Quota.TextsPerRecipientPerDay < 0 {
 			fail("quota: texts_per_day and texts_per_recipient_per_day must be positive (or absent, for the service's)")
+		}
+		if c.RebookURL != "" {
+			if u, err := checkURL(c.RebookURL); err != nil {
+				fail("rebook_url: %v", err)
+			} else if u.Scheme != "https" {
+				fail("rebook_url must be https")
+			}
+		}
+		if _, err := tips.Check(*c); err != nil {
+			fail("%v", err)
+		}
+		if f := c.FrequencyCap; f.PerDay < 0 || f.PerWeek < 0 || (f.PerDay > 0 && f.PerWeek > 0 && f.PerWeek < f.PerDay) {
+			fail("frequency_cap: per_day and per_week must be positive, per_week at least per_day (or absent, for the service's)")
 		}
 		if c.Escalation.OnCallPhone == "" && c.Escalation.WebhookURL == "" {
 			fail("escalation: set on_call_phone or webhook_url (or both), or no one hears of a client getting worse")

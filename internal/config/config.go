@@ -78,7 +78,11 @@ type Common struct {
 	// PprofAddr, if set, serves Go's /debug/pprof there, for profiling a
 	// load run. Keep it on loopback: profiles show what the process holds.
 	PprofAddr string `env:"PPROF_ADDR"`
-	NATS      NATS
+	// AllowAnySendWindow accepts send windows outside the calling hours
+	// (08:00-21:00, or the clinic's region's), such as "* * * * *", for
+	// local runs and tests whose offsets are seconds. Never in production.
+	AllowAnySendWindow bool `env:"ALLOW_ANY_SEND_WINDOW" envDefault:"false"`
+	NATS               NATS
 }
 
 // Scheduler is the intake and planning program's configuration.
@@ -96,6 +100,12 @@ type Scheduler struct {
 	// the clinics file overrides them.
 	QuotaPerClinic    int `env:"QUOTA_TEXTS_PER_CLINIC_PER_DAY" envDefault:"5000"`
 	QuotaPerRecipient int `env:"QUOTA_TEXTS_PER_RECIPIENT_PER_DAY" envDefault:"6"`
+	// Frequency caps on the tips one client gets from a clinic, across all
+	// their sessions (the FCC's healthcare exemption: one a day, three a
+	// week); 0 turns a cap off, for tests whose texts come seconds apart.
+	// A clinic's "frequency_cap" overrides them.
+	CapPerDay  int `env:"FREQUENCY_CAP_PER_DAY" envDefault:"1"`
+	CapPerWeek int `env:"FREQUENCY_CAP_PER_WEEK" envDefault:"3"`
 	// BookingAPIAllowLoopback lets calls to booking systems' APIs (a
 	// clinic's api_base_url) reach loopback, for local runs and tests;
 	// other internal addresses stay refused either way.
@@ -216,7 +226,10 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	if cfg.DemoStaff && cfg.NATS.URL != "" {
 		errs = append(errs, errors.New("DEMO_STAFF: only for a local run on the embedded nats-server (NATS_URL unset)"))
 	}
-	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, true)
+	if cfg.CapPerDay < 0 || cfg.CapPerWeek < 0 || (cfg.CapPerDay > 0 && cfg.CapPerWeek > 0 && cfg.CapPerWeek < cfg.CapPerDay) {
+		errs = append(errs, errors.New("FREQUENCY_CAP_PER_DAY, FREQUENCY_CAP_PER_WEEK: want 0 (off) or positive, the week's at least the day's"))
+	}
+	clinics, err := loadClinics(cfg.ClinicsFile, getenv, clinicRules{needIntake: true, anyWindow: cfg.AllowAnySendWindow})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -305,7 +318,7 @@ func LoadWorker(getenv func(string) string) (Worker, []aftercare.Clinic, error) 
 	if cfg.EscalationGiveUpAfter < time.Minute {
 		errs = append(errs, errors.New("ESCALATION_GIVE_UP_AFTER: must be at least 1m"))
 	}
-	clinics, err := LoadClinics(cfg.ClinicsFile, getenv, false)
+	clinics, err := loadClinics(cfg.ClinicsFile, getenv, clinicRules{anyWindow: cfg.AllowAnySendWindow})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -467,6 +480,9 @@ func EmbeddedSyncInterval(v string) (time.Duration, error) {
 func (c Common) Policy() plan.Policy {
 	return plan.Policy{Offsets: c.Offsets, Staleness: c.Staleness, Grace: c.BackdateGrace}
 }
+
+// Caps is the service's frequency caps on tips to one client.
+func (c Scheduler) Caps() plan.Caps { return plan.Caps{PerDay: c.CapPerDay, PerWeek: c.CapPerWeek} }
 
 // parse fills cfg from getenv; the environment is reached only through it.
 func parse(cfg any, getenv func(string) string) error {

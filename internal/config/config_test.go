@@ -236,7 +236,18 @@ func TestExampleClinicsFileIsValid(t *testing.T) {
 	if len(list) < 2 {
 		t.Fatalf("example has %d clinics", len(list))
 	}
-	if _, err := config.LoadClinics("../../config/clinics.local.json", secrets, true); err != nil {
+	// The deployment's clinics file is a full example too.
+	if _, err := config.LoadClinics("../../deploy/k8s/base/clinics.json", secrets, true); err != nil {
+		t.Fatal(err)
+	}
+	// The demo's window opens every minute (its texts come seconds apart),
+	// which only ALLOW_ANY_SEND_WINDOW (set by scripts/run-local) accepts.
+	if _, err := config.LoadClinics("../../config/clinics.local.json", secrets, true); err == nil {
+		t.Error("the demo's every-minute window was accepted without ALLOW_ANY_SEND_WINDOW")
+	}
+	_, _, err = config.LoadScheduler(getenv(map[string]string{"CLINICS_FILE": "../../config/clinics.local.json",
+		"ALLOW_ANY_SEND_WINDOW": "true", "DEMO_CLINIC_INTAKE_TOKEN": strings.Repeat("s", 32)}))
+	if err != nil {
 		t.Fatal(err)
 	}
 }

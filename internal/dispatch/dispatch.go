@@ -25,7 +25,6 @@ import (
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/sms"
-	"github.com/aftercare/aftercare/internal/tips"
 )
 
 // Stats counts outcomes since start.
@@ -182,7 +181,7 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		}
 		return err
 	}
-	body, err := tips.Render(f.Step, clinic.Name, sess.Client.Locale, clinic.Locale)
+	body, err := clinic.Texts.Render(f.Step, sess.Service, sess.Client.Name, sess.Client.Locale, clinic.Locale)
 	if err != nil {
 		return jobs.GiveUp(err)
 	}

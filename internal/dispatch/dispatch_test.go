@@ -333,7 +333,7 @@ func TestExpiredClaimFoundAtTwilioIsNotSentAgain(t *testing.T) {
 	b := setup(t)
 	job := b.plan(t, 1, "harbour")
 	b.claimedByADeadWorker(t)
-	body, _ := tips.Render(1, "Harbour Massage", "", "en")
+	body, _ := tips.Render(1, tips.TipFields{Clinic: "Harbour Massage", ClinicPhone: "+442079460000"}, "", "en")
 	// The dead worker's text, and the same client's text from another clinic.
 	for _, m := range []sms.Message{{To: "+447700900123", From: "+447700900100", Body: body}, {To: "+447700900123", From: "+447700900555", Body: "Other: Day 1"}} {
 		if _, err := b.dispatcher.Sender.Send(context.Background(), m); err != nil {

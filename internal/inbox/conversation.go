@@ -17,7 +17,6 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/natsjs"
-	"github.com/aftercare/aftercare/internal/tips"
 	"github.com/aftercare/aftercare/internal/triage"
 )
 
@@ -372,7 +371,9 @@ func (st *Store) addPlans(ctx context.Context, c *clinics.Clinic, phone string, 
 			if f.SentAt.IsZero() {
 				continue
 			}
-			body, _ := tips.Render(f.Step, c.Name, sess.Client.Locale, c.Locale)
+			// The text as the worker rendered it: the clinic's own for the
+			// session's service, else the built-in one.
+			body, _ := c.Texts.Render(f.Step, sess.Service, sess.Client.Name, sess.Client.Locale, c.Locale)
 			status := f.Delivery
 			if status == "" {
 				status = string(f.Status)

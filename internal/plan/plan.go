@@ -142,3 +142,42 @@ func after(end time.Time, offset time.Duration, loc *time.Location) time.Time {
 	y, m, d := local.Date()
 	return time.Date(y, m, d+int(offset/day), local.Hour(), local.Minute(), local.Second(), local.Nanosecond(), loc)
 }
+
+// Hours is a daily span of local time, [From:00, To:00), that every minute of
+// a send window must lie within.
+type Hours struct{ From, To int }
+
+func (h Hours) String() string { return fmt.Sprintf("%02d:00-%02d:00", h.From, h.To) }
+
+// QuietHours are the spans a clinic's send window must lie within, in the
+// recipient's zone, by the region whose rules the clinic selects ("" for the
+// general rule). Sources:
+//   - "": the TCPA's calling hours, 47 CFR 64.1200(c)(1): no calls (texts
+//     included) before 8 a.m. or after 9 p.m. at the called party's
+//     location. Applied to every clinic, in any country, as the floor.
+//   - "us-fl": Florida Telephone Solicitation Act, Fla. Stat. 501.059(8)(a),
+//     8 a.m. to 8 p.m. (2021 amendment, SB 1120).
+//   - "us-ok": Oklahoma Telephone Solicitation Act of 2022, 15 O.S.
+//     775C.4, 8 a.m. to 8 p.m.
+//   - "us-md": Maryland Stop the Spam Calls Act of 2023, Md. Code Com. Law
+//     14-4503, 8 a.m. to 8 p.m.
+var QuietHours = map[string]Hours{
+	"":      {8, 21},
+	"us-fl": {8, 20},
+	"us-ok": {8, 20},
+	"us-md": {8, 20},
+}
+
+// Within checks that every minute the window opens falls inside h: its
+// hours field names no hour before h.From or from h.To on. "* * * * *"
+// (every hour) fails.
+func (w Window) Within(h Hours) error {
+	const starBit = 1 << 63 // robfig/cron marks a "*" field with the top bit
+	hours := w.schedule.Hour &^ starBit
+	for hour := 0; hour < 24; hour++ {
+		if hours&(1<<hour) != 0 && (hour < h.From || hour >= h.To) {
+			return fmt.Errorf("send window %q opens at %02d:00, outside %s in the recipient's zone", w.spec, hour, h)
+		}
+	}
+	return nil
+}

@@ -210,3 +210,31 @@ func BenchmarkPlan(b *testing.B) {
 		}
 	}
 }
+
+func TestWindowWithinQuietHours(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		window, region string
+		ok             bool
+	}{
+		{"* 9-19 * * *", "", true},
+		{"* 8-20 * * *", "", true},
+		{"* 8-20 * * *", "us-fl", false},
+		{"* 8-19 * * MON-FRI", "us-md", true},
+		{"* * * * *", "", false},
+		{"*/5 * * * *", "us-ok", false},
+		{"* 7-12 * * *", "", false},
+		{"0 21 * * *", "", false},
+		{"30 20 * * *", "", true},
+	}
+	for _, tt := range tests {
+		hours, ok := plan.QuietHours[tt.region]
+		if !ok {
+			t.Fatalf("no quiet hours for %q", tt.region)
+		}
+		err := plan.MustWindow(tt.window).Within(hours)
+		if (err == nil) != tt.ok {
+			t.Errorf("%q within %v: %v, want ok=%v", tt.window, hours, err, tt.ok)
+		}
+	}
+}

@@ -28,6 +28,7 @@ type Stats struct {
 	Planned    atomic.Int64 // follow-ups given a timer
 	Skipped    atomic.Int64 // follow-ups skipped: due before their event arrived, or stale
 	Cancelled  atomic.Int64 // follow-ups cancelled
+	Capped     atomic.Int64 // follow-ups held back by a frequency cap
 	Duplicates atomic.Int64 // events seen before
 }
 
@@ -39,6 +40,9 @@ type Planner struct {
 	Now     func() time.Time
 	Log     *slog.Logger
 	Stats   *Stats
+	// Caps bound the tips one client gets across sessions (a clinic's
+	// frequency_cap overrides them); zero: every session is planned alone.
+	Caps plan.Caps
 }
 
 // recentEventsKept bounds the event ids remembered per session.
@@ -127,12 +131,19 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 		}
 		switch {
 		case rec.Status == aftercare.SessionCancelled:
-			return p.cancel(ctx, rec, "session cancelled")
+			err = p.cancel(ctx, rec, "session cancelled")
 		case rec.EscalationID != "":
 			// The clinic has taken over; a moved session gets no tips either.
-			return p.cancelPlan(ctx, clinic, rec, now, arrived, "client escalated to the clinic: "+rec.EscalationID)
+			err = p.cancelPlan(ctx, clinic, rec, now, arrived, "client escalated to the clinic: "+rec.EscalationID)
+		default:
+			err = p.schedule(ctx, clinic, rec, now, arrived, fresh)
 		}
-		return p.schedule(ctx, clinic, rec, now, arrived, fresh)
+		if err != nil || !p.capsOf(clinic).On() || rec.Client.Phone == "" {
+			return err
+		}
+		// One plan per client: this session's steps, and the other
+		// sessions' it displaces or gives back, are settled together.
+		return p.merge(ctx, clinic, rec)
 	}
 }
 
@@ -170,6 +181,9 @@ func (p *Planner) nextRecord(rec aftercare.Session, clinic *clinics.Clinic, seq 
 	if ev.Client != nil {
 		rec.Client = *ev.Client
 	}
+	if ev.Service != "" {
+		rec.Service = ev.Service // a move or cancellation need not repeat it
+	}
 	if end, ok := ev.PlanEnd(); ok {
 		rec.Status = aftercare.SessionActive
 		rec.End = end
@@ -193,6 +207,9 @@ func remember(ids []string, id string) []string {
 // and is dropped by the worker.
 func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now, arrived time.Time, fresh bool) error {
 	loc := clinic.ClientLocation(rec.Client.TimeZone)
+	// With caps, the merge of the client's sessions sets the timers, once it
+	// has decided which steps are sent: none is set that it then holds back.
+	merged := p.capsOf(clinic).On() && rec.Client.Phone != ""
 	for _, step := range p.Policy.Plan(rec.End, arrived, loc, clinic.Window) {
 		var existing aftercare.FollowUp
 		var frev uint64
@@ -221,13 +238,18 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 		if err != nil {
 			return err // a conflict (with fresh: a record after all) is retried with the whole event
 		}
-		if err := p.settle(ctx, f, saved); err != nil {
-			return err
+		if !merged || step.Skip != "" {
+			if err := p.settle(ctx, f, saved); err != nil {
+				return err
+			}
 		}
 		if step.Skip != "" {
 			p.Stats.Skipped.Add(1)
 			p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
 			continue
+		}
+		if merged {
+			continue // merge logs and counts it
 		}
 		p.Stats.Planned.Add(1)
 		p.Log.Info("follow-up scheduled", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "due_at", step.DueAt)

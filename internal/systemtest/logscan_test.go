@@ -59,7 +59,7 @@ func followUpTexts() []string {
 	var out []string
 	for _, lang := range tips.Languages() {
 		for step := aftercare.Step(1); step <= tips.Steps; step++ {
-			text, err := tips.Render(step, "Clinic", lang)
+			text, err := tips.Render(step, tips.TipFields{Clinic: "Clinic", ClinicPhone: "+442079460000"}, lang)
 			if err != nil {
 				panic(err)
 			}
@@ -103,7 +103,7 @@ func logLeaks(logs string, env, replies []string) []string {
 // The scan itself must find what it looks for, and pass masked numbers.
 func TestLogLeaksFindsWhatItLooksFor(t *testing.T) {
 	env := []string{"HARBOUR_TOKEN=" + token, "LOG_LEVEL=debug"}
-	day1, _ := tips.Render(1, "Harbour Massage", "en")
+	day1, _ := tips.Render(1, tips.TipFields{Clinic: "Harbour Massage", ClinicPhone: "+442079460000"}, "en")
 	for _, clean := range []string{
 		`{"msg":"sent","to":"` + aftercare.MaskPhone("+447700900123") + `","from":"+447700900100","level":"debug"}`,
 		`{"msg":"job error","err":"decode aftercare_clients harbour.447*******23: corrupt record"}`,

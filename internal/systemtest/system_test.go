@@ -107,7 +107,7 @@ func (s *system) start(name string, extraEnv ...string) *program {
 	cmd.Env = append([]string{
 		"NATS_URL=" + s.natsURL, "HTTP_ADDR=127.0.0.1:0", "CLINICS_FILE=" + s.clinics, "HARBOUR_TOKEN=" + token,
 		"SOL_TOKEN=" + solToken, "HARBOUR_WEBHOOK_SECRET=" + webhookSecret, "ESCALATION_RETRY_BASE_DELAY=200ms", "ESCALATION_RETRY_MAX_DELAY=1s", "ESCALATION_WEBHOOK_TIMEOUT=2s",
-		"FOLLOWUP_OFFSETS=" + s.offsets, "LOG_LEVEL=debug", "SHUTDOWN_TIMEOUT=10s",
+		"FOLLOWUP_OFFSETS=" + s.offsets, "ALLOW_ANY_SEND_WINDOW=true", "FREQUENCY_CAP_PER_DAY=0", "FREQUENCY_CAP_PER_WEEK=0", "LOG_LEVEL=debug", "SHUTDOWN_TIMEOUT=10s",
 		"SMS_DRIVER=twilio", "TWILIO_ACCOUNT_SID=" + twiliotest.AccountSID, "TWILIO_AUTH_TOKEN=" + twiliotest.AuthToken,
 		"TWILIO_API_BASE_URL=" + s.twilio.URL, "TWILIO_TIMEOUT=3s", "WORKER_ACK_WAIT=" + s.ackWait,
 		"PUBLIC_BASE_URL=https://aftercare.example", "SEND_RATE_PER_SENDER=50", "SEND_BURST=10",

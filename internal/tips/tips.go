@@ -3,35 +3,70 @@
 package tips
 
 import (
+	"embed"
+	"encoding/json"
 	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 )
 
 // MaxClinicName is the longest clinic name the texts leave room for: with it,
-// every built-in text still fits one 160-character GSM-7 segment.
+// and the longest phone number, every built-in text still fits one
+// 160-character GSM-7 segment.
 const MaxClinicName = 30
 
 // SegmentLimit is the length of one GSM-7 SMS segment.
 const SegmentLimit = 160
 
+// Steps is how many steps have texts.
+const Steps = 3
+
 // The advice follows common massage aftercare: water on day 1, cold for
 // swelling or warmth for tight muscles on day 2, gentle pain-free stretching
-// on day 3. Each asks for a pain score or WORSE so a client who is getting
-// worse can say so in one word. Spanish avoids á, í, ó and ú, which are not
-// in GSM-7 and would halve the segment to 70 characters.
-var texts = map[string]map[aftercare.Step]string{
-	"en": {
-		1: "%s: Day 1 after your session. Drink plenty of water today; rest sore spots. How is your pain, 0-10, or WORSE? Reply STOP to opt out",
-		2: "%s: Day 2. Ice any swelling 15 min at a time; gentle heat for tight muscles. How is your pain, 0-10, or WORSE? Reply STOP to opt out",
-		3: "%s: Day 3. Gentle stretches, slow and pain-free, 20-30s each. How is your pain, 0-10, or WORSE? Reply STOP to opt out",
-	},
-	"es": {
-		1: "%s: Dia 1 tras su masaje. Beba mucha agua hoy y descanse la zona. ¿Dolor de 0 a 10, o PEOR? Responda. STOP para no recibir mas",
-		2: "%s: Dia 2. Hielo 15 min si hay hinchazon; calor suave si hay tension. ¿Dolor de 0 a 10, o PEOR? Responda. STOP para no recibir mas",
-		3: "%s: Dia 3. Estiramientos suaves, lentos y sin dolor, 20-30 s cada uno. ¿Dolor de 0 a 10, o PEOR? Responda. STOP para no recibir mas",
-	},
+// on day 3. Each names the clinic and its number (the FCC's healthcare
+// exemption asks for both) and asks for a pain score or WORSE, so a client who
+// is getting worse can say so in one word. Spanish avoids á, í, ó and ú,
+// which are not in GSM-7 and would cut the segment to 70 characters.
+//
+// A language is a file in texts/: its three tips, the opt-out hint every
+// text in it must keep, and the word used for a first name we lack. Adding a
+// language is adding a file.
+//
+//go:embed texts/*.json
+var textFiles embed.FS
+
+// language is one file of texts/.
+type language struct {
+	OptOut string   `json:"opt_out"`
+	NoName string   `json:"no_name"`
+	Tips   []string `json:"tips"`
+}
+
+var languages = loadLanguages()
+
+func loadLanguages() map[string]language {
+	files, err := fs.Glob(textFiles, "texts/*.json")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]language{}
+	for _, name := range files {
+		raw, err := textFiles.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		var l language
+		if err := json.Unmarshal(raw, &l); err != nil || len(l.Tips) != Steps || l.OptOut == "" {
+			panic(fmt.Sprintf("tips: %s: want opt_out and %d tips: %v", name, Steps, err))
+		}
+		out[strings.TrimSuffix(path.Base(name), ".json")] = l
+	}
+	return out
 }
 
 // DefaultLanguage is used when neither the client's nor the clinic's locale
@@ -39,32 +74,35 @@ var texts = map[string]map[aftercare.Step]string{
 const DefaultLanguage = "en"
 
 // Languages lists the languages with built-in texts.
-func Languages() []string { return []string{"en", "es"} }
+func Languages() []string { return slices.Sorted(maps.Keys(languages)) }
 
 // Supported reports whether a locale's language has built-in texts.
 func Supported(locale string) bool {
-	_, ok := texts[aftercare.Language(locale)]
+	_, ok := languages[aftercare.Language(locale)]
 	return ok
 }
 
-// Steps is how many steps have texts.
-const Steps = 3
+// OptOutHint is the opt-out hint every text in a language keeps.
+func OptOutHint(lang string) string { return languages[lang].OptOut }
 
-// Render returns the text for a follow-up step. locales are tried in order
-// (the client's, then the clinic's); the first with texts wins.
-func Render(step aftercare.Step, clinicName string, locales ...string) (string, error) {
-	lang := DefaultLanguage
+// pick returns the first of locales' languages that has built-in texts.
+func pick(locales []string) string {
 	for _, l := range locales {
 		if Supported(l) {
-			lang = aftercare.Language(l)
-			break
+			return aftercare.Language(l)
 		}
 	}
-	tmpl, ok := texts[lang][step]
-	if !ok {
+	return DefaultLanguage
+}
+
+// Render returns the built-in text for a follow-up step. locales are tried
+// in order (the client's, then the clinic's); the first with texts wins.
+func Render(step aftercare.Step, f TipFields, locales ...string) (string, error) {
+	lang := pick(locales)
+	if step < 1 || int(step) > Steps {
 		return "", fmt.Errorf("no aftercare text for step %d", step)
 	}
-	return fmt.Sprintf(tmpl, clinicName), nil
+	return merge(languages[lang].Tips[step-1], f, lang), nil
 }
 
 // gsm7Basic is the GSM 03.38 default alphabet; gsm7Extended characters are

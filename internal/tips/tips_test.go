@@ -9,15 +9,17 @@ import (
 	"github.com/aftercare/aftercare/internal/tips"
 )
 
-// Every built-in text, with the longest clinic name allowed, is one GSM-7
-// segment and carries the opt-out hint and the invitation to reply.
+// Every built-in text, with the longest clinic name allowed and the longest
+// phone number there is, is one GSM-7 segment, names the clinic and its
+// number, and carries the opt-out hint and the invitation to reply.
 func TestEveryTextFitsOneSegment(t *testing.T) {
 	t.Parallel()
 	longest := strings.Repeat("W", tips.MaxClinicName)
+	longestPhone := "+" + strings.Repeat("9", 15) // E.164 allows 15 digits
 	for _, lang := range tips.Languages() {
 		for step := aftercare.Step(1); step <= tips.Steps; step++ {
 			t.Run(fmt.Sprintf("%s/day%d", lang, step), func(t *testing.T) {
-				text, err := tips.Render(step, longest, lang)
+				text, err := tips.Render(step, tips.TipFields{Clinic: longest, ClinicPhone: longestPhone}, lang)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -28,8 +30,11 @@ func TestEveryTextFitsOneSegment(t *testing.T) {
 				if n > tips.SegmentLimit {
 					t.Fatalf("text is %d septets, over %d: %q", n, tips.SegmentLimit, text)
 				}
-				if !strings.Contains(text, "STOP") {
+				if !strings.Contains(text, tips.OptOutHint(lang)) {
 					t.Error("no opt-out hint")
+				}
+				if !strings.Contains(text, longestPhone) {
+					t.Error("no clinic number")
 				}
 				if !strings.Contains(text, "0") || !(strings.Contains(text, "WORSE") || strings.Contains(text, "PEOR")) {
 					t.Error("no invitation to reply with a pain score or WORSE")
@@ -50,7 +55,7 @@ func TestTopicsPerDay(t *testing.T) {
 	}
 	for lang, words := range want {
 		for i, w := range words {
-			text, _ := tips.Render(aftercare.Step(i+1), "Clinic", lang)
+			text, _ := tips.Render(aftercare.Step(i+1), tips.TipFields{Clinic: "Clinic"}, lang)
 			if !strings.Contains(text, w) {
 				t.Errorf("%s day %d: %q lacks %q", lang, i+1, text, w)
 			}
@@ -60,19 +65,19 @@ func TestTopicsPerDay(t *testing.T) {
 
 func TestLocaleFallback(t *testing.T) {
 	t.Parallel()
-	es, _ := tips.Render(1, "C", "es-MX", "en")
+	es, _ := tips.Render(1, tips.TipFields{Clinic: "C"}, "es-MX", "en")
 	if !strings.Contains(es, "Dia 1") {
 		t.Errorf("es-MX should use Spanish: %q", es)
 	}
-	fr, _ := tips.Render(1, "C", "fr", "es")
+	fr, _ := tips.Render(1, tips.TipFields{Clinic: "C"}, "fr", "es")
 	if !strings.Contains(fr, "Dia 1") {
 		t.Errorf("unsupported client locale should fall back to the clinic's: %q", fr)
 	}
-	none, _ := tips.Render(1, "C", "fr", "de")
+	none, _ := tips.Render(1, tips.TipFields{Clinic: "C"}, "fr", "de")
 	if !strings.Contains(none, "Day 1") {
 		t.Errorf("no supported locale should fall back to English: %q", none)
 	}
-	if _, err := tips.Render(4, "C", "en"); err == nil {
+	if _, err := tips.Render(4, tips.TipFields{Clinic: "C"}, "en"); err == nil {
 		t.Error("step 4 has no text: want an error")
 	}
 }
@@ -101,9 +106,9 @@ func TestGSM7Length(t *testing.T) {
 }
 
 func ExampleRender() {
-	text, _ := tips.Render(1, "Harbour Massage", "en")
+	text, _ := tips.Render(1, tips.TipFields{Clinic: "Harbour Massage", ClinicPhone: "+442079460000"}, "en")
 	fmt.Println(text)
-	// Output: Harbour Massage: Day 1 after your session. Drink plenty of water today; rest sore spots. How is your pain, 0-10, or WORSE? Reply STOP to opt out
+	// Output: Harbour Massage: Day 1: drink plenty of water today and rest sore spots. Pain 0-10, or WORSE? Tel +442079460000. Reply STOP to opt out
 }
 
 func TestAnswersFitTwoSegments(t *testing.T) {
@@ -149,7 +154,7 @@ func TestAnswersFitTwoSegments(t *testing.T) {
 func BenchmarkRender(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := tips.Render(aftercare.Step(i%3+1), "Harbour Massage", "es-MX", "en"); err != nil {
+		if _, err := tips.Render(aftercare.Step(i%3+1), tips.TipFields{Clinic: "Harbour Massage", ClinicPhone: "+442079460000"}, "es-MX", "en"); err != nil {
 			b.Fatal(err)
 		}
 	}
