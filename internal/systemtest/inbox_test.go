@@ -99,6 +99,11 @@ func shoot(t *testing.T, ctx context.Context, dir, name string) {
 // cannot open that conversation.
 func TestInboxInABrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
+		// In CI (.ci/run installs Chromium) a missing browser is a failure,
+		// never a quietly skipped browser test.
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium at " + chromium + ": .ci/run should have installed it")
+		}
 		t.Skip("no Chromium at " + chromium + " (apt-get install chromium; .ci/run does)")
 	}
 	t.Parallel()
