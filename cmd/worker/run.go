@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PageLatency: hooks.pageLatency, Now: time.Now, Log: log, Stats: &escalation.ChainStats{},
 	}
 	conversations := &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}
-	staffReplies := &inbox.Sender{Store: conversations, SMS: sender, StatusCallback: statusCallback, Now: time.Now, Log: log}
+	staffReplies := &inbox.Sender{Store: conversations, SMS: sender, Pacer: pacer, StatusCallback: statusCallback, Now: time.Now, Log: log}
 	recorder := &delivery.Recorder{Store: store, StaffReplies: conversations, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
 	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
 	chainMetrics(reg, chain.Stats)
@@ -173,6 +173,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Staff replies from the inbox: the clinic is talking to a client.
 		Name: natsjs.ConsumerOutbox, Consumer: consumers.outbox, Concurrency: 4,
 		Handle: staffReplies.Handle, DeadLetter: deadLetter("outbox"),
+		Defer: func(ctx context.Context, msg jetstream.Msg, until time.Time) error {
+			ctx, cancel := context.WithTimeout(ctx, deferWait)
+			defer cancel()
+			return conversations.Defer(ctx, msg, until)
+		},
+		DeferAfter: laneDeferAfter,
 	}}...)
 	var stops []func(context.Context) error
 	for _, r := range runners {

@@ -84,6 +84,24 @@ func (st *Store) Reply(ctx context.Context, conv Conversation, body string, by a
 	return o, nil
 }
 
+// Defer takes a staff reply that must wait (the clinic's send window is
+// closed) out of the outbox consumer: a JetStream timer, one per reply,
+// puts its job back on outbox.<clinic> at until.
+func (st *Store) Defer(ctx context.Context, msg jetstream.Msg, until time.Time) error {
+	var job outboxJob
+	if err := json.Unmarshal(msg.Data(), &job); err != nil {
+		return err
+	}
+	timer := nats.NewMsg("outbox_schedule." + job.ClinicID + "." + job.ConversationID + "." + job.ID)
+	timer.Data = msg.Data()
+	timer.Header.Set(jetstream.ScheduleHeader, "@at "+until.UTC().Format(time.RFC3339Nano))
+	timer.Header.Set(jetstream.ScheduleTargetHeader, "outbox."+job.ClinicID)
+	if _, err := st.S.JetStream().PublishMsg(ctx, timer); err != nil {
+		return fmt.Errorf("defer staff reply %s: %w", job.ID, err)
+	}
+	return nil
+}
+
 // Outbound returns a conversation's staff replies, oldest first.
 func (st *Store) Outbound(ctx context.Context, clinic, conv string) ([]Outbound, error) {
 	kv := st.S.InboxBucket()
@@ -118,10 +136,18 @@ func (st *Store) updateOutbound(ctx context.Context, clinic, conv, id string, ch
 type Sender struct {
 	Store *Store
 	SMS   sms.Sender
+	// Pacer is the senders' shared rate (the worker's sendrate ledger):
+	// a staff reply takes a slot of the clinic's number like a tip does.
+	Pacer Pacer
 	// StatusCallback is where Twilio reports delivery; may be empty.
 	StatusCallback string
 	Now            func() time.Time
 	Log            *slog.Logger
+}
+
+// Pacer hands out send slots per sender (see dispatch.Pacer).
+type Pacer interface {
+	Reserve(ctx context.Context, sender string) (wait time.Duration, ok bool, err error)
 }
 
 var errSettled = errors.New("already settled")
@@ -180,6 +206,28 @@ func (s *Sender) Send(ctx context.Context, clinicID, conv, id string, attempt in
 			})
 		}
 		return jobs.Snooze(next.Sub(now), "the clinic's send window is closed")
+	}
+	if s.Pacer != nil {
+		wait, ok, err := s.Pacer.Reserve(ctx, clinic.Sender.Key())
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return jobs.Snooze(wait, "sender rate limit")
+		case wait > 0:
+			select {
+			case <-ctx.Done():
+				return jobs.Snooze(time.Second, "shutting down")
+			case <-time.After(wait):
+			}
+			// A STOP may have come in while the reply waited for its slot.
+			if reason, err := s.Store.S.DoNotText(ctx, clinicID, o.To); err != nil {
+				return err
+			} else if reason != "" {
+				_, err := s.settle(ctx, o, "not_sent", "not sent: "+reason)
+				return err
+			}
+		}
 	}
 	m := sms.Message{To: o.To, From: clinic.Sender.From, MessagingServiceSID: clinic.Sender.MessagingServiceSID, Body: o.Body}
 	if s.StatusCallback != "" {

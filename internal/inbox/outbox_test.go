@@ -2,14 +2,19 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/inbox"
+	"github.com/aftercare/aftercare/internal/jobs"
+	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+	"github.com/aftercare/aftercare/internal/sendrate"
 	"github.com/aftercare/aftercare/internal/twilio"
 	"github.com/aftercare/aftercare/internal/twiliotest"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A staff reply goes out through the worker's checks: sent from the
@@ -97,5 +102,90 @@ func TestStaffRepliesRespectOptOutAndQuietHours(t *testing.T) {
 	}
 	if got := status(late); got.Status != "sent" || stand.Count() != 2 {
 		t.Errorf("next morning: %+v, %d at Twilio", got, stand.Count())
+	}
+}
+
+// A reply that must wait for the send window leaves the outbox consumer
+// on a timer of its own: its ack-pending place is freed at once, and each
+// reply comes back (two deferred in one conversation do not replace each
+// other's timer).
+func TestWaitingRepliesLeaveTheConsumerOnTimers(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	store := &inbox.Store{S: env.Store, Clinics: natsjstest.Clinics(t), Steps: 3}
+	cons, err := natsjs.OutboxConsumer(ctx, env.Store.JetStream(), 30*time.Second, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dana := aftercare.Author{Kind: aftercare.AuthorStaff, ID: "stf_1", Name: "Dana"}
+	conv := inbox.Conversation{Summary: inbox.Summary{ID: inbox.ConversationID("harbour", "+447700900005"), ClinicID: "harbour", Phone: "+447700900005"}}
+	for i := range 2 {
+		if _, err := store.Reply(ctx, conv, "Please call us.", dana, time.Now().Add(time.Duration(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(2 * time.Second)
+	for msg := range batch.Messages() {
+		if err := store.Defer(ctx, msg, until); err != nil {
+			t.Fatal(err)
+		}
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("after deferring: %+v %v", info, err)
+	}
+	back, err := cons.Fetch(2, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for msg := range back.Messages() {
+		ids[string(msg.Data())] = true
+		if time.Now().Before(until) {
+			t.Errorf("back before its time")
+		}
+	}
+	if len(ids) != 2 {
+		t.Errorf("%d replies came back, want 2", len(ids))
+	}
+}
+
+// Staff replies share the clinic's sender rate with its tips: past the
+// rate, a reply is handed back to wait for a slot, not sent.
+func TestStaffRepliesTakeTheSendersRate(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	stand := twiliotest.NewServer()
+	t.Cleanup(stand.Close)
+	sender, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store := &inbox.Store{S: env.Store, Clinics: natsjstest.Clinics(t), Steps: 3}
+	// One text an hour, no burst: the second reply has no slot within 5 s.
+	pacer := sendrate.New(env.Store, func(err error) bool { return errors.Is(err, natsjs.ErrConflict) }, 1.0/3600, 1, 5*time.Second)
+	s := &inbox.Sender{Store: store, SMS: sender, Pacer: pacer, Now: time.Now, Log: natsjstest.Logger()}
+	dana := aftercare.Author{Kind: aftercare.AuthorStaff, ID: "stf_1", Name: "Dana"}
+	var results []error
+	for _, phone := range []string{"+447700900006", "+447700900007"} {
+		conv := inbox.Conversation{Summary: inbox.Summary{ID: inbox.ConversationID("harbour", phone), ClinicID: "harbour", Phone: phone}}
+		o, err := store.Reply(ctx, conv, "Please call us.", dana, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, s.Send(ctx, "harbour", o.ConversationID, o.ID, 1))
+	}
+	action, _, _ := jobs.Outcome(results[1])
+	if results[0] != nil || action != "snooze" || stand.Count() != 1 {
+		t.Errorf("results %v (second: %s), %d at Twilio; want the first sent, the second handed back", results, action, stand.Count())
 	}
 }

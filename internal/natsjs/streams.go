@@ -144,12 +144,16 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		DenyPurge:   true,
 	}, {
 		Name:        StreamOutbox,
-		Description: "Staff replies to clients (outbox.<clinic>), for the worker to send",
-		Subjects:    []string{"outbox.>"},
+		Description: "Staff replies to clients (outbox.<clinic>), for the worker to send, and the timers of those waiting for the send window (outbox_schedule.>)",
+		Subjects:    []string{"outbox.>", "outbox_schedule.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 		MaxAge:      s.Retention,
 		Duplicates:  time.Hour,
+		// A reply written after hours waits on a timer, not in the
+		// consumer's ack-pending places, where enough of them would hold
+		// up every clinic's replies until morning.
+		AllowMsgSchedules: true,
 	}, quotaStream(s)}
 }
 
