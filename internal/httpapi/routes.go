@@ -35,6 +35,9 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 		pages.HandleFunc("GET /inbox/staff", in.Signed(in.StaffPage))
 		pages.HandleFunc("POST /inbox/staff", in.Signed(in.CreateStaff))
 		pages.HandleFunc("POST /inbox/token", in.Signed(in.CreateToken))
+		pages.HandleFunc("POST /inbox/staff/{sid}/disable", in.Signed(in.DisableStaff))
+		pages.HandleFunc("POST /inbox/staff/{sid}/enable", in.Signed(in.EnableStaff))
+		pages.HandleFunc("POST /inbox/password", in.Signed(in.ChangePassword))
 		mux.Handle("/inbox", in.Protect(pages))
 		mux.Handle("/inbox/", in.Protect(pages))
 	}

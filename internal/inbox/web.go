@@ -437,6 +437,70 @@ func (wb *Web) CreateStaff(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		Notice: "Created " + a.Email + ". One-time password (shown once, hand it over privately):", Token: password})
 }
 
+// DisableStaff and EnableStaff: POST /inbox/staff/{sid}/disable|enable,
+// clinic admins only, never on themselves (a clinic is not left with no
+// admin by accident). A disabled person's sessions and API tokens stop at
+// once; the records they authored keep their name.
+func (wb *Web) DisableStaff(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	wb.setDisabled(w, r, v, true)
+}
+
+func (wb *Web) EnableStaff(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	wb.setDisabled(w, r, v, false)
+}
+
+func (wb *Web) setDisabled(w http.ResponseWriter, r *http.Request, v *Viewer, disabled bool) {
+	if v.Account.Role != staff.ClinicAdmin {
+		wb.fail(w, r, v, http.StatusForbidden, staff.ErrNotAllowed.Error()+": only a clinic admin disables or enables accounts")
+		return
+	}
+	id := r.PathValue("sid")
+	if id == v.Account.ID {
+		wb.fail(w, r, v, http.StatusBadRequest, "you cannot disable your own account; ask another admin")
+		return
+	}
+	// The clinic is the viewer's: another clinic's staff id is not found.
+	a, err := wb.Staff.SetDisabled(r.Context(), v.Account.ClinicID, id, disabled)
+	switch {
+	case errors.Is(err, staff.ErrNoSuchStaff):
+		wb.fail(w, r, v, http.StatusNotFound, "no such colleague")
+		return
+	case err != nil:
+		wb.Log.Error("disable staff", "err", err)
+		wb.fail(w, r, v, http.StatusServiceUnavailable, "temporarily unavailable; try again")
+		return
+	}
+	action, notice := "enable_account", "Enabled "+a.Name+"."
+	if disabled {
+		action, notice = "disable_account", "Disabled "+a.Name+": their sessions and API tokens no longer work."
+	}
+	wb.record(r.Context(), staff.Entry{ClinicID: a.ClinicID, Author: v.Account.Author(), Action: action, Kind: "account", Target: a.ID, Note: a.Name})
+	list, _ := wb.Staff.List(r.Context(), v.Account.ClinicID)
+	wb.render(w, http.StatusOK, "staff.html", pageData{Title: "Staff", Viewer: v, Staff: list, Notice: notice})
+}
+
+// ChangePassword: POST /inbox/password, the viewer's own, after the
+// current one.
+func (wb *Web) ChangePassword(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	err := wb.Staff.ChangePassword(r.Context(), v.Account, r.PostForm.Get("current"), r.PostForm.Get("new"))
+	var bad *staff.InvalidError
+	switch {
+	case errors.As(err, &bad):
+		wb.fail(w, r, v, http.StatusBadRequest, bad.Reason)
+		return
+	case errors.Is(err, staff.ErrLogin):
+		wb.fail(w, r, v, http.StatusForbidden, "the current password is not right")
+		return
+	case err != nil:
+		wb.Log.Error("change password", "err", err)
+		wb.fail(w, r, v, http.StatusServiceUnavailable, "temporarily unavailable; try again")
+		return
+	}
+	wb.record(r.Context(), staff.Entry{ClinicID: v.Account.ClinicID, Author: v.Account.Author(), Action: "change_password", Kind: "account", Target: v.Account.ID})
+	list, _ := wb.Staff.List(r.Context(), v.Account.ClinicID)
+	wb.render(w, http.StatusOK, "staff.html", pageData{Title: "Staff", Viewer: v, Staff: list, Notice: "Your password is changed."})
+}
+
 // CreateToken: POST /inbox/token, an API token acting as the viewer, for
 // the JSON API (/v1/escalations); shown once.
 func (wb *Web) CreateToken(w http.ResponseWriter, r *http.Request, v *Viewer) {

@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -428,5 +429,90 @@ func TestALongConversationShowsTheLatest(t *testing.T) {
 	if strings.Contains(dana.page, "text number 0004<") || !strings.Contains(dana.page, "text number 0005<") || !strings.Contains(dana.page, fmt.Sprintf("text number %04d<", inbox.MaxMessages+4)) ||
 		!strings.Contains(dana.page, "5 older messages not shown") {
 		t.Errorf("the page does not show the latest %d", inbox.MaxMessages)
+	}
+}
+
+// A clinic admin disables a colleague who has left: their signed-in
+// session and API token stop working at once and they cannot sign in;
+// a clinician cannot do it, another clinic's admin cannot reach them, and
+// an admin cannot disable themselves. Enabled again, they sign in.
+func TestAdminDisablesAColleague(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := b.staff.Create(ctx, staff.NewAccount{ClinicID: "harbour", Email: "max@harbour.example", Name: "Max", Role: staff.ClinicAdmin, Password: password},
+		aftercare.Author{Kind: aftercare.AuthorSystem, Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	leeID, maxID := mustIDByName(t, b, "Lee"), mustIDByName(t, b, "Max")
+	lee := b.login(t, "lee@harbour.example")
+	leeAccount, err := b.staff.Account(ctx, "harbour", leeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := b.staff.NewAPIToken(ctx, leeAccount)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dana := b.login(t, "dana@harbour.example")
+	dana.get("/inbox/staff")
+	if status := dana.post("/inbox/staff/"+leeID+"/disable", url.Values{"csrf": {dana.csrf()}}); status != http.StatusForbidden {
+		t.Errorf("a clinician disabled a colleague: %d", status)
+	}
+	ana := b.login(t, "ana@sol.example")
+	ana.get("/inbox/staff")
+	if status := ana.post("/inbox/staff/"+leeID+"/disable", url.Values{"csrf": {ana.csrf()}}); status != http.StatusNotFound {
+		t.Errorf("another clinic's admin reached harbour's staff: %d", status)
+	}
+	max := b.login(t, "max@harbour.example")
+	max.get("/inbox/staff")
+	if status := max.post("/inbox/staff/"+maxID+"/disable", url.Values{"csrf": {max.csrf()}}); status != http.StatusBadRequest {
+		t.Errorf("an admin disabled themselves: %d", status)
+	}
+	max.get("/inbox/staff")
+	if status := max.post("/inbox/staff/"+leeID+"/disable", url.Values{"csrf": {max.csrf()}}); status != http.StatusOK {
+		t.Fatalf("disable: %d %s", status, max.page)
+	}
+	if status := lee.get("/inbox"); status == http.StatusOK && strings.Contains(lee.page, "Sign out") {
+		t.Errorf("a disabled colleague's session still works")
+	}
+	if _, err := b.staff.ByAPIToken(ctx, token); !errors.Is(err, staff.ErrNoSession) {
+		t.Errorf("a disabled colleague's API token still works: %v", err)
+	}
+	if _, _, _, err := b.staff.Login(ctx, "lee@harbour.example", password, "192.0.2.10"); !errors.Is(err, staff.ErrLogin) {
+		t.Errorf("a disabled colleague signed in: %v", err)
+	}
+	max.get("/inbox/staff")
+	if status := max.post("/inbox/staff/"+leeID+"/enable", url.Values{"csrf": {max.csrf()}}); status != http.StatusOK {
+		t.Fatalf("enable: %d", status)
+	}
+	b.login(t, "lee@harbour.example")
+}
+
+// A person changes their own password after giving the current one.
+func TestChangeOwnPassword(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dana := b.login(t, "dana@harbour.example")
+	dana.get("/inbox/staff")
+	const next = "a much longer passphrase"
+	if status := dana.post("/inbox/password", url.Values{"csrf": {dana.csrf()}, "current": {"wrong one entirely"}, "new": {next}}); status != http.StatusForbidden {
+		t.Errorf("changed with a wrong current password: %d", status)
+	}
+	dana.get("/inbox/staff")
+	if status := dana.post("/inbox/password", url.Values{"csrf": {dana.csrf()}, "current": {password}, "new": {"short"}}); status != http.StatusBadRequest {
+		t.Errorf("a short new password: %d", status)
+	}
+	dana.get("/inbox/staff")
+	if status := dana.post("/inbox/password", url.Values{"csrf": {dana.csrf()}, "current": {password}, "new": {next}}); status != http.StatusOK {
+		t.Fatalf("change: %d %s", status, dana.page)
+	}
+	if _, _, _, err := b.staff.Login(ctx, "dana@harbour.example", password, "192.0.2.11"); !errors.Is(err, staff.ErrLogin) {
+		t.Errorf("the old password still works: %v", err)
+	}
+	if _, _, _, err := b.staff.Login(ctx, "dana@harbour.example", next, "192.0.2.11"); err != nil {
+		t.Errorf("the new password: %v", err)
 	}
 }

@@ -182,6 +182,51 @@ func (s *Service) Create(ctx context.Context, n NewAccount, by aftercare.Author)
 	return a, nil
 }
 
+// SetDisabled disables or re-enables one of a clinic's accounts: a
+// disabled account cannot sign in, and its sessions and API tokens stop
+// working at once (they are checked against the account on every use).
+// Someone who leaves the clinic is disabled, not deleted, so the records
+// they authored still name them.
+func (s *Service) SetDisabled(ctx context.Context, clinic, id string, disabled bool) (Account, error) {
+	a, err := natsjs.UpdateRecord(ctx, s.Store, s.accounts, accountKey(clinic, id), false, func(a *Account) (bool, error) {
+		if a.Disabled == disabled {
+			return false, nil
+		}
+		a.Disabled = disabled
+		return true, nil
+	})
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return a, ErrNoSuchStaff
+	}
+	return a, err
+}
+
+// ChangePassword sets a new password for the account after checking the
+// current one.
+func (s *Service) ChangePassword(ctx context.Context, a Account, current, next string) error {
+	if len(next) < MinPasswordLength || len(next) > 200 {
+		return &InvalidError{fmt.Sprintf("the new password must be %d-200 characters", MinPasswordLength)}
+	}
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.hashing }()
+	if ok, err := CheckPassword(a.PasswordHash, current); err != nil || !ok {
+		return ErrLogin
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	_, err = natsjs.UpdateRecord(ctx, s.Store, s.accounts, accountKey(a.ClinicID, a.ID), false, func(cur *Account) (bool, error) {
+		cur.PasswordHash = hash
+		return true, nil
+	})
+	return err
+}
+
 // Account returns one of a clinic's staff, or ErrNoSuchStaff.
 func (s *Service) Account(ctx context.Context, clinic, id string) (Account, error) {
 	a, _, err := natsjs.GetRecord[Account](ctx, s.Store, s.accounts, accountKey(clinic, id))
