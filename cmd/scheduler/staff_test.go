@@ -23,6 +23,7 @@ func TestStaffAddCommand(t *testing.T) {
 	env := map[string]string{
 		"CLINICS_FILE": "../../config/clinics.local.json", "DEMO_CLINIC_INTAKE_TOKEN": "demo-intake-token-change-me-0001",
 		"NATS_EMBEDDED_DIR": t.TempDir(), "NATS_EMBEDDED_LISTEN": "none", "LOG_LEVEL": "error",
+		"ALLOW_ANY_SEND_WINDOW": "true", // as scripts/run-local: the demo clinic texts at any hour
 	}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
@@ -78,7 +79,7 @@ func TestLocalRunPrintsTheInboxAndADemoLogin(t *testing.T) {
 	env := map[string]string{
 		"CLINICS_FILE": "../../config/clinics.local.json", "DEMO_CLINIC_INTAKE_TOKEN": "demo-intake-token-change-me-0001",
 		"HTTP_ADDR": "127.0.0.1:0", "NATS_EMBEDDED_DIR": t.TempDir(), "NATS_EMBEDDED_LISTEN": "none",
-		"DEMO_STAFF": "true", "INBOX_COOKIE_SECURE": "false", "LOG_LEVEL": "error",
+		"DEMO_STAFF": "true", "INBOX_COOKIE_SECURE": "false", "LOG_LEVEL": "error", "ALLOW_ANY_SEND_WINDOW": "true",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
