@@ -141,6 +141,9 @@ var countWords = map[string]int{"a": 1, "an": 1, "one": 1, "un": 1, "una": 1, "e
 // daysSaid is the longest duration the reply gives, in days.
 func daysSaid(norm string) int {
 	longest := 0
+	if !strings.Contains(norm, "day") && !strings.Contains(norm, "week") && !strings.Contains(norm, "dia") && !strings.Contains(norm, "semana") {
+		return 0
+	}
 	for _, m := range durationPattern.FindAllStringSubmatch(norm, -1) {
 		n, err := strconv.Atoi(m[1])
 		if err != nil {

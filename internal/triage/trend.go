@@ -153,6 +153,17 @@ func scoreAlone(norm string) *scoreFound {
 	return found
 }
 
+// numbersIn counts the words of norm that are numbers, in digits or words.
+func numbersIn(norm string) int {
+	n := 0
+	for _, w := range wordPattern.FindAllString(norm, -1) {
+		if _, ok := numberWords[w]; ok || w[0] >= '0' && w[0] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
 // Words before a spelled-out number that make it a score.
 var scoreLead = map[string]bool{"a": true, "an": true, "un": true, "una": true, "at": true, "en": true, "is": true, "was": true,
 	"es": true, "era": true, "now": true, "ahora": true, "hoy": true, "today": true, "to": true, "de": true, "around": true,

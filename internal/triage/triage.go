@@ -98,12 +98,19 @@ func classify(text string, previous *int) (Decision, *findings) {
 	for i, c := range clauses {
 		f.scan(c, i, clauses)
 	}
-	f.score = painScore(norm)
-	if f.trend = scoreTrend(norm); f.trend != nil {
-		f.score = &scoreFound{value: f.trend.to, text: f.trend.text}
-	}
-	if f.score == nil && previous != nil {
-		f.score = scoreAlone(norm)
+	// Scores need a number: most replies have none, and the score
+	// patterns are the costliest part of reading one.
+	if numbers := numbersIn(norm); numbers > 0 {
+		f.score = painScore(norm)
+		if numbers > 1 {
+			f.trend = scoreTrend(norm)
+		}
+		if f.trend != nil {
+			f.score = &scoreFound{value: f.trend.to, text: f.trend.text}
+		}
+		if f.score == nil && previous != nil {
+			f.score = scoreAlone(norm)
+		}
 	}
 	d := f.decide(previous)
 	d = applyConcepts(norm, clauses, d, f.discounted)
@@ -301,17 +308,23 @@ type rule struct {
 	resolvable bool
 
 	compiled [][][]string // phrase, word, alternatives; see compile
+	// byFirst lists, for each word a phrase can start with, the phrases
+	// (indexes into compiled) that do: matching looks only at those.
+	byFirst map[string][]int
 }
 
 // compile splits a rule's phrases once, so matching allocates nothing.
 func (r rule) compile() rule {
-	r.compiled = nil
-	for _, p := range r.phrases {
+	r.compiled, r.byFirst = nil, map[string][]int{}
+	for i, p := range r.phrases {
 		var words [][]string
 		for _, w := range strings.Fields(p) {
 			words = append(words, strings.Split(w, "|"))
 		}
 		r.compiled = append(r.compiled, words)
+		for _, first := range words[0] {
+			r.byFirst[first] = append(r.byFirst[first], i)
+		}
 	}
 	return r
 }
@@ -597,14 +610,30 @@ type match struct {
 }
 
 // matches finds a rule's phrases in words.
+// matches finds a rule's phrases in words, in the order of the rule's
+// phrases and then of the words (the first is the one a rule acts on).
 func matches(r rule, words []string) []match {
 	var out []match
-	for _, parts := range r.compiled {
-		for i := range words {
-			if end, ok := matchAt(parts, words, i); ok {
+	var phraseOf []int
+	for i, w := range words {
+		for _, p := range r.byFirst[w] {
+			if end, ok := matchAt(r.compiled[p], words, i); ok {
 				out = append(out, match{start: i, end: end, text: strings.Join(words[i:end], " ")})
+				phraseOf = append(phraseOf, p)
 			}
 		}
+	}
+	if len(out) > 1 {
+		order := make([]int, len(out))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return phraseOf[a] - phraseOf[b] })
+		sorted := make([]match, len(out))
+		for i, o := range order {
+			sorted[i] = out[o]
+		}
+		out = sorted
 	}
 	return out
 }
