@@ -102,7 +102,7 @@ var (
 	careAfter = newConcept("came", "arrived", "took me", "vino", "llego", "visit", "trip", "stay", "last night", "yesterday", "this morning", "visita", "anoche", "ayer")
 	// Going to, being at or calling it: past or present, not a plan.
 	careAction = newConcept("went", "been", "gone", "im", "am", "at", "in", "called", "took", "taken", "admitted",
-		"sent", "ended up", "rushed", "visited", "came", "llamo", "llamaron", "tuve que ir", "tuvimos que ir", "fui", "fuimos", "estoy", "estuve", "llame", "llamamos",
+		"sent", "ended up", "rushed", "visited", "came", "drove", "drove me", "brought me", "took me", "driving me", "llevo", "llevaron", "llamo", "llamaron", "tuve que ir", "tuvimos que ir", "fui", "fuimos", "estoy", "estuve", "llame", "llamamos",
 		"me llevaron", "me mandaron", "termine", "acabe", "ingresado", "ingresada", "ingresaron")
 	// Said before a word, in its clause, to deny it.
 	deniers = newConcept("not", "no", "never", "without", "nunca", "sin", "no need", "no tuve que", "didnt need",
@@ -214,6 +214,18 @@ var conceptRules = []clauseRule{
 			}
 			i := tornOrPop.find(w)
 			return i >= 0 && (bodyPart.find(w) >= 0 || painConcept.find(w) >= 0) && !deniedBefore(w, i)
+		}},
+	{name: "infection_signs", class: Worsening, reads: "signs of infection in one place (red, hot, swollen, pus)",
+		source: "NICE NG141, cellulitis: with a fever it is a red flag (infection_fever)",
+		holds: func(w []string) bool {
+			signs := map[string]bool{}
+			for i, word := range w {
+				if infectedArea.words[word] && !deniedBefore(w, i) {
+					signs[word] = true
+				}
+			}
+			return len(signs) >= 2 && (signs["pus"] || signs["oozing"] || signs["weeping"] || signs["supura"] || len(signs) >= 3) ||
+				signs["pus"] || signs["supura"]
 		}},
 	{name: "multiple", class: Worsening, reads: "pain a multiple of before",
 		source: "twice, double, el doble ... with pain or a time to compare with",

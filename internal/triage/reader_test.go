@@ -52,3 +52,38 @@ func TestReaderCombinesConcepts(t *testing.T) {
 		}
 	}
 }
+
+// An outside reviewer's wordings that were read as fine (nobody told):
+// "gone" as a change, not an end; a "no" that answers the text; "never
+// felt so"; a denial that stops at a body part; self-harm said plainly.
+func TestOutsiderReviewWordings(t *testing.T) {
+	t.Parallel()
+	cases := map[string]triage.Class{
+		"The fever still hasnt gone":                                       triage.RedFlag,
+		"the numbness has gone down into my foot now":                      triage.RedFlag,
+		"its gone red and hot and theres pus coming out":                   triage.Worsening,
+		"No, my smile has gone lopsided and my words are coming out funny": triage.RedFlag,
+		"no its worse":                                triage.Worsening,
+		"nope getting worse":                          triage.Worsening,
+		"Ive never felt so dizzy in my life":          triage.RedFlag,
+		"No fever, leg numb":                          triage.RedFlag,
+		"No, tengo fiebre":                            triage.RedFlag,
+		"no i want to die":                            triage.RedFlag,
+		"might as well be dead":                       triage.RedFlag,
+		"I've started cutting again":                  triage.RedFlag,
+		"my husband drove me to A&E":                  triage.RedFlag,
+		"I wet the bed last night":                    triage.RedFlag,
+		"the pain is through the roof":                triage.Worsening,
+		"Pain 8 today, I was told to expect 3 by now": triage.Worsening,
+		// and what must stay benign
+		"the tingling has gone":          triage.Improving,
+		"no está peor":                   triage.Same,
+		"no estoy suicida, solo cansada": triage.Other,
+	}
+	for text, want := range cases {
+		d := triage.Classify(text, nil)
+		if d.Class != want && !(want == triage.Other && !d.Escalate) {
+			t.Errorf("%q: %s (%s), want %s", text, d.Class, d.Reason, want)
+		}
+	}
+}

@@ -89,7 +89,7 @@ var (
 	numbWord = newConcept("numb", "numbness", "no feeling", "cant feel", "tingling", "pins and needles",
 		"entumecido", "entumecida", "adormecido", "adormecida", "dormido", "dormida", "hormigueo", "no siento")
 	bladderBowel = newConcept("cant pee", "cant wee", "cant urinate", "trouble peeing", "trouble urinating",
-		"wet myself", "peed myself", "leaking urine", "cant control my bladder", "lost control of my bladder",
+		"wet myself", "peed myself", "wet the bed", "wet my bed", "mojé la cama", "moje la cama", "me orine en la cama", "leaking urine", "cant control my bladder", "lost control of my bladder",
 		"cant control my bowels", "lost control of my bowels", "bladder", "bowels", "incontinence", "incontinent",
 		"no puedo orinar", "no puedo hacer pipi", "me orine", "se me escapa la orina", "no controlo la vejiga",
 		"vejiga", "no controlo el intestino", "incontinencia")
@@ -212,7 +212,8 @@ func applyRedFlags(clauses []clause, d Decision, skip func(int) bool) Decision {
 // clauseDenied: a clause that opens with a denial ("no swelling, no rash")
 // reports nothing.
 func clauseDenied(words []string) bool {
-	if len(words) > 1 && deniedVerbs[words[1]] {
+	if len(words) > 1 && (deniedVerbs[words[1]] || words[1] == ",") {
+		// "No, my face has dropped": an answer, not a denial.
 		return false // "no puedo levantar el pie" says something, denies nothing
 	}
 	return len(words) > 0 && (words[0] == "no" || words[0] == "not" || words[0] == "ni" || words[0] == "sin" || words[0] == "nothing")

@@ -34,6 +34,10 @@ var selfHarmPhrases = newConcept(
 	"want everything to end", "wont be around much longer", "not be around much longer", "not going to be around",
 	"dont see the point of anything", "whats the point of living", "whats the point of getting better", "point of any of this",
 	"no le veo sentido a nada", "cansada de todo", "cansado de todo", "harta de todo", "harto de todo", "no quiero seguir",
+	"might as well be dead", "rather be dead", "id rather be dead", "be better dead", "overdose", "overdosing", "od on",
+	"started cutting", "cutting again", "cut again", "done with life", "done with living", "want it all to stop",
+	"want everything to stop", "jumping off", "jump off", "jump in front", "step in front of", "hang myself", "end myself",
+	"sobredosis", "tirarme", "aventarme", "colgarme", "cortarme otra vez", "no aguanto mas vivir",
 )
 
 // Not wanting to exist, said with a "want" and a "be": "dont really want
@@ -59,7 +63,7 @@ var (
 )
 
 // selfHarmNegations, just before a phrase, deny it: "I'm not suicidal".
-var selfHarmNegations = set("not", "no", "never", "nunca", "nada", "dont", "wont", "isnt")
+var selfHarmNegations = set("not", "never", "nunca", "nada", "dont", "wont", "isnt")
 
 // selfHarm returns the phrase that states a wish to die or to self-harm,
 // or "" when there is none (or it is denied just before it).
@@ -89,7 +93,15 @@ func selfHarm(norm string) string {
 	return ""
 }
 
+// spanishVerbs stand between "no" and what it denies: "no estoy suicida".
+var spanishVerbs = set("estoy", "soy", "es", "me", "voy", "pienso", "quiero", "tengo")
+
 func denied(words []string, i int) bool {
+	// "no" denies only right before ("no suicida"); "no, I want to die"
+	// and "no i want to die" answer the text.
+	if i > 0 && words[i-1] == "no" || i > 1 && words[i-2] == "no" && spanishVerbs[words[i-1]] {
+		return true
+	}
 	for j := max(i-2, 0); j < i; j++ {
 		if selfHarmNegations[words[j]] {
 			return true

@@ -102,7 +102,10 @@ func classify(text string, previous *int) (Decision, *findings) {
 	// patterns are the costliest part of reading one.
 	if numbers := numbersIn(norm); numbers > 0 {
 		f.score = painScore(norm)
-		if numbers > 1 {
+		// "Pain 8 today, I was told to expect 3 by now": a score someone
+		// expected is not one the client had, so no trend is read.
+		if numbers > 1 && expectWords.find(wordPattern.FindAllString(norm, -1)) < 0 && !strings.Contains(norm, "expect") &&
+			!strings.Contains(norm, "supposed to") && !strings.Contains(norm, "should be") {
 			f.trend = scoreTrend(norm)
 		}
 		if f.trend != nil {
@@ -416,7 +419,7 @@ var worsening = []rule{
 		"increased", "increasing", "escalating", "peor", "empeorado", "empeorando", "empeora", "empeoro", "mas dolor", "duele mas", "mas fuerte",
 		"mas adolorido", "mas adolorida", "hurting|hurts|aching|sore _ more",
 		"ramped up", "crept up", "creeping up", "gone up", "went up", "going up", "picked up", "flared", "flare up", "flaring",
-		"spiked", "shot up", "escalated", "climbing", "still climbing", "getting worse", "empeorando", "amped up", "se disparo", "subio", "aumento", "ha subido", "va en aumento",
+		"spiked", "shot up", "escalated", "hurts like hell", "like hell", "through the roof", "off the charts", "off the scale", "climbing", "still climbing", "getting worse", "empeorando", "amped up", "se disparo", "subio", "aumento", "ha subido", "va en aumento",
 	}},
 	{class: Worsening, reason: "describes bad pain", negated: Same, resolvable: true, phrases: []string{
 		"terrible", "awful", "horrible", "horrendous", "dreadful", "really bad", "very bad", "so bad", "pretty bad", "quite bad", "bad",
@@ -433,7 +436,8 @@ var worsening = []rule{
 var improving = []rule{
 	{class: Improving, reason: "says better", negated: Same, phrases: []string{
 		"better", "improving", "improved", "improvement", "easing", "eased", "easier", "less pain", "less sore", "less tight", "less stiff",
-		"no pain", "pain free", "painfree", "no more pain", "gone", "went away", "loads better", "relief", "relieved", "looser", "recovered",
+		"no pain", "pain free", "painfree", "no more pain", "all gone", "gone now", "gone away", "pain gone", "pains gone",
+		"pain is gone", "pain has gone", "its gone now", "its all gone", "soreness gone", "soreness has gone", "ache gone", "ache has gone", "went away", "loads better", "relief", "relieved", "looser", "recovered",
 		"not as bad", "not so bad", "not too bad", "mejor", "mejorando", "mejorado", "mejoro", "menos dolor", "sin dolor", "ya no duele",
 		"no duele", "no me duele", "emojigood", "feel great", "feel good", "feeling great", "feeling good", "amazing", "fantastic", "wonderful",
 		"great", "good", "fine", "perfect", "excellent", "loose", "relaxed", "genial", "perfecto", "estupendo", "excelente", "bien",
@@ -475,6 +479,62 @@ var listWords = map[string]bool{",": true, "or": true, "and": true, "nor": true,
 var resolutions = map[string]bool{
 	"gone": true, "stopped": true, "went": true, "passed": true, "disappeared": true, "cleared": true,
 	"desaparecio": true, "paso": true, "quito": true,
+}
+
+// answerNo: a "no" that answers the text ("No, it's worse", "nope getting
+// worse", "no its worse") rather than denying what follows.
+func answerNo(words []string, i int) bool {
+	if words[i] != "no" || i+1 >= len(words) {
+		return false
+	}
+	return words[i+1] == "," || answerStarts[words[i+1]]
+}
+
+var answerStarts = map[string]bool{"its": true, "it": true, "im": true, "i": true, "getting": true, "thats": true, "my": true,
+	"the": true, "still": true, "actually": true, "honestly": true, "feeling": true, "now": true}
+
+// In Spanish "no" before a verb denies it ("no está peor", "no tengo
+// mareos"): only "No, ..." with a comma is an answer there.
+
+// neverSo: "never felt so dizzy", "never been in this much pain" say more,
+// not less.
+func neverSo(words []string, i int) bool {
+	if words[i] != "never" && words[i] != "nunca" {
+		return false
+	}
+	rest := strings.Join(words[i+1:min(i+4, len(words))], " ")
+	for _, p := range []string{"felt so", "felt this", "been so", "been this", "been in this", "had such", "had this", "felt such", "me habia", "habia sentido"} {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvedAt reports a resolution word at words[i] that says a symptom has
+// passed: not "hasn't gone", "not stopped", and not "gone down into my
+// foot", "gone red", "gone lopsided", where "gone" is a change, not an end.
+func resolvedAt(words []string, i int) bool {
+	if !resolutions[words[i]] {
+		return false
+	}
+	for j := max(i-2, 0); j < i; j++ {
+		if negators[words[j]] || words[j] == "still" {
+			return false
+		}
+	}
+	if i+1 < len(words) && !resolutionEnds[words[i+1]] {
+		return false
+	}
+	return true
+}
+
+// Words after "gone", "stopped" ... that keep it an end: "gone now",
+// "stopped completely", "gone away".
+var resolutionEnds = map[string]bool{
+	",": true, "now": true, "away": true, "completely": true, "totally": true, "entirely": true, "already": true, "today": true,
+	"overnight": true, "thanks": true, "thank": true, "y": true, "and": true, "but": true, "pero": true, "ya": true, "por": true,
+	"after": true, "since": true, "by": true, "emojigood": true, "gracias": true, "del": true, "todo": true,
 }
 
 // Words that place a complaint in the past: "was worse yesterday".
@@ -596,6 +656,9 @@ func (f *findings) apply(r rule, c clause, idx int, all []clause) {
 		if f.denied(r, c, m, all, idx) {
 			if r.negated != "" {
 				f.add(r.negated, fmt.Sprintf("%s denied (%q)", r.reason, "not "+m.text), c, idx, m)
+			} else if r.resolvable && slices.ContainsFunc(c.words[m.end:min(m.end+4, len(c.words))], func(w string) bool { return resolutions[w] }) {
+				// "the tingling has gone": it has passed.
+				f.add(Improving, fmt.Sprintf("%s has passed (%q)", r.reason, m.text), c, idx, m)
 			}
 			continue
 		}
@@ -666,7 +729,7 @@ func (f *findings) denied(r rule, c clause, m match, all []clause, idx int) bool
 	for j := m.start - 1; j >= 0 && steps < 8; j-- {
 		w := c.words[j]
 		steps++
-		if negators[w] {
+		if negators[w] && !answerNo(c.words, j) && !neverSo(c.words, j) {
 			return true
 		}
 		if fillers[w] || r.symptom && (listWords[w] || symptomWords[w]) {
@@ -678,7 +741,7 @@ func (f *findings) denied(r rule, c clause, m match, all []clause, idx int) bool
 		return false
 	}
 	for j := m.end; j < len(c.words) && j < m.end+4; j++ {
-		if resolutions[c.words[j]] {
+		if resolvedAt(c.words, j) {
 			return true
 		}
 	}
@@ -687,9 +750,9 @@ func (f *findings) denied(r rule, c clause, m match, all []clause, idx int) bool
 	if idx+1 < len(all) {
 		next := all[idx+1].words
 		resolved, other := false, false
-		for _, w := range next {
+		for k, w := range next {
 			switch {
-			case resolutions[w]:
+			case resolvedAt(next, k):
 				resolved = true
 			case symptomWords[w] || isPainWord(w) || w == "worse" || w == "peor":
 				other = true
@@ -706,7 +769,9 @@ var symptomWords = func() map[string]bool {
 		for _, p := range r.phrases {
 			for _, part := range strings.Fields(p) {
 				for _, w := range strings.Split(part, "|") {
-					if !negators[w] && w != "_" && !fillers[w] && w != "cant" {
+					// Body parts do not carry a denial on: "no fever, leg
+					// numb" denies the fever only.
+					if !negators[w] && w != "_" && !fillers[w] && w != "cant" && !bodyPart.words[w] && !slices.Contains(strings.Split(limbs, "|"), w) {
 						words[w] = true
 					}
 				}
