@@ -43,12 +43,23 @@ func expectationClauses(clauses []clause) []bool {
 // outcomeAfter reports a clause after clause i, not itself an expectation,
 // that says how things turned out without a complaint of its own.
 func (f *findings) outcomeAfter(i int) bool {
+	// Within the clause: a part after a join ("..., it didn't") that
+	// says how it turned out, with no complaint of its own. Each part is
+	// read once, so a long clause costs in proportion to its length.
 	if w := f.clauses[i].words; true {
 		if e := expectWords.find(w); e >= 0 {
-			for j := e + 1; j < len(w)-1; j++ {
-				if outcomeJoins[w[j]] && outcomeWords.find(w[j+1:]) >= 0 && !complaintIn(w[j+1:]) {
-					return true
+			start := -1
+			for j := e + 1; j <= len(w); j++ {
+				if j < len(w) && !outcomeJoins[w[j]] {
+					continue
 				}
+				if start >= 0 && j > start {
+					part := w[start:j]
+					if outcomeWords.find(part) >= 0 && !complaintIn(part) {
+						return true
+					}
+				}
+				start = j + 1
 			}
 		}
 	}
@@ -117,8 +128,21 @@ func complaintIn(words []string) bool {
 
 // discounted reports a clause that states a fear the reply says did not
 // come true.
+// It is worked out once per clause: a long reply of many clauses would
+// otherwise read the rest of the reply again for every finding.
 func (f *findings) discounted(i int) bool {
-	return i < len(f.expect) && f.expect[i] && f.outcomeAfter(i)
+	if i >= len(f.expect) || !f.expect[i] {
+		return false
+	}
+	if f.discount == nil {
+		f.discount = map[int]bool{}
+	}
+	d, ok := f.discount[i]
+	if !ok {
+		d = f.outcomeAfter(i)
+		f.discount[i] = d
+	}
+	return d
 }
 
 // labelledExpected reports a statement (not a question) that calls what

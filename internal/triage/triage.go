@@ -571,8 +571,9 @@ type findings struct {
 	signals  []signal
 	question string
 	score    *scoreFound
-	trend    *trend // two scores said in time order
-	expect   []bool // per clause: states an expectation
+	trend    *trend       // two scores said in time order
+	expect   []bool       // per clause: states an expectation
+	discount map[int]bool // per expectation clause: did not come true (see discounted)
 }
 
 // add records a signal found at m. Its part of the clause, between commas,

@@ -136,3 +136,14 @@ func BenchmarkClassify(b *testing.B) {
 		triage.Classify(l.text, l.previous)
 	}
 }
+
+// BenchmarkClassifyHostile is a 2,000-character reply built to make the
+// reader's work grow with its length: many clauses, each an expectation
+// with an outcome and a complaint.
+func BenchmarkClassifyHostile(b *testing.B) {
+	text := strings.Repeat("thought , ok worse , ", 100)[:triage.MaxLength]
+	b.ReportAllocs()
+	for b.Loop() {
+		triage.Classify(text, nil)
+	}
+}
