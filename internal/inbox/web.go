@@ -189,6 +189,10 @@ func (wb *Web) Login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, staff.ErrTooManyAttempts):
 		wb.render(w, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email})
 		return
+	case errors.Is(err, staff.ErrBusy):
+		w.Header().Set("Retry-After", "2")
+		wb.render(w, http.StatusServiceUnavailable, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email})
+		return
 	case err != nil:
 		wb.Log.Error("login", "err", err)
 		wb.render(w, http.StatusServiceUnavailable, "login.html", pageData{Title: "Sign in", Error: "temporarily unavailable; try again"})

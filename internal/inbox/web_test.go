@@ -487,6 +487,13 @@ func TestAdminDisablesAColleague(t *testing.T) {
 	if status := max.post("/inbox/staff/"+leeID+"/enable", url.Values{"csrf": {max.csrf()}}); status != http.StatusOK {
 		t.Fatalf("enable: %d", status)
 	}
+	// Enabled again, Lee signs in anew; the old session and token stay dead.
+	if status := lee.get("/inbox"); status == http.StatusOK && strings.Contains(lee.page, "Sign out") {
+		t.Errorf("re-enabling brought the old session back")
+	}
+	if _, err := b.staff.ByAPIToken(ctx, token); !errors.Is(err, staff.ErrNoSession) {
+		t.Errorf("re-enabling brought the old API token back: %v", err)
+	}
 	b.login(t, "lee@harbour.example")
 }
 
@@ -496,6 +503,7 @@ func TestChangeOwnPassword(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	dana := b.login(t, "dana@harbour.example")
+	elsewhere := b.login(t, "dana@harbour.example") // Dana's other device
 	dana.get("/inbox/staff")
 	const next = "a much longer passphrase"
 	if status := dana.post("/inbox/password", url.Values{"csrf": {dana.csrf()}, "current": {"wrong one entirely"}, "new": {next}}); status != http.StatusForbidden {
@@ -514,5 +522,9 @@ func TestChangeOwnPassword(t *testing.T) {
 	}
 	if _, _, _, err := b.staff.Login(ctx, "dana@harbour.example", next, "192.0.2.11"); err != nil {
 		t.Errorf("the new password: %v", err)
+	}
+	// A new password ends every other session (a stolen one with it).
+	if status := elsewhere.get("/inbox"); status == http.StatusOK && strings.Contains(elsewhere.page, "Sign out") {
+		t.Errorf("another session survived the password change")
 	}
 }

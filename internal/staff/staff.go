@@ -44,6 +44,11 @@ type Account struct {
 	Role         Role      `json:"role"`
 	PasswordHash string    `json:"password_hash"`
 	Disabled     bool      `json:"disabled,omitempty"`
+	// Credentials counts changes that end every session and API token of
+	// the account: disabling, enabling, a new password. Each session and
+	// token carries the count it was made under and works only while it
+	// is current.
+	Credentials int `json:"credentials,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	CreatedBy    string    `json:"created_by"`
 }
@@ -57,7 +62,9 @@ func (a Account) Author() aftercare.Author {
 type Session struct {
 	ClinicID  string    `json:"clinic_id"`
 	StaffID   string    `json:"staff_id"`
-	CSRF      string    `json:"csrf"` // put in every form, checked on every POST
+	// Credentials is the account's count when the session began.
+	Credentials int    `json:"credentials,omitempty"`
+	CSRF        string `json:"csrf"` // put in every form, checked on every POST
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Addr      string    `json:"addr,omitempty"`
@@ -74,6 +81,9 @@ var (
 	ErrLogin = errors.New("wrong email or password")
 	// ErrTooManyAttempts is a login refused by the rate limit.
 	ErrTooManyAttempts = errors.New("too many login attempts; try again in an hour")
+	// ErrBusy is a login that found every password check in use for
+	// longer than hashWait: try again in a moment.
+	ErrBusy = errors.New("sign-in is busy; try again in a moment")
 	// ErrNoSession is a missing, expired or unknown session or token.
 	ErrNoSession   = errors.New("not signed in")
 	ErrEmailTaken  = errors.New("an account with this email already exists")
@@ -137,6 +147,8 @@ func normalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(
 type indexEntry struct {
 	ClinicID string `json:"clinic_id"`
 	StaffID  string `json:"staff_id"`
+	// Credentials, on an API token: the account's count when it was made.
+	Credentials int `json:"credentials,omitempty"`
 }
 
 // NewAccount is what an admin (or the command) gives to create one.
@@ -170,7 +182,7 @@ func (s *Service) Create(ctx context.Context, n NewAccount, by aftercare.Author)
 	a := Account{ID: "stf_" + randomToken(9), ClinicID: n.ClinicID, Email: email, Name: strings.TrimSpace(n.Name), Role: n.Role,
 		PasswordHash: hash, CreatedAt: s.Now(), CreatedBy: by.Name}
 	// The email index first: its create is the uniqueness check.
-	if _, err := natsjs.SaveRecord(ctx, s.accounts, emailKey(email), indexEntry{a.ClinicID, a.ID}, 0); err != nil {
+	if _, err := natsjs.SaveRecord(ctx, s.accounts, emailKey(email), indexEntry{ClinicID: a.ClinicID, StaffID: a.ID}, 0); err != nil {
 		if errors.Is(err, natsjs.ErrConflict) {
 			return Account{}, ErrEmailTaken
 		}
@@ -193,6 +205,7 @@ func (s *Service) SetDisabled(ctx context.Context, clinic, id string, disabled b
 			return false, nil
 		}
 		a.Disabled = disabled
+		a.Credentials++ // enabling again does not bring old sessions back
 		return true, nil
 	})
 	if errors.Is(err, aftercare.ErrNotFound) {
@@ -222,6 +235,7 @@ func (s *Service) ChangePassword(ctx context.Context, a Account, current, next s
 	}
 	_, err = natsjs.UpdateRecord(ctx, s.Store, s.accounts, accountKey(a.ClinicID, a.ID), false, func(cur *Account) (bool, error) {
 		cur.PasswordHash = hash
+		cur.Credentials++ // every other session and token ends
 		return true, nil
 	})
 	return err
@@ -270,38 +284,50 @@ func (s *Service) Login(ctx context.Context, email, password, addr string) (stri
 	now := s.Now()
 	hour := now.UTC().Format("2006010215")
 	acctCounter, addrCounter := "fail.acct."+digest(email)+"."+hour, "fail.addr."+digest(addr)+"."+hour
+	// Each attempt takes its place in both counts before any password is
+	// checked (a compare-and-set, so guesses sent at the same instant are
+	// each counted): past a limit the password is not even checked. A
+	// login that succeeds gives its places back: the limits count failures.
 	for _, c := range []struct {
 		key   string
 		limit int
 	}{{acctCounter, s.Limits.PerAccount}, {addrCounter, s.Limits.PerAddress}} {
-		n, _, err := natsjs.GetRecord[int](ctx, s.Store, s.sessions, c.key)
-		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		if _, err := natsjs.UpdateRecord(ctx, s.Store, s.sessions, c.key, true, func(n *int) (bool, error) {
+			if *n >= c.limit {
+				return false, ErrTooManyAttempts
+			}
+			*n++
+			return true, nil
+		}); err != nil {
 			return "", Session{}, Account{}, err
 		}
-		if n >= c.limit {
-			return "", Session{}, Account{}, ErrTooManyAttempts
-		}
 	}
+	// Hashing is bounded for the whole scheduler; a burst of logins (one
+	// clinic's, or a guesser's) waits at most hashWait, then is told to try
+	// again, so nobody else's sign-in queues behind it.
 	select {
 	case s.hashing <- struct{}{}:
+	case <-time.After(hashWait):
+		return "", Session{}, Account{}, ErrBusy
 	case <-ctx.Done():
 		return "", Session{}, Account{}, ctx.Err()
 	}
 	a, err := s.checkPassword(ctx, email, password)
 	<-s.hashing
 	if errors.Is(err, ErrLogin) {
-		for _, key := range []string{acctCounter, addrCounter} {
-			if _, cerr := natsjs.UpdateRecord(ctx, s.Store, s.sessions, key, true, func(n *int) (bool, error) { *n++; return true, nil }); cerr != nil {
-				return "", Session{}, Account{}, cerr
-			}
-		}
 		s.Log.Info("login failed", "addr", addr)
 	}
 	if err != nil {
 		return "", Session{}, Account{}, err
 	}
+	for _, key := range []string{acctCounter, addrCounter} {
+		_, _ = natsjs.UpdateRecord(ctx, s.Store, s.sessions, key, false, func(n *int) (bool, error) {
+			*n = max(*n-1, 0)
+			return true, nil
+		})
+	}
 	token := randomToken(32)
-	sess := Session{ClinicID: a.ClinicID, StaffID: a.ID, CSRF: randomToken(32), CreatedAt: now,
+	sess := Session{ClinicID: a.ClinicID, StaffID: a.ID, Credentials: a.Credentials, CSRF: randomToken(32), CreatedAt: now,
 		ExpiresAt: now.Add(natsjs.StaffSessionTTL), Addr: addr}
 	if _, err := natsjs.SaveRecord(ctx, s.sessions, sessionKey(token), sess, 0); err != nil {
 		return "", Session{}, Account{}, err
@@ -339,6 +365,9 @@ func (s *Service) checkPassword(ctx context.Context, email, password string) (Ac
 	return a, nil
 }
 
+// hashWait bounds the wait for a password check's slot.
+const hashWait = time.Second
+
 // dummyHash is checked against when the email is unknown.
 var dummyHash, _ = HashPassword("not a real password, only for timing")
 
@@ -356,7 +385,7 @@ func (s *Service) Session(ctx context.Context, token string) (Session, Account, 
 		return Session{}, Account{}, err
 	}
 	a, err := s.Account(ctx, sess.ClinicID, sess.StaffID)
-	if errors.Is(err, ErrNoSuchStaff) || (err == nil && a.Disabled) {
+	if errors.Is(err, ErrNoSuchStaff) || (err == nil && (a.Disabled || a.Credentials != sess.Credentials)) {
 		return Session{}, Account{}, ErrNoSession
 	}
 	return sess, a, err
@@ -375,7 +404,7 @@ const APITokenPrefix = "aft_staff_"
 // only its hash is stored.
 func (s *Service) NewAPIToken(ctx context.Context, a Account) (string, error) {
 	token := APITokenPrefix + randomToken(32)
-	if _, err := natsjs.SaveRecord(ctx, s.accounts, tokenKey(token), indexEntry{a.ClinicID, a.ID}, 0); err != nil {
+	if _, err := natsjs.SaveRecord(ctx, s.accounts, tokenKey(token), indexEntry{ClinicID: a.ClinicID, StaffID: a.ID, Credentials: a.Credentials}, 0); err != nil {
 		return "", err
 	}
 	return token, nil
@@ -394,7 +423,7 @@ func (s *Service) ByAPIToken(ctx context.Context, token string) (Account, error)
 		return Account{}, err
 	}
 	a, err := s.Account(ctx, idx.ClinicID, idx.StaffID)
-	if errors.Is(err, ErrNoSuchStaff) || (err == nil && a.Disabled) {
+	if errors.Is(err, ErrNoSuchStaff) || (err == nil && (a.Disabled || a.Credentials != idx.Credentials)) {
 		return Account{}, ErrNoSession
 	}
 	return a, err

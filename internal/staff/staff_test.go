@@ -3,7 +3,9 @@ package staff_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,5 +227,35 @@ func TestAuditIsAppendOnlyAndPerClinic(t *testing.T) {
 	}
 	if err := stream.Purge(ctx); err == nil {
 		t.Error("the audit stream was purged")
+	}
+}
+
+// Guesses sent all at once are each counted before any password is
+// checked: no more than the limit are ever checked, and a burst waits a
+// bounded time for the password checks the whole scheduler shares.
+func TestConcurrentGuessesStopAtTheLimit(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	create(t, b.svc, "harbour", "dana@harbour.example", staff.Clinician)
+	var wg sync.WaitGroup
+	var checked, refused, other atomic.Int32
+	for i := range 30 {
+		wg.Go(func() {
+			_, _, _, err := b.svc.Login(ctx, "dana@harbour.example", "guess", fmt.Sprintf("192.0.2.%d", i))
+			switch {
+			case errors.Is(err, staff.ErrLogin):
+				checked.Add(1)
+			case errors.Is(err, staff.ErrTooManyAttempts), errors.Is(err, staff.ErrBusy):
+				refused.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("guess: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if int(checked.Load()) > b.svc.Limits.PerAccount || checked.Load()+refused.Load() != 30 {
+		t.Errorf("%d guesses checked (limit %d), %d refused, %d other", checked.Load(), b.svc.Limits.PerAccount, refused.Load(), other.Load())
 	}
 }
