@@ -324,8 +324,10 @@ func schedule(ctx context.Context, store *natsjs.Store, clinic *clinics.Clinic, 
 		return e, nil
 	}
 	if e.AckCode == "" {
-		code := newAckCode()
-		var err error
+		code, err := freeAckCode(ctx, store, clinic.ID, newAckCode)
+		if err != nil {
+			return e, err
+		}
 		e, err = store.UpdateEscalation(ctx, clinic.ID, e.ID, func(cur *aftercare.Escalation) error {
 			if cur.AckCode != "" {
 				return aftercare.ErrUnchanged

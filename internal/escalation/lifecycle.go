@@ -208,6 +208,27 @@ func (l *Lifecycle) byCode(ctx context.Context, clinic, code string) (aftercare.
 // only the clinic's contact phones can use it.
 func newAckCode() string { return strconv.Itoa(1000 + rand.N(9000)) }
 
+// freeAckCode is a code no unresolved escalation of the clinic holds, so an
+// ACK meant for one cannot acknowledge another. (Two raised at the same
+// instant could still draw the same; byCode then takes the newest.)
+func freeAckCode(ctx context.Context, store *natsjs.Store, clinic string, draw func() string) (string, error) {
+	all, err := store.Escalations(ctx, clinic)
+	if err != nil {
+		return "", err
+	}
+	taken := map[string]bool{}
+	for _, e := range all {
+		if e.Status != aftercare.EscalationResolved && e.AckCode != "" {
+			taken[e.AckCode] = true
+		}
+	}
+	for {
+		if code := draw(); !taken[code] {
+			return code, nil
+		}
+	}
+}
+
 // spell reads a code digit by digit in a voice call: "4 8 2 1".
 func spell(code string) string { return strings.Join(strings.Split(code, ""), " ") }
 
