@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,9 +35,13 @@ type Outbound struct {
 	CreatedAt      time.Time        `json:"created_at"`
 	// Status: queued, waiting (the send window is closed), sending, sent,
 	// then Twilio's (delivered, undelivered, failed), or not_sent.
-	Status     string    `json:"status"`
-	Reason     string    `json:"reason,omitempty"`
-	ClaimedAt  time.Time `json:"claimed_at,omitzero"`
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason,omitempty"`
+	ClaimedAt time.Time `json:"claimed_at,omitzero"`
+	// Attempts counts sends tried; kept on the record because a reply
+	// that waits on a timer comes back as a new message, whose delivery
+	// count starts again at one.
+	Attempts   int       `json:"attempts,omitempty"`
 	SID        string    `json:"sid,omitempty"`
 	SentAt     time.Time `json:"sent_at,omitzero"`
 	DeliveryAt time.Time `json:"delivery_at,omitzero"`
@@ -64,14 +69,25 @@ type ReplyError struct{ Reason string }
 func (e *ReplyError) Error() string { return e.Reason }
 
 // Reply records a staff reply and hands it to the worker to send.
-func (st *Store) Reply(ctx context.Context, conv Conversation, body string, by aftercare.Author, now time.Time) (Outbound, error) {
+//
+// nonce, from the form, makes sending it again (a double click, a resent
+// form) queue nothing more: it becomes the reply's id. Empty: a new id.
+func (st *Store) Reply(ctx context.Context, conv Conversation, body string, by aftercare.Author, now time.Time, nonce ...string) (Outbound, error) {
 	body = strings.TrimSpace(body)
 	if body == "" || utf8.RuneCountInString(body) > MaxReplyLength || !utf8.ValidString(body) {
 		return Outbound{}, &ReplyError{fmt.Sprintf("a reply must be 1-%d characters", MaxReplyLength)}
 	}
-	o := Outbound{ID: fmt.Sprintf("r%d", now.UnixNano()), ClinicID: conv.ClinicID, ConversationID: conv.ID, To: conv.Phone,
+	id := fmt.Sprintf("r%d", now.UnixNano())
+	if len(nonce) > 0 && validNonce(nonce[0]) {
+		id = "n" + nonce[0]
+	}
+	o := Outbound{ID: id, ClinicID: conv.ClinicID, ConversationID: conv.ID, To: conv.Phone,
 		Body: body, Author: by, CreatedAt: now, Status: "queued", UpdatedAt: now}
-	if _, err := natsjs.SaveRecord(ctx, st.S.InboxBucket(), outboundKey(o.ClinicID, o.ConversationID, o.ID), o, 0); err != nil {
+	if _, err := natsjs.SaveRecord(ctx, st.S.InboxBucket(), outboundKey(o.ClinicID, o.ConversationID, o.ID), o, 0); errors.Is(err, natsjs.ErrConflict) {
+		// The same form sent again: that reply is queued already.
+		prev, _, err := natsjs.GetRecord[Outbound](ctx, st.S, st.S.InboxBucket(), outboundKey(o.ClinicID, o.ConversationID, o.ID))
+		return prev, err
+	} else if err != nil {
 		return Outbound{}, err
 	}
 	data, _ := json.Marshal(outboxJob{ClinicID: o.ClinicID, ConversationID: o.ConversationID, ID: o.ID})
@@ -83,6 +99,22 @@ func (st *Store) Reply(ctx context.Context, conv Conversation, body string, by a
 	}
 	return o, nil
 }
+
+// validNonce: 16-64 letters and digits, as NewNonce makes them.
+func validNonce(n string) bool {
+	if len(n) < 16 || len(n) > 64 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewNonce is a reply form's one-time id.
+func NewNonce() string { return rand.Text() }
 
 // Defer takes a staff reply that must wait (the clinic's send window is
 // closed) out of the outbox consumer: a JetStream timer, one per reply,
@@ -144,6 +176,10 @@ type Sender struct {
 	Now            func() time.Time
 	Log            *slog.Logger
 }
+
+// maxReplyAttempts is how many sends a staff reply gets before it is marked
+// failed, with the error, for the person who wrote it to see.
+const maxReplyAttempts = 8
 
 // Pacer hands out send slots per sender (see dispatch.Pacer).
 type Pacer interface {
@@ -238,6 +274,15 @@ func (s *Sender) Send(ctx context.Context, clinicID, conv, id string, attempt in
 	if o.Status == "sending" {
 		// An earlier attempt may have reached Twilio unrecorded.
 		if sid, err = sms.FindSent(ctx, log, s.SMS, m, o.ClaimedAt); err != nil {
+			// Twilio cannot say whether it went: a try all the same.
+			o, uerr := s.Store.updateOutbound(ctx, clinicID, conv, id, func(r *Outbound) (bool, error) {
+				r.Attempts++
+				return true, nil
+			})
+			if uerr == nil && o.Attempts >= maxReplyAttempts {
+				_, serr := s.settle(ctx, o, "failed", "could not reach Twilio: "+err.Error())
+				return serr
+			}
 			return jobs.Retry(5*time.Second, err)
 		}
 	}
@@ -246,6 +291,7 @@ func (s *Sender) Send(ctx context.Context, clinicID, conv, id string, attempt in
 			return false, errSettled
 		}
 		r.Status, r.Reason, r.ClaimedAt, r.UpdatedAt = "sending", "", now, now
+		r.Attempts++
 		return true, nil
 	}); errors.Is(err, errSettled) {
 		return nil
@@ -269,7 +315,7 @@ func (s *Sender) Send(ctx context.Context, clinicID, conv, id string, attempt in
 		})
 		log.Info("staff reply sent", "sid", sid)
 		return err
-	case sms.IsPermanent(err) || attempt >= 8:
+	case sms.IsPermanent(err) || o.Attempts >= maxReplyAttempts:
 		_, serr := s.settle(ctx, o, "failed", err.Error())
 		log.Warn("staff reply failed", "err", err)
 		return serr

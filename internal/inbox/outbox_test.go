@@ -189,3 +189,47 @@ func TestStaffRepliesTakeTheSendersRate(t *testing.T) {
 		t.Errorf("results %v (second: %s), %d at Twilio; want the first sent, the second handed back", results, action, stand.Count())
 	}
 }
+
+// The same reply form sent twice (a double click) queues one reply; a
+// reply that keeps failing is marked failed after its attempts, counted on
+// its record (a reply back from a timer starts a new delivery count).
+func TestRepliesAreQueuedOnceAndGiveUp(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	store := &inbox.Store{S: env.Store, Clinics: natsjstest.Clinics(t), Steps: 3}
+	dana := aftercare.Author{Kind: aftercare.AuthorStaff, ID: "stf_1", Name: "Dana"}
+	conv := inbox.Conversation{Summary: inbox.Summary{ID: inbox.ConversationID("harbour", "+447700900008"), ClinicID: "harbour", Phone: "+447700900008"}}
+	nonce := inbox.NewNonce()
+	first, err := store.Reply(ctx, conv, "Please call us.", dana, time.Now(), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Reply(ctx, conv, "Please call us.", dana, time.Now(), nonce)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("sent again: %+v %v", again, err)
+	}
+	if outs, err := store.Outbound(ctx, "harbour", conv.ID); err != nil || len(outs) != 1 {
+		t.Fatalf("%d replies queued (%v), want 1", len(outs), err)
+	}
+
+	// Twilio is down (nothing listens): every try fails and is retried.
+	stand := twiliotest.NewServer()
+	stand.Close()
+	sender, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &inbox.Sender{Store: store, SMS: sender, Now: time.Now, Log: natsjstest.Logger()}
+	var last error
+	for range 10 {
+		last = s.Send(ctx, "harbour", conv.ID, first.ID, 1) // always "attempt 1", as after a timer
+		if last == nil {
+			break
+		}
+	}
+	outs, _ := store.Outbound(ctx, "harbour", conv.ID)
+	if last != nil || len(outs) != 1 || outs[0].Status != "failed" || outs[0].Attempts != 8 {
+		t.Errorf("after 10 tries: %v, %+v; want failed after 8 attempts", last, outs)
+	}
+}

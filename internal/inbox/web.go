@@ -24,6 +24,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"mask":  aftercare.MaskPhone,
 	"chart": PainChart,
 	"roles": staff.Roles,
+	"nonce": NewNonce, // each reply form its own: sending it twice queues one reply
 }).ParseFS(files, "templates/*.html"))
 
 // Web serves the inbox's pages. Every page but the login needs a signed-in
@@ -298,7 +299,7 @@ func (wb *Web) Reply(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		return
 	}
 	body := r.PostForm.Get("body")
-	o, err := wb.Store.Reply(r.Context(), conv, body, v.Account.Author(), wb.Now())
+	o, err := wb.Store.Reply(r.Context(), conv, body, v.Account.Author(), wb.Now(), r.PostForm.Get("nonce"))
 	var bad *ReplyError
 	switch {
 	case errors.As(err, &bad):
