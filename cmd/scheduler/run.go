@@ -13,6 +13,7 @@ import (
 	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/egress"
+	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/housekeeping"
 	"github.com/aftercare/aftercare/internal/httpapi"
@@ -92,8 +93,17 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		return err
 	}
 
-	staffSvc := staff.New(store, staff.Limits{PerAccount: cfg.LoginAttemptsPerAccount, PerAddress: cfg.LoginAttemptsPerAddress}, now, log)
 	audit := &staff.Audit{JS: store.JetStream(), Now: now}
+	erasureSvc := &erasure.Service{Store: store, Inbox: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}, Audit: audit, Steps: len(cfg.Offsets), Now: now,
+		EscalationRetention: cfg.NATS.EscalationRetention,
+		AtTwilio:            func(id string) bool { c, ok := directory.Lookup(id); return ok && c.EraseAtTwilio }}
+	retention := &housekeeping.Retention{Store: store, Erasure: erasureSvc, Clinics: clinicList, Texts: cfg.NATS.Retention, Escalations: cfg.NATS.EscalationRetention,
+		MaxPerRun: cfg.RetentionMaxPerRun, Now: now, Log: log}
+	if err := housekeeping.AddRetention(ctx, crons, cfg.RetentionSchedule, retention); err != nil {
+		return err
+	}
+
+	staffSvc := staff.New(store, staff.Limits{PerAccount: cfg.LoginAttemptsPerAccount, PerAddress: cfg.LoginAttemptsPerAddress}, now, log)
 	lifecycle := &escalation.Lifecycle{Store: store, Clinics: directory, Now: now, Log: log}
 	inboxWeb := &inbox.Web{Staff: staffSvc, Audit: audit, Store: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)},
 		Escalations: lifecycle, SecureCookie: cfg.InboxCookieSecure,
@@ -111,7 +121,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		// escalation webhook (no redirects, no internal addresses).
 		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback}),
 		Escalations: lifecycle,
-		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb}
+		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb, Erasure: erasureSvc}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {

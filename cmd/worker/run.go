@@ -20,6 +20,7 @@ import (
 	"github.com/aftercare/aftercare/internal/dispatch"
 	"github.com/aftercare/aftercare/internal/egress"
 	"github.com/aftercare/aftercare/internal/email"
+	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/inbox"
@@ -138,6 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	conversations := &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}
 	staffReplies := &inbox.Sender{Store: conversations, SMS: sender, Pacer: pacer, StatusCallback: statusCallback, Now: time.Now, Log: log}
 	recorder := &delivery.Recorder{Store: store, StaffReplies: conversations, Now: time.Now, Log: log, Stats: &delivery.Stats{}}
+	deleter, _ := sender.(erasure.MessageDeleter) // the twilio driver; the console keeps no logs
+	twilioEraser := &erasure.TwilioEraser{Deleter: deleter, Log: log}
 	workerMetrics(reg, dispatcher.Stats, processor.Stats, notifier.Stats, recorder.Stats, consumers)
 	chainMetrics(reg, chain.Stats)
 	deadLetter := func(kind string) jobs.DeadLetterFunc {
@@ -179,6 +182,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return conversations.Defer(ctx, msg, until)
 		},
 		DeferAfter: laneDeferAfter,
+	}, {
+		// A clinic with erase_at_twilio: an erased client's texts go from
+		// Twilio's logs too. Only the worker holds Twilio's credentials.
+		Name: natsjs.ConsumerTwilioErase, Consumer: consumers.twilioErase, Concurrency: 1,
+		Handle: twilioEraser.Handle, DeadLetter: deadLetter("erasure"),
 	}}...)
 	var stops []func(context.Context) error
 	for _, r := range runners {
@@ -271,10 +279,11 @@ type workerConsumers struct {
 	replies, notify, delivery jetstream.Consumer
 	chain                     jetstream.Consumer
 	outbox                    jetstream.Consumer // staff replies from the inbox
+	twilioErase               jetstream.Consumer // erased clients' messages to delete at Twilio
 }
 
 func (c workerConsumers) all() []jetstream.Consumer {
-	return append([]jetstream.Consumer{c.replies, c.notify, c.chain, c.delivery, c.outbox}, c.lanes...)
+	return append([]jetstream.Consumer{c.replies, c.notify, c.chain, c.delivery, c.outbox, c.twilioErase}, c.lanes...)
 }
 
 func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, clinics []string) (workerConsumers, error) {
@@ -302,7 +311,10 @@ func openConsumers(ctx context.Context, conn *natsjs.Conn, cfg config.Worker, cl
 	if c.delivery, err = natsjs.DeliveryConsumer(ctx, conn.JS, cfg.AckWait, 256); err != nil {
 		return c, err
 	}
-	c.outbox, err = natsjs.OutboxConsumer(ctx, conn.JS, cfg.AckWait, 64)
+	if c.outbox, err = natsjs.OutboxConsumer(ctx, conn.JS, cfg.AckWait, 64); err != nil {
+		return c, err
+	}
+	c.twilioErase, err = natsjs.TwilioEraseConsumer(ctx, conn.JS, cfg.AckWait, 8)
 	return c, err
 }
 

@@ -49,8 +49,33 @@ type Clinic struct {
 	RebookURL string `json:"rebook_url,omitempty"`
 	// FrequencyCap overrides the service's caps on tips to one client.
 	FrequencyCap FrequencyCap `json:"frequency_cap,omitzero"`
+	// EraseAtTwilio: erasing a client (DELETE /v1/clients/{phone}) has
+	// Twilio delete their texts, both ways, from its message logs too.
+	EraseAtTwilio bool `json:"erase_at_twilio,omitempty"`
+	// Retention shortens how long the clinic's records are kept, per kind.
+	Retention Retention `json:"retention,omitzero"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
+}
+
+// Retention is how long a clinic keeps each kind of record, where shorter
+// than the service keeps them for every clinic (NATS_RETENTION,
+// NATS_ESCALATION_RETENTION): the scheduler's housekeeping deletes the
+// clinic's older ones. Go durations ("240h"); empty keeps the default.
+type Retention struct {
+	// Texts: a client's sessions, follow-ups, texts both ways and inbox
+	// conversation, counted from their last session or text.
+	Texts string `json:"texts,omitempty"`
+	// Escalations: escalation records with their notes and history,
+	// counted from when they were raised.
+	Escalations string `json:"escalations,omitempty"`
+	// DeadLetters: jobs given up on that name the clinic.
+	DeadLetters string `json:"dead_letters,omitempty"`
+
+	// Parsed, when set.
+	TextsFor       time.Duration `json:"-"`
+	EscalationsFor time.Duration `json:"-"`
+	DeadLettersFor time.Duration `json:"-"`
 }
 
 // Quota is a clinic's own daily quotas of texts; zero keeps the service's

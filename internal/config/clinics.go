@@ -158,6 +158,7 @@ func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]
 		if f := c.FrequencyCap; f.PerDay < 0 || f.PerWeek < 0 || (f.PerDay > 0 && f.PerWeek > 0 && f.PerWeek < f.PerDay) {
 			fail("frequency_cap: per_day and per_week must be positive, per_week at least per_day (or absent, for the service's)")
 		}
+		checkRetention(&c.Retention, fail)
 		if c.Escalation.OnCallPhone == "" && c.Escalation.WebhookURL == "" {
 			fail("escalation: set on_call_phone or webhook_url (or both), or no one hears of a client getting worse")
 		}
@@ -331,5 +332,24 @@ func checkChain(c *aftercare.Clinic, fail func(string, ...any)) {
 			fail("escalation.remind_unresolved_after %q must be a positive duration such as \"4h\"", r)
 		}
 		esc.RemindAfter = d
+	}
+}
+
+// checkRetention parses a clinic's retention; how it compares with the
+// service's is checked with the scheduler's settings (CheckRetention).
+func checkRetention(r *aftercare.Retention, fail func(string, ...any)) {
+	for _, f := range []struct {
+		name, value string
+		into        *time.Duration
+	}{{"texts", r.Texts, &r.TextsFor}, {"escalations", r.Escalations, &r.EscalationsFor}, {"dead_letters", r.DeadLetters, &r.DeadLettersFor}} {
+		if f.value == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f.value)
+		if err != nil || d <= 0 {
+			fail("retention.%s %q must be a positive duration such as \"720h\"", f.name, f.value)
+			continue
+		}
+		*f.into = d
 	}
 }

@@ -93,6 +93,12 @@ type Scheduler struct {
 	// follow-ups whose timer went missing.
 	ReconcileSchedule string        `env:"RECONCILE_SCHEDULE" envDefault:"@every 5m"`
 	ReconcileGrace    time.Duration `env:"RECONCILE_GRACE" envDefault:"10m"`
+	// RetentionSchedule is a robfig/cron spec for the job that deletes a
+	// clinic's records past its own retention (a clinic's "retention");
+	// RetentionMaxPerRun bounds what one run deletes, per kind, so a
+	// clinic that shortens its retention is caught up over several runs.
+	RetentionSchedule  string `env:"RETENTION_SCHEDULE" envDefault:"@every 1h"`
+	RetentionMaxPerRun int    `env:"RETENTION_MAX_PER_RUN" envDefault:"200"`
 	// PlannerConcurrency is how many session events are applied at once;
 	// each waits on a dozen round trips to JetStream, so more than cores.
 	PlannerConcurrency int `env:"PLANNER_CONCURRENCY" envDefault:"32"`
@@ -229,11 +235,42 @@ func LoadScheduler(getenv func(string) string) (Scheduler, []aftercare.Clinic, e
 	if cfg.CapPerDay < 0 || cfg.CapPerWeek < 0 || (cfg.CapPerDay > 0 && cfg.CapPerWeek > 0 && cfg.CapPerWeek < cfg.CapPerDay) {
 		errs = append(errs, errors.New("FREQUENCY_CAP_PER_DAY, FREQUENCY_CAP_PER_WEEK: want 0 (off) or positive, the week's at least the day's"))
 	}
+	if cfg.RetentionMaxPerRun < 1 {
+		errs = append(errs, errors.New("RETENTION_MAX_PER_RUN: must be at least 1"))
+	}
 	clinics, err := loadClinics(cfg.ClinicsFile, getenv, clinicRules{needIntake: true, anyWindow: cfg.AllowAnySendWindow})
 	if err != nil {
 		errs = append(errs, err)
 	}
+	for _, c := range clinics {
+		errs = append(errs, cfg.Common.retentionProblems(c)...)
+	}
 	return cfg, clinics, errors.Join(errs...)
+}
+
+// retentionProblems: a clinic's retention can only shorten the service's,
+// as the streams and buckets drop every clinic's records at NATS_RETENTION
+// and NATS_ESCALATION_RETENTION whatever a clinic says; and its texts must
+// outlast its last tip.
+func (c Common) retentionProblems(cl aftercare.Clinic) []error {
+	r, n := cl.Retention, c.NATS
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("clinic %s: "+format, append([]any{cl.ID}, args...)...))
+	}
+	if r.TextsFor > n.Retention {
+		fail("retention.texts %v is longer than NATS_RETENTION (%v), which removes every clinic's texts first", r.TextsFor, n.Retention)
+	}
+	if r.TextsFor > 0 && len(c.Offsets) > 0 && r.TextsFor < c.Offsets[len(c.Offsets)-1]+7*24*time.Hour {
+		fail("retention.texts %v must exceed the last follow-up offset by at least 7 days, or a client's records go before their last tip", r.TextsFor)
+	}
+	if r.EscalationsFor > n.EscalationRetention {
+		fail("retention.escalations %v is longer than NATS_ESCALATION_RETENTION (%v), which removes every clinic's escalations first", r.EscalationsFor, n.EscalationRetention)
+	}
+	if r.DeadLettersFor > n.Retention {
+		fail("retention.dead_letters %v is longer than NATS_RETENTION (%v), which removes every clinic's dead letters first", r.DeadLettersFor, n.Retention)
+	}
+	return errs
 }
 
 // LoadWorker reads and validates the worker's configuration.

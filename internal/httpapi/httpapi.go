@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
@@ -45,6 +46,8 @@ type SchedulerAPI struct {
 	Audit *staff.Audit
 	// Inbox serves the staff inbox's pages under /inbox; nil: none.
 	Inbox *inbox.Web
+	// Erasure exports and erases a client's data; nil: no /v1/clients.
+	Erasure *erasure.Service
 }
 
 func bearer(r *http.Request) string {

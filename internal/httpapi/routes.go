@@ -17,6 +17,11 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("POST /v1/escalations/{id}/assign", s.staffTokens(s.assignEscalation))
 	mux.HandleFunc("GET /v1/replies", s.staffTokens(s.listReplies))
 	mux.HandleFunc("POST /v1/replies/{message_sid}/reviewed", s.staffTokens(s.markReviewed))
+	if s.Erasure != nil {
+		// A client's data: the clinic's token or a clinic_admin's staff token.
+		mux.HandleFunc("GET /v1/clients/{phone}/export", s.staffTokens(s.exportClient))
+		mux.HandleFunc("DELETE /v1/clients/{phone}", s.staffTokens(s.eraseClient))
+	}
 	if s.Inbox != nil {
 		in := s.Inbox
 		pages := http.NewServeMux()

@@ -14,6 +14,9 @@ import (
 
 type staffClinicKey struct{}
 
+// staffRoleKey holds a staff token's role, for endpoints only admins use.
+type staffRoleKey struct{}
+
 // staffTokens lets a staff member's API token stand where the clinic's
 // shared token does: it names the clinic and the person, so the handlers
 // attribute what is done (aftercare.AuthorFrom). Any other bearer passes
@@ -41,6 +44,7 @@ func (s *SchedulerAPI) staffTokens(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		ctx := aftercare.WithAuthor(r.Context(), a.Author())
+		ctx = context.WithValue(ctx, staffRoleKey{}, a.Role)
 		h(w, r.WithContext(context.WithValue(ctx, staffClinicKey{}, clinic)))
 	}
 }

@@ -30,6 +30,9 @@ const (
 	StreamAudit = "AFTERCARE_AUDIT"
 	// StreamOutbox holds staff replies to clients until the worker sends them.
 	StreamOutbox = "AFTERCARE_OUTBOX"
+	// StreamErasure holds the messages an erasure has Twilio delete, until
+	// the worker has (a work queue: each job is gone once done).
+	StreamErasure = "AFTERCARE_ERASURE"
 
 	BucketClients     = "aftercare_clients"     // per clinic and number: sessions, last score
 	BucketReplies     = "aftercare_replies"     // one record per inbound text
@@ -56,6 +59,9 @@ const (
 	ConsumerNotify  = "notifier" // tells clinics of escalations
 	ConsumerChain   = "chain"    // fires the steps of escalation chains
 	ConsumerOutbox  = "outbox"   // sends staff replies to clients
+
+	// ConsumerTwilioErase deletes erased clients' messages at Twilio.
+	ConsumerTwilioErase = "twilio-erase"
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -154,6 +160,14 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		// consumer's ack-pending places, where enough of them would hold
 		// up every clinic's replies until morning.
 		AllowMsgSchedules: true,
+	}, {
+		Name:        StreamErasure,
+		Description: "Messages to delete from Twilio's logs after a client's erasure (erasure.twilio.<clinic>)",
+		Subjects:    []string{"erasure.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		MaxAge:      s.Retention,
+		Retention:   jetstream.WorkQueuePolicy,
 	}, quotaStream(s)}
 }
 
@@ -351,6 +365,12 @@ const maxTokenID = 2 * aftercare.MaxIDLength
 // OutboxConsumer creates or updates the durable consumer of staff replies.
 func OutboxConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
 	return workerConsumer(ctx, js, StreamOutbox, ConsumerOutbox, "outbox.>", "Sends staff replies to clients", ackWait, maxAckPending)
+}
+
+// TwilioEraseConsumer creates or updates the durable consumer of Twilio
+// erasure jobs.
+func TwilioEraseConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration, maxAckPending int) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamErasure, ConsumerTwilioErase, "erasure.twilio.>", "Deletes erased clients' messages from Twilio's logs", ackWait, maxAckPending)
 }
 
 // StreamSubjects are the subjects of every stream the programs make, and

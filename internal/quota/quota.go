@@ -183,6 +183,9 @@ func (k *Keeper) Refusals() map[[2]string]int64 {
 	return maps.Clone(k.refusals)
 }
 
+// RecipientToken is how a client's counters name them: quota.<clinic>.<day>.<token>.
+func RecipientToken(phone string) string { return token(phone) }
+
 // token names a client in a counter's subject without the number itself.
 func token(phone string) string {
 	sum := sha256.Sum256([]byte(phone))

@@ -179,6 +179,25 @@ func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (
 	return "", nil
 }
 
+// DeleteMessage removes a message, its body and numbers, from Twilio's
+// logs (the Messages resource's DELETE): for a clinic that has Twilio
+// forget an erased client too. A message Twilio no longer has is no error,
+// so a repeated job deletes nothing twice.
+func (s *Sender) DeleteMessage(ctx context.Context, sid string) error {
+	rec := &recorder{next: s.transport}
+	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.api(rec).DeleteMessage(sid, nil) })
+	var rest *twclient.TwilioRestError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errAbandoned):
+		return &sms.TemporaryError{Err: fmt.Errorf("delete message %s: %w", sid, err)}
+	case errors.As(err, &rest) && rest.Status == http.StatusNotFound:
+		return nil
+	}
+	return classify(fmt.Errorf("delete message %s: %w", sid, err), rec.status, rec.retryAfter)
+}
+
 // api returns a Twilio API client of its own whose transport records the
 // HTTP status and Retry-After (twilio-go keeps no response headers).
 func (s *Sender) api(rec *recorder) *openapi.ApiService {

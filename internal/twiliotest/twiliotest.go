@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +78,8 @@ type Server struct {
 	requests int
 	lists    int
 	inFlight int
+	deleted  []string // SIDs of messages deleted
+	created  int      // messages ever accepted: SIDs stay unique after deletes
 }
 
 // NewServer starts a stand-in; Close it when done.
@@ -85,6 +88,7 @@ func NewServer() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.createMessage)
 	mux.HandleFunc("GET /2010-04-01/Accounts/{sid}/Messages.json", s.listMessages)
+	mux.HandleFunc("DELETE /2010-04-01/Accounts/{sid}/Messages/{file}", s.deleteMessage)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Calls.json", s.createCall)
 	s.Server = httptest.NewServer(mux)
 	return s
@@ -280,8 +284,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.created++
 	m := Message{
-		SID: fmt.Sprintf("SM%032d", len(s.messages)+1), To: to, From: from, MessagingServiceSID: service,
+		SID: fmt.Sprintf("SM%032d", s.created), To: to, From: from, MessagingServiceSID: service,
 		Body: body, StatusCallback: r.PostForm.Get("StatusCallback"), Received: received, At: s.now(),
 	}
 	s.messages = append(s.messages, m)
@@ -290,6 +295,34 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(resource(m))
+}
+
+// deleteMessage deletes a message as Twilio does: 204 with no body, or 404
+// with Twilio's error 20404 for a SID it does not have (deleted already).
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
+	if !authentic(w, r) {
+		return
+	}
+	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	s.mu.Lock()
+	i := slices.IndexFunc(s.messages, func(m Message) bool { return m.SID == sid })
+	if ok && i >= 0 {
+		s.messages = slices.Delete(s.messages, i, i+1)
+		s.deleted = append(s.deleted, sid)
+	}
+	s.mu.Unlock()
+	if !ok || i < 0 {
+		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Deleted returns the SIDs of the messages deleted so far, in order.
+func (s *Server) Deleted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.deleted)
 }
 
 // Calls returns the voice calls placed so far.

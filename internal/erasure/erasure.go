@@ -1,0 +1,428 @@
+// Package erasure exports and erases what the service holds about one
+// client of one clinic (GDPR articles 15 and 17): their client record,
+// sessions, follow-ups and timers, replies, inbox conversation and staff
+// replies, dead letters and quota counters. What the clinic must keep
+// (escalations, the clinical record; an opt-out, so a STOP keeps working;
+// the append-only audit trail) is kept, and the answer says so.
+package erasure
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/inbox"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/quota"
+	"github.com/aftercare/aftercare/internal/staff"
+)
+
+// Service finds, exports and erases one client's data.
+type Service struct {
+	Store *natsjs.Store
+	Inbox *inbox.Store
+	Audit *staff.Audit
+	// Steps is how many follow-ups a session has.
+	Steps int
+	Now   func() time.Time
+	// EscalationRetention is how long escalation records are kept, to say so.
+	EscalationRetention time.Duration
+	// AtTwilio says whether a clinic has Twilio delete an erased client's
+	// messages from its logs too (its erase_at_twilio); nil: none does.
+	AtTwilio func(clinic string) bool
+}
+
+// Export is everything held about one client at one clinic.
+type Export struct {
+	ClinicID     string                  `json:"clinic_id"`
+	Phone        string                  `json:"phone"`
+	ExportedAt   time.Time               `json:"exported_at"`
+	Client       *aftercare.ClientRecord `json:"client,omitempty"`
+	Sessions     []SessionExport         `json:"sessions"`
+	Replies      []aftercare.Reply       `json:"replies"`
+	Escalations  []aftercare.Escalation  `json:"escalations"`
+	Conversation ConversationExport      `json:"conversation"`
+	// OptOut is the client's opt-out ("opted out at ...") or the mark of a
+	// number whose texts fail; empty when neither.
+	OptOut      string       `json:"opt_out,omitempty"`
+	DeadLetters []DeadLetter `json:"dead_letters"`
+}
+
+// SessionExport is a session with its follow-ups.
+type SessionExport struct {
+	aftercare.Session
+	FollowUps []FollowUpExport `json:"follow_ups"`
+}
+
+// FollowUpExport is a follow-up and whether its timer is still waiting.
+type FollowUpExport struct {
+	aftercare.FollowUp
+	TimerPending bool `json:"timer_pending"`
+}
+
+// ConversationExport is the inbox's conversation with the client.
+type ConversationExport struct {
+	ID           string           `json:"id"`
+	State        inbox.State      `json:"state"`
+	StaffReplies []inbox.Outbound `json:"staff_replies"`
+	// Audit is what staff did in the conversation, oldest first.
+	Audit []staff.Entry `json:"audit"`
+}
+
+// DeadLetter is a message given up on that names the client.
+type DeadLetter struct {
+	Subject string    `json:"subject"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+	Data    string    `json:"data"`
+}
+
+// Empty reports whether nothing at all is held about the client. After an
+// erasure what was kept (the audit entries, at least) is still held, and
+// exported.
+func (e Export) Empty() bool {
+	return e.Client == nil && len(e.Sessions) == 0 && len(e.Replies) == 0 && len(e.Escalations) == 0 &&
+		e.Conversation.State == (inbox.State{}) && len(e.Conversation.StaffReplies) == 0 && len(e.Conversation.Audit) == 0 &&
+		e.OptOut == "" && len(e.DeadLetters) == 0
+}
+
+// found is one client's data as erasure needs it: the records and the
+// ids that name them elsewhere.
+type found struct {
+	export   Export
+	sessions []string // session ids, from their records and the client record
+	sids     []string // Twilio's ids of the texts both ways
+}
+
+func (s *Service) find(ctx context.Context, clinic, phone string) (found, error) {
+	f := found{export: Export{ClinicID: clinic, Phone: phone, ExportedAt: s.Now().UTC(),
+		Sessions: []SessionExport{}, Replies: []aftercare.Reply{}, Escalations: []aftercare.Escalation{}, DeadLetters: []DeadLetter{}}}
+	x := &f.export
+	client, _, err := s.Store.Client(ctx, clinic, phone)
+	switch {
+	case err == nil:
+		x.Client = &client
+		for _, cs := range client.Sessions {
+			f.sessions = append(f.sessions, cs.SessionID)
+		}
+	case !errors.Is(err, aftercare.ErrNotFound):
+		return f, err
+	}
+	sessions, err := s.Store.ClientSessions(ctx, clinic, phone)
+	if err != nil {
+		return f, err
+	}
+	for _, rec := range sessions {
+		if !slices.Contains(f.sessions, rec.SessionID) {
+			f.sessions = append(f.sessions, rec.SessionID)
+		}
+		se := SessionExport{Session: rec, FollowUps: []FollowUpExport{}}
+		fus, err := s.Store.FollowUps(ctx, clinic, rec.SessionID, s.Steps)
+		if err != nil {
+			return f, err
+		}
+		for _, fu := range fus {
+			pending, err := s.Store.TimerPending(ctx, aftercare.DueFollowUp{ClinicID: clinic, SessionID: fu.SessionID, Step: fu.Step})
+			if err != nil {
+				return f, err
+			}
+			se.FollowUps = append(se.FollowUps, FollowUpExport{FollowUp: fu, TimerPending: pending})
+			f.sids = append(f.sids, fu.MessageSID)
+		}
+		x.Sessions = append(x.Sessions, se)
+	}
+	replies, err := s.Store.Replies(ctx, clinic)
+	if err != nil {
+		return f, err
+	}
+	for _, r := range replies {
+		if r.From == phone {
+			x.Replies = append(x.Replies, r)
+			f.sids = append(f.sids, r.MessageSID, r.AnswerSID)
+		}
+	}
+	escalations, err := s.Store.Escalations(ctx, clinic)
+	if err != nil {
+		return f, err
+	}
+	for _, e := range escalations {
+		if e.ClientPhone == phone {
+			x.Escalations = append(x.Escalations, e)
+		}
+	}
+	conv := inbox.ConversationID(clinic, phone)
+	x.Conversation = ConversationExport{ID: conv, StaffReplies: []inbox.Outbound{}, Audit: []staff.Entry{}}
+	if x.Conversation.State, err = s.Inbox.State(ctx, clinic, conv); err != nil {
+		return f, err
+	}
+	outs, err := s.Inbox.Outbound(ctx, clinic, conv)
+	if err != nil {
+		return f, err
+	}
+	x.Conversation.StaffReplies = append(x.Conversation.StaffReplies, outs...)
+	for _, o := range outs {
+		f.sids = append(f.sids, o.SID)
+	}
+	f.sids = slices.DeleteFunc(f.sids, func(sid string) bool { return sid == "" })
+	if s.Audit != nil {
+		entries, err := s.Audit.History(ctx, clinic, "conversation", conv)
+		if err != nil {
+			return f, err
+		}
+		x.Conversation.Audit = append(x.Conversation.Audit, entries...)
+	}
+	if x.OptOut, err = s.Store.OptOutValue(ctx, clinic, phone); err != nil {
+		return f, err
+	}
+	match := f.deadLetters(clinic)
+	err = s.Store.EachMessage(ctx, natsjs.StreamDeadLetter, "deadletter.>", func(m natsjs.StreamMsg) error {
+		if match(m) {
+			x.DeadLetters = append(x.DeadLetters, DeadLetter{Subject: m.Subject, Reason: m.Header.Get(natsjs.ReasonHeader), At: m.At, Data: string(m.Data)})
+		}
+		return nil
+	})
+	return f, err
+}
+
+// needles are the forms the client's number takes in subjects and bodies:
+// as given, without its "+" (keys), and as a subject token.
+func needles(phone string) [][]byte {
+	digits := strings.TrimPrefix(phone, "+")
+	out := [][]byte{[]byte(phone), []byte(digits)}
+	for _, t := range []string{natsjs.Token(phone), natsjs.Token(digits)} {
+		if !slices.ContainsFunc(out, func(b []byte) bool { return string(b) == t }) {
+			out = append(out, []byte(t))
+		}
+	}
+	return out
+}
+
+// matcher says whether a stream message is about the client: it names the
+// number in any form, or in its subject one of the client's sessions.
+func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
+	ns := needles(f.export.Phone)
+	var sessionTokens []string
+	for _, id := range f.sessions {
+		sessionTokens = append(sessionTokens, "."+natsjs.SessionKey(clinic, id)+".")
+	}
+	return func(m natsjs.StreamMsg) bool {
+		for _, n := range ns {
+			if bytes.Contains(m.Data, n) || strings.Contains(m.Subject, string(n)) {
+				return true
+			}
+		}
+		for _, values := range m.Header {
+			for _, v := range values {
+				for _, n := range ns {
+					if strings.Contains(v, string(n)) {
+						return true
+					}
+				}
+			}
+		}
+		subject := m.Subject + "."
+		return slices.ContainsFunc(sessionTokens, func(t string) bool { return strings.Contains(subject, t) })
+	}
+}
+
+// deadLetters matches the client's dead letters. Their subjects name the
+// clinic in different places (deadletter.followup.<clinic>.<session>.<step>,
+// deadletter.record.aftercare_clients.<clinic>, ...), or none when the job
+// could not be read (deadletter.<kind>.undecodable): those are the
+// clinic's too when they name the number.
+func (f found) deadLetters(clinic string) func(natsjs.StreamMsg) bool {
+	match := f.matcher(clinic)
+	return func(m natsjs.StreamMsg) bool {
+		tokens := strings.Split(m.Subject, ".")
+		return (slices.Contains(tokens, clinic) || tokens[len(tokens)-1] == "undecodable") && match(m)
+	}
+}
+
+// Export returns everything held about a client at a clinic.
+func (s *Service) Export(ctx context.Context, clinic, phone string) (Export, error) {
+	f, err := s.find(ctx, clinic, phone)
+	if err != nil {
+		return Export{}, fmt.Errorf("export client: %w", err)
+	}
+	return f.export, nil
+}
+
+// Result says what an erasure removed and what it kept, and why.
+type Result struct {
+	ClinicID string    `json:"clinic_id"`
+	Client   string    `json:"client_phone"` // masked
+	ErasedAt time.Time `json:"erased_at"`
+	Erased   Erased    `json:"erased"`
+	Kept     []Kept    `json:"kept"`
+	// AtTwilio is how many of the client's texts (both ways) the worker
+	// was given to delete from Twilio's logs, for a clinic that asks it.
+	AtTwilio int `json:"erase_at_twilio_queued,omitempty"`
+}
+
+// Erased counts what was removed, by kind.
+type Erased struct {
+	ClientRecord   bool `json:"client_record"`
+	Sessions       int  `json:"sessions"`
+	SessionEvents  int  `json:"session_events"`
+	FollowUps      int  `json:"follow_ups"`
+	Replies        int  `json:"replies"`
+	ReplyMessages  int  `json:"reply_messages"`
+	DeliveryStatus int  `json:"delivery_statuses"`
+	StaffReplies   int  `json:"staff_replies"`
+	Conversation   bool `json:"conversation_state"`
+	DeadLetters    int  `json:"dead_letters"`
+	FailingMark    bool `json:"failing_mark"`
+	// Timers and quota counters are purged by subject; they have no count.
+	Timers        bool `json:"timers"`
+	QuotaCounters bool `json:"quota_counters"`
+}
+
+// Kept is a kind of record erasure leaves, with how many and why.
+type Kept struct {
+	What  string `json:"what"`
+	Count int    `json:"count"`
+	Why   string `json:"why"`
+}
+
+// Erase removes what is held about a client at a clinic, but for what must
+// be kept, and returns what it did. Running it again erases nothing more.
+// A failure part way leaves the rest for the next attempt: every step is
+// safe to repeat.
+func (s *Service) Erase(ctx context.Context, clinic, phone string) (Result, error) {
+	f, err := s.find(ctx, clinic, phone)
+	if err != nil {
+		return Result{}, fmt.Errorf("erase client: %w", err)
+	}
+	res, err := s.erase(ctx, clinic, f)
+	if err != nil {
+		return Result{}, fmt.Errorf("erase client: %w", err)
+	}
+	return res, nil
+}
+
+func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, error) {
+	x := f.export
+	res := Result{ClinicID: clinic, Client: aftercare.MaskPhone(x.Phone), ErasedAt: s.Now().UTC(), Kept: []Kept{}}
+	st := s.Store
+	match := f.matcher(clinic)
+
+	// Twilio's copies first: once the records are gone, their ids are too.
+	if s.AtTwilio != nil && s.AtTwilio(clinic) && len(f.sids) > 0 {
+		if err := st.QueueTwilioErasure(ctx, natsjs.TwilioErasure{ClinicID: clinic, SIDs: f.sids}); err != nil {
+			return res, err
+		}
+		res.AtTwilio = len(f.sids)
+	}
+	// Timers next, so nothing fires for a session while it is erased.
+	for _, id := range f.sessions {
+		tok := natsjs.SessionKey(clinic, id)
+		if err := st.PurgeSubjects(ctx, natsjs.StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
+			return res, err
+		}
+		res.Erased.Timers = true
+		fus, err := st.Keys(ctx, natsjs.BucketFollowUps, tok+".*")
+		if err != nil {
+			return res, err
+		}
+		if err := st.EraseKeys(ctx, natsjs.BucketFollowUps, fus...); err != nil {
+			return res, err
+		}
+		res.Erased.FollowUps += len(fus)
+		if err := st.EraseKeys(ctx, natsjs.BucketSessions, tok); err != nil {
+			return res, err
+		}
+	}
+	res.Erased.Sessions = len(x.Sessions)
+	n, err := st.EraseMessages(ctx, natsjs.StreamSessions, "sessions."+clinic+".>", match)
+	if err != nil {
+		return res, err
+	}
+	res.Erased.SessionEvents = n
+
+	for _, r := range x.Replies {
+		if err := st.EraseKeys(ctx, natsjs.BucketReplies, natsjs.ReplyKey(clinic, r.MessageSID)); err != nil {
+			return res, err
+		}
+	}
+	res.Erased.Replies = len(x.Replies)
+	if res.Erased.ReplyMessages, err = st.EraseMessages(ctx, natsjs.StreamReplies, "replies."+clinic, match); err != nil {
+		return res, err
+	}
+	if res.Erased.DeliveryStatus, err = st.EraseMessages(ctx, natsjs.StreamDelivery, "delivery."+clinic, match); err != nil {
+		return res, err
+	}
+	if res.Erased.StaffReplies, err = s.Inbox.EraseConversation(ctx, clinic, x.Conversation.ID); err != nil {
+		return res, err
+	}
+	res.Erased.Conversation = x.Conversation.State != (inbox.State{})
+	if res.Erased.DeadLetters, err = st.EraseMessages(ctx, natsjs.StreamDeadLetter, "deadletter.>", f.deadLetters(clinic)); err != nil {
+		return res, err
+	}
+	if err := st.PurgeSubjects(ctx, natsjs.StreamQuotas, "quota."+clinic+".*."+quota.RecipientToken(x.Phone)); err != nil {
+		return res, err
+	}
+	res.Erased.QuotaCounters = true
+	// Keyed by the number: erased even when there is no record now, as a
+	// cleared failing mark or a record set aside leaves a delete marker
+	// that names the key. A client's own opt-out stays (see Kept).
+	optedOut := x.OptOut != "" && !natsjs.IsFailingMark(x.OptOut)
+	if !optedOut {
+		if err := st.EraseKeys(ctx, natsjs.BucketOptOuts, natsjs.OptOutKey(clinic, x.Phone)); err != nil {
+			return res, err
+		}
+		res.Erased.FailingMark = x.OptOut != ""
+	}
+	// The client record last: it lists the sessions, so an erasure cut
+	// short finds them again when repeated.
+	if err := st.EraseKeys(ctx, natsjs.BucketClients, natsjs.ClientKey(clinic, x.Phone)); err != nil {
+		return res, err
+	}
+	res.Erased.ClientRecord = x.Client != nil
+
+	if len(x.Escalations) > 0 {
+		res.Kept = append(res.Kept, Kept{What: "escalations", Count: len(x.Escalations),
+			Why: fmt.Sprintf("clinical records (what the client reported, who was told, who acted, their notes), kept %s after they were raised as clinical record-keeping rules require (CSP: 8 years in England); they expire on their own", years(s.EscalationRetention))})
+	}
+	if optedOut {
+		res.Kept = append(res.Kept, Kept{What: "opt_out", Count: 1,
+			Why: "the client's STOP: kept so that no new session texts them again (a suppression record, as PECR/TCPA opt-outs must be honoured); it goes when the client texts START"})
+	}
+	if n := len(x.Conversation.Audit); n > 0 {
+		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: n,
+			Why: "staff actions in the conversation, in the append-only audit trail (6 years); they name the conversation by its id, a hash, not the number, but a staff reply's text is in its entry"})
+	}
+	return res, nil
+}
+
+// years writes a retention in years when it is whole years.
+func years(d time.Duration) string {
+	const year = 365 * 24 * time.Hour
+	if d > 0 && d%year == 0 {
+		return fmt.Sprintf("%d years", d/year)
+	}
+	return d.String()
+}
+
+// Summary is an erasure's result in one line, for the audit entry: counts
+// only, no number, no text.
+func (r Result) Summary() string {
+	data, _ := json.Marshal(struct {
+		Erased Erased `json:"erased"`
+		Kept   []string
+	}{r.Erased, keptNames(r.Kept)})
+	return string(data)
+}
+
+func keptNames(k []Kept) []string {
+	out := []string{}
+	for _, x := range k {
+		out = append(out, fmt.Sprintf("%s:%d", x.What, x.Count))
+	}
+	return out
+}

@@ -1,0 +1,212 @@
+package housekeeping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/erasure"
+	"github.com/aftercare/aftercare/internal/natsjs"
+)
+
+// DefaultDeadLetterRetention keeps a dead letter two weeks: it is there for
+// an operator to read and replay, which happens within days, and it holds
+// a client's data (an event, a text) that is no use to anyone after that.
+const DefaultDeadLetterRetention = 14 * 24 * time.Hour
+
+// Retention deletes each clinic's records older than its retention says,
+// per kind. The streams and buckets expire everyone's records at the
+// service's ages (NATS_RETENTION, NATS_ESCALATION_RETENTION); a clinic
+// that must keep something for less is served here, a bounded amount each
+// run.
+type Retention struct {
+	Store   *natsjs.Store
+	Erasure *erasure.Service
+	Clinics []aftercare.Clinic
+	// Texts and Escalations are the service's own ages (NATS_RETENTION,
+	// NATS_ESCALATION_RETENTION): only a clinic's shorter one needs work.
+	Texts, Escalations time.Duration
+	// MaxPerRun bounds what one run deletes of each kind.
+	MaxPerRun int
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// RetentionResult says what one run deleted.
+type RetentionResult struct {
+	Clients     int // clients whose texts, sessions and conversation went
+	Escalations int
+	DeadLetters int
+	// More is set when a kind hit MaxPerRun: the next run goes on.
+	More bool
+}
+
+// Ages returns a clinic's retention of each kind, its own or the default.
+func (r *Retention) Ages(c aftercare.Clinic) (texts, escalations, deadLetters time.Duration) {
+	texts, escalations, deadLetters = r.Texts, r.Escalations, min(DefaultDeadLetterRetention, r.Texts)
+	if c.Retention.TextsFor > 0 {
+		texts = c.Retention.TextsFor
+	}
+	if c.Retention.EscalationsFor > 0 {
+		escalations = c.Retention.EscalationsFor
+	}
+	if c.Retention.DeadLettersFor > 0 {
+		deadLetters = c.Retention.DeadLettersFor
+	}
+	return texts, escalations, deadLetters
+}
+
+// Run deletes what is past every clinic's retention, up to MaxPerRun of
+// each kind.
+func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
+	var res RetentionResult
+	now := r.Now()
+	for _, c := range r.Clinics {
+		texts, escalations, deadLetters := r.Ages(c)
+		if texts < r.Texts && res.Clients < r.MaxPerRun {
+			n, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
+			res.Clients += n
+			if err != nil {
+				return res, fmt.Errorf("retention of %s's texts: %w", c.ID, err)
+			}
+		}
+		if escalations < r.Escalations && res.Escalations < r.MaxPerRun {
+			n, err := r.expireEscalations(ctx, c.ID, now.Add(-escalations), r.MaxPerRun-res.Escalations)
+			res.Escalations += n
+			if err != nil {
+				return res, fmt.Errorf("retention of %s's escalations: %w", c.ID, err)
+			}
+		}
+		if deadLetters < r.Texts && res.DeadLetters < r.MaxPerRun {
+			n, err := r.expireDeadLetters(ctx, c.ID, now.Add(-deadLetters), r.MaxPerRun-res.DeadLetters)
+			res.DeadLetters += n
+			if err != nil {
+				return res, fmt.Errorf("retention of %s's dead letters: %w", c.ID, err)
+			}
+		}
+	}
+	res.More = res.Clients >= r.MaxPerRun || res.Escalations >= r.MaxPerRun || res.DeadLetters >= r.MaxPerRun
+	return res, nil
+}
+
+// expireClients erases the clients whose last session and last text are
+// both older than cutoff, as an erasure does (escalations, a STOP and the
+// audit trail stay).
+func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
+	last := map[string]time.Time{} // phone: their latest session end or text
+	note := func(phone string, at time.Time) {
+		if at.After(last[phone]) || last[phone].IsZero() {
+			last[phone] = at
+		}
+	}
+	keys, err := r.Store.Keys(ctx, natsjs.BucketClients, clinic+".*")
+	if err != nil {
+		return 0, err
+	}
+	for _, key := range keys {
+		digits := strings.TrimPrefix(key, clinic+".")
+		rec, _, err := r.Store.Client(ctx, clinic, "+"+digits)
+		if errors.Is(err, aftercare.ErrNotFound) || errors.Is(err, natsjs.ErrCorrupt) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		note(rec.Phone, rec.UpdatedAt)
+		for _, s := range rec.Sessions {
+			note(rec.Phone, s.End)
+		}
+	}
+	replies, err := r.Store.Replies(ctx, clinic)
+	if err != nil {
+		return 0, err
+	}
+	for _, rep := range replies {
+		note(rep.From, rep.ReceivedAt)
+	}
+	var expired []string
+	for phone, at := range last {
+		if at.Before(cutoff) && phone != "" {
+			expired = append(expired, phone)
+		}
+	}
+	slices.Sort(expired)
+	n := 0
+	for _, phone := range expired[:min(len(expired), limit)] {
+		if _, err := r.Erasure.Erase(ctx, clinic, phone); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// expireEscalations deletes escalations raised before cutoff, with their
+// chain timers.
+func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
+	all, err := r.Store.Escalations(ctx, clinic)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range all {
+		if n >= limit || !e.RaisedAt.Before(cutoff) {
+			continue
+		}
+		if err := r.Store.CancelChain(ctx, clinic, e.ID, true); err != nil {
+			return n, err
+		}
+		if err := r.Store.EraseKeys(ctx, natsjs.BucketEscalations, natsjs.EscalationKey(clinic, e.ID)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// errEnough stops a scan that has found what it may take this run.
+var errEnough = errors.New("enough for this run")
+
+// expireDeadLetters deletes the clinic's dead letters stored before
+// cutoff. The stream is in time order: the scan stops at the first newer.
+func (r *Retention) expireDeadLetters(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
+	var seqs []uint64
+	err := r.Store.EachMessage(ctx, natsjs.StreamDeadLetter, "deadletter.>", func(m natsjs.StreamMsg) error {
+		if !m.At.Before(cutoff) || len(seqs) >= limit {
+			return errEnough
+		}
+		if slices.Contains(strings.Split(m.Subject, "."), clinic) {
+			seqs = append(seqs, m.Seq)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return 0, err
+	}
+	return len(seqs), r.Store.EraseSeqs(ctx, natsjs.StreamDeadLetter, seqs...)
+}
+
+// AddRetention runs r on spec in the housekeeping cron c.
+func AddRetention(ctx context.Context, c *cron.Cron, spec string, r *Retention) error {
+	_, err := c.AddFunc(spec, func() {
+		start := time.Now()
+		res, err := r.Run(ctx)
+		if err != nil {
+			r.Log.Error("retention failed", "err", err)
+			return
+		}
+		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters,
+			"more", res.More, "took", time.Since(start).Round(time.Millisecond))
+	})
+	if err != nil {
+		return fmt.Errorf("RETENTION_SCHEDULE %q: %w", spec, err)
+	}
+	return nil
+}

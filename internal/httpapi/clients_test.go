@@ -1,0 +1,111 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/erasure"
+	"github.com/aftercare/aftercare/internal/httpapi"
+	"github.com/aftercare/aftercare/internal/inbox"
+	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+	"github.com/aftercare/aftercare/internal/staff"
+)
+
+// Export and erasure of a client's data: the clinic's own token or a
+// clinic_admin's staff token, never a clinician's nor another clinic's; a
+// number that is not E.164 is a 400 naming the phone; each is audited
+// under the conversation's id, with no number in the entry.
+func TestClientExportAndErasureAPI(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	dir := natsjstest.Clinics(t)
+	log := natsjstest.Logger()
+	ctx := context.Background()
+	audit := &staff.Audit{JS: env.Store.JetStream(), Now: time.Now}
+	staffSvc := staff.New(env.Store, staff.Limits{PerAccount: 10, PerAddress: 100}, time.Now, log)
+	api := &httpapi.SchedulerAPI{Intake: &intake.Service{Store: env.Store, Clinics: dir, Now: time.Now, Log: log}, Store: env.Store, Steps: 3,
+		Ready: func() error { return nil }, Now: time.Now, Log: log, Staff: staffSvc, Audit: audit,
+		Erasure: &erasure.Service{Store: env.Store, Inbox: &inbox.Store{S: env.Store, Clinics: dir, Steps: 3}, Audit: audit, Steps: 3, Now: time.Now,
+			EscalationRetention: natsjs.DefaultEscalationRetention}}
+	srv := httptest.NewServer(httpapi.SchedulerRoutes(api))
+	t.Cleanup(srv.Close)
+	token := func(role staff.Role, email string) string {
+		a, err := staffSvc.Create(ctx, staff.NewAccount{ClinicID: "harbour", Email: email, Name: string(role), Role: role, Password: "correct horse battery"},
+			aftercare.Author{Kind: aftercare.AuthorSystem, Name: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := staffSvc.NewAPIToken(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin, clinician := token(staff.ClinicAdmin, "admin@harbour.example"), token(staff.Clinician, "dana@harbour.example")
+
+	const phone = "+447700900123"
+	in := aftercare.InboundSMS{MessageSID: "SM1", From: phone, To: "+447700900100", Body: "bit sore", ClinicID: "harbour", ReceivedAt: time.Now()}
+	if _, err := env.Store.SaveReply(ctx, aftercare.Reply{InboundSMS: in}, 0); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, bearer string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(raw)
+	}
+	for _, c := range []struct {
+		name, method, path, bearer string
+		status                     int
+		says                       string
+	}{
+		{"no token", "GET", "/v1/clients/%2B447700900123/export", "", 401, "credential"},
+		{"another clinic's token", "GET", "/v1/clients/%2B447700900123/export", natsjstest.SolToken, 404, "nothing is held"},
+		{"a clinician's staff token", "DELETE", "/v1/clients/%2B447700900123", clinician, 403, "clinic_admin"},
+		{"not E.164", "GET", "/v1/clients/07700900123/export", natsjstest.HarbourToken, 400, "phone in the URL path"},
+		{"export, clinic token", "GET", "/v1/clients/%2B447700900123/export", natsjstest.HarbourToken, 200, `"body":"bit sore"`},
+		{"export, admin's token", "GET", "/v1/clients/+447700900123/export", admin, 200, `"message_sid":"SM1"`},
+		{"erase, admin's token", "DELETE", "/v1/clients/%2B447700900123", admin, 200, `"replies":1`},
+		{"export after erasure: the audit entries only", "GET", "/v1/clients/%2B447700900123/export", natsjstest.HarbourToken, 200, `"replies":[]`},
+		{"erase again", "DELETE", "/v1/clients/%2B447700900123", natsjstest.HarbourToken, 200, `"replies":0`},
+	} {
+		status, body := call(c.method, c.path, c.bearer)
+		if status != c.status || !strings.Contains(body, c.says) {
+			t.Errorf("%s: %d %s, want %d saying %s", c.name, status, body, c.status, c.says)
+		}
+		if c.method == "DELETE" && strings.Contains(body, "447700900123") {
+			t.Errorf("%s: the answer holds the number: %s", c.name, body)
+		}
+	}
+
+	entries, err := audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", phone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action+" by "+e.Author.Name)
+		if data, _ := json.Marshal(e); strings.Contains(string(data), "447700900123") {
+			t.Errorf("audit entry holds the number: %s", data)
+		}
+	}
+	want := "export by clinic token,export by clinic_admin,erase by clinic_admin,export by clinic token,erase by clinic token"
+	if got := strings.Join(actions, ","); got != want {
+		t.Errorf("audit: %s, want %s", got, want)
+	}
+}
