@@ -37,20 +37,20 @@ func Roles() []Role { return []Role{Clinician, FrontDesk, ClinicAdmin} }
 
 // Account is one named person at one clinic.
 type Account struct {
-	ID           string    `json:"id"`
-	ClinicID     string    `json:"clinic_id"`
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	Role         Role      `json:"role"`
-	PasswordHash string    `json:"password_hash"`
-	Disabled     bool      `json:"disabled,omitempty"`
+	ID           string `json:"id"`
+	ClinicID     string `json:"clinic_id"`
+	Email        string `json:"email"`
+	Name         string `json:"name"`
+	Role         Role   `json:"role"`
+	PasswordHash string `json:"password_hash"`
+	Disabled     bool   `json:"disabled,omitempty"`
 	// Credentials counts changes that end every session and API token of
 	// the account: disabling, enabling, a new password. Each session and
 	// token carries the count it was made under and works only while it
 	// is current.
-	Credentials int `json:"credentials,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	CreatedBy    string    `json:"created_by"`
+	Credentials int       `json:"credentials,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
 }
 
 // Author is the account as the records name it.
@@ -60,14 +60,14 @@ func (a Account) Author() aftercare.Author {
 
 // Session is one signed-in browser.
 type Session struct {
-	ClinicID  string    `json:"clinic_id"`
-	StaffID   string    `json:"staff_id"`
+	ClinicID string `json:"clinic_id"`
+	StaffID  string `json:"staff_id"`
 	// Credentials is the account's count when the session began.
-	Credentials int    `json:"credentials,omitempty"`
-	CSRF        string `json:"csrf"` // put in every form, checked on every POST
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Addr      string    `json:"addr,omitempty"`
+	Credentials int       `json:"credentials,omitempty"`
+	CSRF        string    `json:"csrf"` // put in every form, checked on every POST
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Addr        string    `json:"addr,omitempty"`
 }
 
 // CheckCSRF reports whether a form's token is the session's, in constant time.
