@@ -265,12 +265,13 @@ func (wb *Web) Conversation(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	if err != nil {
 		wb.Log.Warn("colleagues", "err", err)
 	}
-	now := wb.Now()
 	if _, err := wb.Store.UpdateState(r.Context(), conv.ClinicID, conv.ID, func(s *State) bool {
 		if !s.ReadAt.Before(conv.LatestAt) {
 			return false
 		}
-		s.ReadAt = now
+		// Read up to the newest text this page shows, not up to now: one
+		// that arrives as the page is built stays unread.
+		s.ReadAt = conv.LatestAt
 		return true
 	}); err != nil {
 		wb.Log.Warn("mark read", "err", err)
@@ -347,9 +348,21 @@ func (wb *Web) Done(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	if !ok {
 		return
 	}
-	now := wb.Now()
+	// Done up to the newest text the page showed (the form says which):
+	// a reply that came in after it is not swept away unseen.
+	seen, err := time.Parse(time.RFC3339Nano, r.PostForm.Get("seen"))
+	if err != nil {
+		wb.fail(w, r, v, http.StatusBadRequest, "the form is out of date; open the conversation again")
+		return
+	}
+	if now := wb.Now(); seen.After(now) {
+		seen = now
+	}
 	if _, err := wb.Store.UpdateState(r.Context(), conv.ClinicID, conv.ID, func(s *State) bool {
-		s.DoneAt = now
+		if !s.DoneAt.Before(seen) {
+			return false
+		}
+		s.DoneAt = seen
 		return true
 	}); err != nil {
 		wb.fail(w, r, v, http.StatusServiceUnavailable, "temporarily unavailable; try again")

@@ -282,6 +282,7 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 		t.Fatalf("%d %s", status, dana.page)
 	}
 	token := dana.csrf()
+	seen := seenOn(t, dana.page)
 	steps := []struct {
 		path string
 		form url.Values
@@ -290,7 +291,7 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 		{"/escalations/esc_SM2/acknowledge", url.Values{"note": {"called again, booked GP"}}},
 		{"/assign", url.Values{"staff": {mustIDByName(t, b, "Lee")}}},
 		{"/reply", url.Values{"body": {"Please call us on 020 7946 0000 when you can."}}},
-		{"/done", url.Values{}},
+		{"/done", url.Values{"seen": {seen}}},
 	}
 	for _, s := range steps {
 		s.form.Set("csrf", token)
@@ -526,5 +527,43 @@ func TestChangeOwnPassword(t *testing.T) {
 	// A new password ends every other session (a stolen one with it).
 	if status := elsewhere.get("/inbox"); status == http.StatusOK && strings.Contains(elsewhere.page, "Sign out") {
 		t.Errorf("another session survived the password change")
+	}
+}
+
+var seenField = regexp.MustCompile(`name="seen" value="([^"]+)"`)
+
+// seenOn is the newest text a conversation page showed, as its done form
+// carries it.
+func seenOn(t *testing.T, page string) string {
+	t.Helper()
+	m := seenField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no done form on the page")
+	}
+	return m[1]
+}
+
+// "Mark done" covers the texts the page showed: a reply that came in after
+// the page was built stays open, unread, and keeps its priority.
+func TestDoneCoversOnlyWhatThePageShowed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.reply(t, "harbour", "SM7", "+447700900007", "question", "can I book friday", 2*time.Hour, "s7")
+	id := inbox.ConversationID("harbour", "+447700900007")
+	dana := b.login(t, "dana@harbour.example")
+	dana.get("/inbox/c/" + id)
+	token, seen := dana.csrf(), seenOn(t, dana.page)
+	b.reply(t, "harbour", "SM8", "+447700900007", "needs_review", "my hip feels weird now", time.Minute, "s7")
+	if status := dana.post("/inbox/c/"+id+"/done", url.Values{"csrf": {token}, "seen": {seen}}); status != http.StatusOK {
+		t.Fatalf("done: %d", status)
+	}
+	list, err := b.store.List(context.Background(), "harbour")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.ID == id && (s.Done || s.OpenReplies != 1 || s.Priority != inbox.NeedsReview || !s.Unread) {
+			t.Errorf("after done: %+v; want the later reply open, unread, needs review", s)
+		}
 	}
 }
