@@ -17,6 +17,7 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("POST /v1/escalations/{id}/assign", s.staffTokens(s.assignEscalation))
 	mux.HandleFunc("GET /v1/replies", s.staffTokens(s.listReplies))
 	mux.HandleFunc("POST /v1/replies/{message_sid}/reviewed", s.staffTokens(s.markReviewed))
+	mux.HandleFunc("GET /v1/clients/{phone}/consent", s.staffTokens(s.getConsent))
 	if s.Inbox != nil {
 		in := s.Inbox
 		pages := http.NewServeMux()
