@@ -113,7 +113,10 @@ func TestConfirmationOnFirstSessionOnly(t *testing.T) {
 	if err := os.WriteFile(s.clinics, []byte(fmt.Sprintf(doc, s.clinic.URL)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	scheduler := s.start("scheduler")
+	// Two sessions' tips and the confirmation are seven texts in a day to
+	// one client, past the default quota of six (which counts the
+	// confirmation too).
+	scheduler := s.start("scheduler", "QUOTA_TEXTS_PER_RECIPIENT_PER_DAY=7")
 	s.start("worker")
 	const client = "+447700900551"
 	const confirmation = "Harbour Massage: we will text you aftercare tips over the next few days. Tel +442079460000. Reply STOP to opt out"
