@@ -116,6 +116,14 @@ func (c Consent) Entry(session string, recorded time.Time) ConsentEntry {
 		SessionID: session, RecordedAt: recorded}
 }
 
+// Validate checks a consent given on its own (the clinic's API) as a
+// session event's is checked, every problem named.
+func (c *Consent) Validate(now time.Time) error {
+	var v ValidationError
+	checkConsent(&v, c, now)
+	return v.orNil()
+}
+
 // Limits on a consent's fields.
 const (
 	MaxConsentWording = 1000

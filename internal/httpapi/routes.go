@@ -18,6 +18,7 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("GET /v1/replies", s.staffTokens(s.listReplies))
 	mux.HandleFunc("POST /v1/replies/{message_sid}/reviewed", s.staffTokens(s.markReviewed))
 	mux.HandleFunc("GET /v1/clients/{phone}/consent", s.staffTokens(s.getConsent))
+	mux.HandleFunc("POST /v1/clients/{phone}/consent", s.staffTokens(s.postConsent))
 	if s.Inbox != nil {
 		in := s.Inbox
 		pages := http.NewServeMux()
