@@ -52,7 +52,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	now := time.Now
-	plans := &planner.Planner{Store: store, Clinics: directory, Policy: cfg.Policy(), Now: now, Log: log, Stats: &planner.Stats{}, Caps: cfg.Caps()}
+	plans := &planner.Planner{Store: store, Clinics: directory, Policy: cfg.Policy(), Now: now, Log: log, Stats: &planner.Stats{}, Caps: cfg.Caps(),
+		Confirmations: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}}
 	runner := &jobs.Runner{
 		Name: natsjs.ConsumerPlanner, Consumer: consumer, Concurrency: cfg.PlannerConcurrency, Handle: plans.Handle,
 		DeadLetter: func(ctx context.Context, msg jetstream.Msg, reason string) error {

@@ -40,6 +40,10 @@ type SessionEvent struct {
 	// Service is the kind of session ("deep_tissue", "pregnancy_massage"),
 	// which picks the clinic's texts for it; optional. See ServiceKey.
 	Service string `json:"service,omitempty"`
+	// Consent is the client's agreement to texts, where the booking
+	// system or the clinic recorded one; optional. It is kept in the
+	// client's consent record (a clinic may require one before texting).
+	Consent *Consent `json:"consent,omitempty"`
 }
 
 // ServiceKey writes a booking system's name of a service as a service key:

@@ -1,6 +1,8 @@
 package aftercare
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +56,23 @@ type Clinic struct {
 	EraseAtTwilio bool `json:"erase_at_twilio,omitempty"`
 	// Retention shortens how long the clinic's records are kept, per kind.
 	Retention Retention `json:"retention,omitzero"`
+	// InboxURL is the staff inbox's address as staff reach it
+	// ("https://aftercare.example/inbox"): an on-call alert links to the
+	// conversation there, behind the inbox's login, instead of carrying
+	// the client's details.
+	InboxURL string `json:"inbox_url,omitempty"`
+	// AlertDetails puts the client's number and the reason (the words of
+	// their reply that raised it) in on-call alert texts. Off by default:
+	// HIPAA's minimum necessary; the link and the ACK code are enough to act.
+	AlertDetails bool `json:"alert_details,omitempty"`
+	// RequireConsent: follow-ups go only to clients with consent on record
+	// (from a session event, or a START); the others are skipped with the
+	// reason, and their events are still accepted.
+	RequireConsent bool `json:"require_consent,omitempty"`
+	// ConfirmFirstText: a client's first session at the clinic brings one
+	// short text naming the clinic, what texts to expect and how to stop,
+	// sent as the clinic's other texts are (send window, opt-out, rate).
+	ConfirmFirstText bool `json:"confirm_first_text,omitempty"`
 
 	IntakeToken string `json:"-"` // read from IntakeTokenEnv at start
 }
@@ -76,6 +95,23 @@ type Retention struct {
 	TextsFor       time.Duration `json:"-"`
 	EscalationsFor time.Duration `json:"-"`
 	DeadLettersFor time.Duration `json:"-"`
+}
+
+// ConversationURL is the address of a client's conversation in the
+// clinic's inbox, or "" when the clinic has set no InboxURL.
+func (c Clinic) ConversationURL(phone string) string {
+	if c.InboxURL == "" {
+		return ""
+	}
+	return strings.TrimRight(c.InboxURL, "/") + "/c/" + ConversationID(c.ID, phone)
+}
+
+// ConversationID names a client's conversation with a clinic in the inbox's
+// URLs without the number itself: a URL may end up in a browser's history,
+// a proxy's log or an alert text.
+func ConversationID(clinic, phone string) string {
+	sum := sha256.Sum256([]byte(clinic + "|" + phone))
+	return "c" + hex.EncodeToString(sum[:12])
 }
 
 // Quota is a clinic's own daily quotas of texts; zero keeps the service's

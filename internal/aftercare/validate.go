@@ -123,6 +123,12 @@ func (e *SessionEvent) Validate(now time.Time, checks Checks) error {
 	if e.Client != nil {
 		checkClient(&v, e.Client, checks)
 	}
+	if e.Consent != nil {
+		if e.Client == nil && e.Kind != "" {
+			v.add("consent", "needs client: the consent is the client's")
+		}
+		checkConsent(&v, e.Consent, now)
+	}
 	if e.Service != "" && ServiceKey(e.Service) != e.Service {
 		v.add("service", "%q is not a service key: lowercase letters, digits and _, at most %d, such as %q", truncate(e.Service), MaxServiceKey, ServiceKey(truncate(e.Service)))
 	}

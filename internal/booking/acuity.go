@@ -32,6 +32,15 @@ type acuityAppointment struct {
 	Timezone  string `json:"timezone"`
 	Canceled  bool   `json:"canceled"`
 	Type      string `json:"type"` // the appointment type's name: the service
+	// DatetimeCreated is when the client booked: 2026-11-20T09:12:40-0000.
+	DatetimeCreated string `json:"datetimeCreated"`
+	// Forms are the intake forms' answers.
+	Forms []struct {
+		Values []struct {
+			Name  string `json:"name"` // the question
+			Value string `json:"value"`
+		} `json:"values"`
+	} `json:"forms"`
 }
 
 // Verify checks X-Acuity-Signature.
@@ -89,6 +98,14 @@ func (a Acuity) Map(ctx context.Context, r Request) ([]aftercare.SessionEvent, e
 	// duplicate while a move is a new event.
 	eventID := "acuity:" + action + ":" + id + ":" + end.UTC().Format(time.RFC3339)
 	ev := completed(eventID, session, end, aftercare.Client{Phone: number, Name: appt.FirstName, TimeZone: appt.Timezone})
+	booked, _ := time.Parse("2006-01-02T15:04:05-0700", appt.DatetimeCreated)
+	for _, f := range appt.Forms {
+		for _, v := range f.Values {
+			if c := formConsent("acuity", v.Name, v.Value, booked); c != nil {
+				ev.Consent = c
+			}
+		}
+	}
 	ev.Service = aftercare.ServiceKey(appt.Type)
 	return []aftercare.SessionEvent{ev}, nil
 }

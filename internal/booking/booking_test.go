@@ -102,6 +102,10 @@ func apiStandIn(t *testing.T) *httptest.Server {
 				appt["id"], appt["phone"] = 5542, ""
 			case "5543":
 				appt["id"], appt["duration"], appt["datetime"] = 5543, "", ""
+			case "5544": // an intake form asking for consent to texts, answered yes
+				appt["id"], appt["forms"] = 5544, []map[string]any{{"id": 1, "name": "Aftercare", "values": []map[string]any{
+					{"fieldID": 11, "name": "Any injuries?", "value": "no"},
+					{"fieldID": 12, "name": "Do you agree to aftercare text messages after your session?", "value": "yes"}}}}
 			default:
 				http.Error(w, `{"status_code":404,"message":"Appointment not found"}`, http.StatusNotFound)
 				return
@@ -130,6 +134,7 @@ type want struct {
 	ignored  bool
 	reason   string // unmappable: the reason mentions this
 	service  string // of a completed session, where the system names one
+	consent  string // the wording of the consent the booking form gave; "": none
 }
 
 func TestAdapters(t *testing.T) {
@@ -150,6 +155,12 @@ func TestAdapters(t *testing.T) {
 		{"calendly", "calendly_invitee_canceled_rescheduled.json", want{kinds: kinds("cancelled"), sessions: []string{"calendly:GBGBDCAADAEDCRZ2:AAAAAAAAAAAAAAAA"}}},
 		{"calendly", "calendly_invitee_created_rescheduled.json", want{kinds: kinds("completed"), sessions: []string{"calendly:HCHCEDBBEBFEDSA3:BBBBBBBBBBBBBBBB"}, end: moved, service: "60_minute_massage"}},
 		{"calendly", "calendly_no_phone.json", want{reason: "no mobile number"}},
+		{"calendly", "calendly_invitee_created_consent.json", want{kinds: kinds("completed"), sessions: []string{"calendly:GBGBDCAADAEDCRZ2:AAAAAAAAAAAAAAAA"}, end: end, service: "60_minute_massage",
+			consent: "I agree to receive aftercare text messages from Harbour Massage after my session. Reply STOP to opt out."}},
+		{"calcom", "calcom_booking_created_consent.json", want{kinds: kinds("completed"), sessions: []string{"calcom:bFJeNb2uX8ANpT3JL5EfXw"}, end: end, service: "sports_massage_60",
+			consent: "I consent to aftercare texts (SMS) from Harbour Massage"}},
+		{"acuity", "acuity_scheduled_consent.form", want{kinds: kinds("completed"), sessions: []string{"acuity:5544"}, end: end, service: "sports_massage",
+			consent: "Do you agree to aftercare text messages after your session?"}},
 		{"calendly", "calendly_no_end.json", want{reason: "no end_time"}},
 		{"square", "square_booking_created.json", want{kinds: kinds("completed"), sessions: []string{"square:zkras0xv0xwswx"}, end: end}},
 		{"square", "square_booking_moved.json", want{kinds: kinds("completed"), sessions: []string{"square:zkras0xv0xwswx"}, end: moved}},
@@ -223,6 +234,12 @@ func TestAdapters(t *testing.T) {
 				}
 				if ev.Service != tt.want.service {
 					t.Errorf("service %q, want %q", ev.Service, tt.want.service)
+				}
+				switch c := ev.Consent; {
+				case tt.want.consent == "" && c != nil:
+					t.Errorf("consent %+v from a payload that gives none", c)
+				case tt.want.consent != "" && (c == nil || c.Wording != tt.want.consent || c.Channel != "booking_form" || c.Source != tt.system || c.At.IsZero()):
+					t.Errorf("consent %+v, want the booking form's %q", c, tt.want.consent)
 				}
 				if ev.Client.Phone != "+447700900123" {
 					t.Errorf("phone %q", ev.Client.Phone)

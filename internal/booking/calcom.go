@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -30,8 +32,10 @@ type calcomBooking struct {
 	SMSReminderNumber string           `json:"smsReminderNumber"`
 	Attendees         []calcomAttendee `json:"attendees"`
 	Responses         map[string]struct {
-		Value any `json:"value"`
+		Label string `json:"label"`
+		Value any    `json:"value"`
 	} `json:"responses"`
+	CreatedAt string `json:"createdAt"` // when the client booked, where Cal.com says
 }
 
 type calcomAttendee struct {
@@ -86,12 +90,34 @@ func (CalCom) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, error
 	}
 	ev := completed(eventID, session, *b.EndTime, client)
 	ev.Service = aftercare.ServiceKey(b.Type)
+	ev.Consent = calcomConsent(b, h.CreatedAt)
 	events := []aftercare.SessionEvent{ev}
 	if h.TriggerEvent == "BOOKING_RESCHEDULED" && b.RescheduleUID != "" && b.RescheduleUID != b.UID {
 		// The old booking's plan goes; the new booking gets its own.
 		events = append([]aftercare.SessionEvent{cancelled(eventID+":old", sessionID("calcom", b.RescheduleUID))}, events...)
 	}
 	return events, nil
+}
+
+// calcomConsent reads a booking question asking for agreement to texts
+// (by its label, else its field name) answered yes; when the booking was
+// made, else when the webhook was.
+func calcomConsent(b calcomBooking, hookCreated string) *aftercare.Consent {
+	at, err := time.Parse(time.RFC3339Nano, b.CreatedAt)
+	if err != nil {
+		at, _ = time.Parse(time.RFC3339Nano, hookCreated)
+	}
+	for _, key := range slices.Sorted(maps.Keys(b.Responses)) {
+		r := b.Responses[key]
+		question := r.Label
+		if !consentQuestion(question) {
+			question = key
+		}
+		if c := formConsent("calcom", question, r.Value, at); c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 // calcomClient finds the phone in smsReminderNumber, the attendee, or a

@@ -28,6 +28,7 @@ type calendlyHook struct {
 	CreatedAt string `json:"created_at"`
 	Payload   struct {
 		URI                string `json:"uri"`
+		CreatedAt          string `json:"created_at"` // when the invitee booked
 		Name               string `json:"name"`
 		Timezone           string `json:"timezone"`
 		TextReminderNumber string `json:"text_reminder_number"`
@@ -110,6 +111,12 @@ func (Calendly) Map(_ context.Context, r Request) ([]aftercare.SessionEvent, err
 	client := aftercare.Client{Phone: number, Name: firstName(p.Name), TimeZone: p.Timezone}
 	ev := completed(eventID, session, *p.ScheduledEvent.EndTime, client)
 	ev.Service = aftercare.ServiceKey(p.ScheduledEvent.Name)
+	booked, _ := time.Parse(time.RFC3339Nano, p.CreatedAt)
+	for _, qa := range p.QuestionsAndAnswers {
+		if c := formConsent("calendly", qa.Question, qa.Answer, booked); c != nil {
+			ev.Consent = c
+		}
+	}
 	return []aftercare.SessionEvent{ev}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
@@ -150,6 +151,17 @@ func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]
 				fail("rebook_url: %v", err)
 			} else if u.Scheme != "https" {
 				fail("rebook_url must be https")
+			}
+		}
+		if c.InboxURL != "" {
+			// On-call alerts link to conversations under it: it must be
+			// the inbox's own address, over TLS but for a local run.
+			if u, err := checkURL(c.InboxURL); err != nil {
+				fail("inbox_url: %v", err)
+			} else if u.Scheme != "https" && !loopback(u.Hostname()) {
+				fail("inbox_url must be https (plain http only to localhost)")
+			} else if u.RawQuery != "" || u.Fragment != "" || !strings.HasSuffix(strings.TrimRight(u.Path, "/"), "/inbox") {
+				fail("inbox_url must be the inbox's address, ending in /inbox, with no query: such as https://aftercare.example/inbox")
 			}
 		}
 		if _, err := tips.Check(*c); err != nil {

@@ -169,7 +169,9 @@ func (r *Recorder) noteNumber(ctx context.Context, log *slog.Logger, st aftercar
 	var err error
 	switch sms.VerdictOf(code) {
 	case sms.NumberOptedOut:
-		err = r.Store.SetOptOut(ctx, st.ClinicID, st.To, true, r.Now())
+		now := r.Now()
+		err = r.Store.RecordOptOut(ctx, st.ClinicID, st.To, aftercare.ConsentEntry{Kind: aftercare.ConsentOptOut, At: now,
+			Channel: aftercare.ChannelCarrier, Source: fmt.Sprintf("twilio error %d", code), MessageSID: st.MessageSID, RecordedAt: now}, now)
 		log.Info("carrier reports the client opted out", "error_code", code)
 	case sms.NumberFailing:
 		err = dispatch.MarkFailing(ctx, r.Store, st.ClinicID, st.To, code, r.Now())

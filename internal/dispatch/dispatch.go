@@ -67,6 +67,10 @@ type Dispatcher struct {
 	Stats    *Stats
 }
 
+// SkipNoConsent is the reason a follow-up of a clinic that requires consent
+// was not sent to a client with none on record.
+const SkipNoConsent = "no consent recorded: the clinic requires consent before texting"
+
 // MaxRateWait is the longest a job waits in hand for its sender's rate
 // limit; a longer wait hands it back.
 const MaxRateWait = 2 * time.Second
@@ -142,6 +146,19 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	if dontText != "" {
 		d.Stats.Skipped.Add(1)
 		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, dontText)
+	}
+	if clinic.RequireConsent {
+		// Skipped with the reason, never silently: the session's record
+		// shows it, and consent recorded before a later step lets that one go.
+		consent, err := d.Store.Consent(ctx, job.ClinicID, sess.Client.Phone)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+		if !consent.Consented() {
+			d.Stats.Skipped.Add(1)
+			log.Info("follow-up skipped: the clinic requires consent and none is recorded")
+			return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, SkipNoConsent)
+		}
 	}
 	if late := now.Sub(f.DueAt); late > d.Staleness {
 		d.Stats.Skipped.Add(1)
@@ -274,7 +291,9 @@ func (d *Dispatcher) noteNumber(ctx context.Context, log *slog.Logger, clinic, p
 	var err error
 	switch sms.VerdictOf(code) {
 	case sms.NumberOptedOut:
-		err = d.Store.SetOptOut(ctx, clinic, phone, true, d.Now())
+		now := d.Now()
+		err = d.Store.RecordOptOut(ctx, clinic, phone, aftercare.ConsentEntry{Kind: aftercare.ConsentOptOut, At: now,
+			Channel: aftercare.ChannelCarrier, Source: fmt.Sprintf("twilio error %d", code), RecordedAt: now}, now)
 	case sms.NumberFailing:
 		err = MarkFailing(ctx, d.Store, clinic, phone, code, d.Now())
 	}

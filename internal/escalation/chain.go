@@ -280,15 +280,27 @@ func maskKey(key string) string {
 	return kind + ":" + aftercare.MaskPhone(phone)
 }
 
-// alertText is the text that pages a contact: what happened, whom to
-// call, and how to take it.
+// alertText is the text that pages a contact. By default it says only that
+// an escalation needs attention, where to open it (the conversation in the
+// inbox, behind its login) and how to take it: HIPAA's minimum necessary,
+// since a text sits on a lock screen and in a phone's history. A clinic
+// that wants the client's number and the reason on the text sets
+// alert_details.
 func alertText(clinic *clinics.Clinic, e aftercare.Escalation, lead string) string {
+	where := "Open it in the inbox."
+	if link := clinic.ConversationURL(e.ClientPhone); link != "" {
+		where = "Open " + link + " (sign in)."
+	}
+	if !clinic.AlertDetails {
+		return fmt.Sprintf("%s %s aftercare: an escalation needs attention. %s Reply ACK %s to take it. Ref %s",
+			lead, clinic.Name, where, e.AckCode, e.ID)
+	}
 	session := "session " + e.SessionID
 	if e.SessionID == "" {
 		session = "no session on file"
 	}
-	return fmt.Sprintf("%s %s aftercare: client %s (%s) reported %s. Please call them. Reply ACK %s to take it. Ref %s",
-		lead, clinic.Name, e.ClientPhone, session, strings.ReplaceAll(e.Reason, "_", " "), e.AckCode, e.ID)
+	return fmt.Sprintf("%s %s aftercare: client %s (%s) reported %s. Please call them. %s Reply ACK %s to take it. Ref %s",
+		lead, clinic.Name, e.ClientPhone, session, strings.ReplaceAll(e.Reason, "_", " "), where, e.AckCode, e.ID)
 }
 
 func backupText(clinic *clinics.Clinic, e aftercare.Escalation, after time.Duration) string {
@@ -310,10 +322,18 @@ func unacknowledgedEmail(clinic *clinics.Clinic, e aftercare.Escalation, after t
 	subject = fmt.Sprintf("Aftercare escalation %s not acknowledged after %v", e.ID, after)
 	body = fmt.Sprintf("%s: a client's reply was escalated at %s (%s) and nobody has acknowledged it after %v.\n\n"+
 		"Reference: %s\nAcknowledge code: ACK %s\n\n"+
-		"Open it in the inbox or with GET /v1/escalations/%s, call the client back, and acknowledge it.\n"+
+		"Open it in the inbox%s or with GET /v1/escalations/%s, call the client back, and acknowledge it.\n"+
 		"This email holds no client details on purpose.\n",
-		clinic.Name, e.RaisedAt.In(clinic.Location).Format("2006-01-02 15:04 MST"), strings.ReplaceAll(e.Class, "_", " "), after, e.ID, e.AckCode, e.ID)
+		clinic.Name, e.RaisedAt.In(clinic.Location).Format("2006-01-02 15:04 MST"), strings.ReplaceAll(e.Class, "_", " "), after, e.ID, e.AckCode, linked(clinic, e), e.ID)
 	return subject, body
+}
+
+// linked is " (<the conversation's URL>)", or "" when the clinic has no inbox URL.
+func linked(clinic *clinics.Clinic, e aftercare.Escalation) string {
+	if link := clinic.ConversationURL(e.ClientPhone); link != "" {
+		return " (" + link + ")"
+	}
+	return ""
 }
 
 // schedule sets the timers of an escalation's chain, once, and gives it its

@@ -38,7 +38,7 @@ type chainBundle struct {
 
 // setupChain is harbour with a chain: after 10 minutes text and call the
 // backup, after 30 email the clinic; remind the owner after 4 hours.
-func setupChain(t *testing.T) chainBundle {
+func setupChain(t *testing.T, options ...func(*aftercare.Clinic)) chainBundle {
 	t.Helper()
 	env := natsjstest.Start(t)
 	stand := twiliotest.NewServer()
@@ -52,7 +52,7 @@ func setupChain(t *testing.T) chainBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := clinics.New([]aftercare.Clinic{{
+	harbour := aftercare.Clinic{
 		ID: "harbour", Name: "Harbour Massage", TimeZone: "Europe/London", SendWindow: "* * * * *", Locale: "en",
 		Sender: aftercare.Sender{From: "+447700900100"}, ContactPhone: "+442079460000",
 		Escalation: aftercare.EscalationContacts{OnCallPhone: onCall, Email: "frontdesk@harbour.example",
@@ -61,7 +61,11 @@ func setupChain(t *testing.T) chainBundle {
 				{After: "30m", Delay: 30 * time.Minute, Email: true},
 			},
 			RemindUnresolvedAfter: "4h", RemindAfter: 4 * time.Hour},
-	}})
+	}
+	for _, option := range options {
+		option(&harbour)
+	}
+	dir, err := clinics.New([]aftercare.Clinic{harbour})
 	if err != nil {
 		t.Fatal(err)
 	}

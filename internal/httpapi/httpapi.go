@@ -96,6 +96,8 @@ type SessionView struct {
 	End       time.Time               `json:"session_end"`
 	Client    string                  `json:"client_phone"` // masked
 	FollowUps []FollowUpView          `json:"follow_ups"`
+	// Consent is the client's consent to the clinic's texts.
+	Consent *ConsentView `json:"consent,omitempty"`
 }
 
 // FollowUpView is one follow-up as a clinic sees it.
@@ -136,6 +138,14 @@ func (s *SchedulerAPI) getSession(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		view.FollowUps = append(view.FollowUps, FollowUpView{Step: f.Step, Status: f.Status, DueAt: f.DueAt, Reason: f.Reason, MessageSID: f.MessageSID, SentAt: f.SentAt})
+	}
+	if rec.Client.Phone != "" {
+		consent, err := s.consentOf(r.Context(), clinic, rec.Client.Phone)
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+		view.Consent = &consent
 	}
 	writeJSON(w, http.StatusOK, view)
 }

@@ -17,6 +17,8 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	mux.HandleFunc("POST /v1/escalations/{id}/assign", s.staffTokens(s.assignEscalation))
 	mux.HandleFunc("GET /v1/replies", s.staffTokens(s.listReplies))
 	mux.HandleFunc("POST /v1/replies/{message_sid}/reviewed", s.staffTokens(s.markReviewed))
+	mux.HandleFunc("GET /v1/clients/{phone}/consent", s.staffTokens(s.getConsent))
+	mux.HandleFunc("POST /v1/clients/{phone}/consent", s.staffTokens(s.postConsent))
 	if s.Erasure != nil {
 		// A client's data: the clinic's token or a clinic_admin's staff token.
 		mux.HandleFunc("GET /v1/clients/{phone}/export", s.staffTokens(s.exportClient))

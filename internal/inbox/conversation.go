@@ -7,8 +7,6 @@ package inbox
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"slices"
 	"strings"
@@ -62,10 +60,8 @@ func PriorityOf(r aftercare.Reply) Priority {
 // ConversationID names a conversation in URLs without the client's number
 // (URLs end up in access logs and browser history); it is computed from
 // the clinic and the number, and looked up only among the clinic's own.
-func ConversationID(clinic, phone string) string {
-	sum := sha256.Sum256([]byte(clinic + "|" + phone))
-	return "c" + hex.EncodeToString(sum[:12])
-}
+// The on-call alert links to it too, so the domain package computes it.
+func ConversationID(clinic, phone string) string { return aftercare.ConversationID(clinic, phone) }
 
 // State is what staff did to a conversation, in the inbox bucket.
 type State struct {
@@ -237,6 +233,8 @@ type Conversation struct {
 	Escalations []aftercare.Escalation
 	Scores      []Score
 	Hidden      int // older messages not shown
+	// Consent is the client's consent record: agreements, opt-outs, opt-ins.
+	Consent aftercare.ConsentRecord
 }
 
 // MaxMessages bounds the messages a conversation page shows.
@@ -277,6 +275,9 @@ func (st *Store) Conversation(ctx context.Context, clinic, id string) (Conversat
 		return Conversation{}, err
 	}
 	conv := Conversation{Summary: summarize(clinic, id, phone, replies, state), Clinic: c}
+	if conv.Consent, err = st.S.Consent(ctx, clinic, phone); err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return Conversation{}, err
+	}
 	for _, r := range replies {
 		m := Message{At: r.ReceivedAt, Inbound: true, Kind: "client", Body: r.Body, Priority: PriorityOf(r), Score: r.Score, Detail: r.Class}
 		if r.Keyword != "" {

@@ -17,9 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/clinics"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/sms"
+	"github.com/aftercare/aftercare/internal/tips"
 )
 
 // Outbound is a staff reply to a client: recorded when written, sent by
@@ -115,6 +117,39 @@ func validNonce(n string) bool {
 
 // NewNonce is a reply form's one-time id.
 func NewNonce() string { return rand.Text() }
+
+// ConfirmationID is the id of the confirmation text in a conversation: one
+// per client and clinic, so a redelivered event queues it once.
+const ConfirmationID = "confirm"
+
+// Confirm queues the confirmation text of a client's first session (the
+// clinic's confirm_first_text) on the staff replies' path, so the worker
+// sends it as it sends them: not to a client who opted out or whose number
+// fails, inside the send window in the client's zone, in a slot of the
+// clinic's sender rate. It shows in the conversation as the clinic's.
+func (st *Store) Confirm(ctx context.Context, clinic *clinics.Clinic, client aftercare.Client, now time.Time) error {
+	body, err := tips.RenderAnswer(tips.AnswerConfirmation, tips.Fields{Clinic: clinic.Name, Contact: clinic.ContactPhone}, client.Locale, clinic.Locale)
+	if err != nil {
+		return err
+	}
+	conv := ConversationID(clinic.ID, client.Phone)
+	o := Outbound{ID: ConfirmationID, ClinicID: clinic.ID, ConversationID: conv, To: client.Phone, Body: body,
+		Author: aftercare.Author{Kind: aftercare.AuthorSystem, Name: "first-session confirmation"}, CreatedAt: now, Status: "queued", UpdatedAt: now}
+	_, err = natsjs.SaveRecord(ctx, st.S.InboxBucket(), outboundKey(o.ClinicID, conv, o.ID), o, 0)
+	if err != nil && !errors.Is(err, natsjs.ErrConflict) {
+		return err
+	}
+	// Queued before (a redelivered event): publish again, de-duplicated by
+	// its id; a job for a text already sent does nothing.
+	data, _ := json.Marshal(outboxJob{ClinicID: o.ClinicID, ConversationID: conv, ID: o.ID})
+	msg := nats.NewMsg("outbox." + o.ClinicID)
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, o.ClinicID+"."+conv+"."+o.ID)
+	if _, err := st.S.JetStream().PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("queue confirmation text: %w", err)
+	}
+	return nil
+}
 
 // Defer takes a staff reply that must wait (the clinic's send window is
 // closed) out of the outbox consumer: a JetStream timer, one per reply,

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -86,7 +88,12 @@ func (wb *Web) Signed(h func(http.ResponseWriter, *http.Request, *Viewer)) http.
 		sess, acct, err := wb.Staff.Session(r.Context(), token)
 		if errors.Is(err, staff.ErrNoSession) {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/inbox/login", http.StatusSeeOther)
+				// An alert's link to a conversation leads there after login.
+				to := "/inbox/login"
+				if next := r.URL.Path; conversationPath.MatchString(next) {
+					to += "?next=" + url.QueryEscape(next)
+				}
+				http.Redirect(w, r, to, http.StatusSeeOther)
 				return
 			}
 			wb.fail(w, r, nil, http.StatusUnauthorized, "you are not signed in (or your session ended): sign in again")
@@ -129,6 +136,20 @@ type pageData struct {
 	Staff   []staff.Account
 	Token   string
 	Now     time.Time
+	Next    string // where the login page leads: a conversation's path
+}
+
+// conversationPath is the only place a login leads other than the list: a
+// conversation an on-call alert linked to. Anything else in "next" is
+// ignored, so the login page cannot be used to send someone elsewhere.
+var conversationPath = regexp.MustCompile(`^/inbox/c/c[0-9a-f]{24}$`)
+
+// nextPage is where a login leads: the conversation asked for, else the list.
+func nextPage(next string) string {
+	if conversationPath.MatchString(next) {
+		return next
+	}
+	return "/inbox"
 }
 
 func (wb *Web) render(w http.ResponseWriter, status int, name string, d pageData) {
@@ -154,7 +175,7 @@ func (wb *Web) Stylesheet(w http.ResponseWriter, r *http.Request) {
 
 // LoginPage: GET /inbox/login.
 func (wb *Web) LoginPage(w http.ResponseWriter, r *http.Request) {
-	wb.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in"})
+	wb.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", Next: nextPage(r.URL.Query().Get("next"))})
 }
 
 // addr is the client's address, for login limits.
@@ -182,13 +203,14 @@ func (wb *Web) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
+	next := nextPage(r.PostForm.Get("next"))
 	token, sess, acct, err := wb.Staff.Login(r.Context(), email, r.PostForm.Get("password"), wb.addr(r))
 	switch {
 	case errors.Is(err, staff.ErrLogin):
-		wb.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email})
+		wb.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email, Next: next})
 		return
 	case errors.Is(err, staff.ErrTooManyAttempts):
-		wb.render(w, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email})
+		wb.render(w, http.StatusTooManyRequests, "login.html", pageData{Title: "Sign in", Error: err.Error(), Email: email, Next: next})
 		return
 	case errors.Is(err, staff.ErrBusy):
 		w.Header().Set("Retry-After", "2")
@@ -196,13 +218,13 @@ func (wb *Web) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		wb.Log.Error("login", "err", err)
-		wb.render(w, http.StatusServiceUnavailable, "login.html", pageData{Title: "Sign in", Error: "temporarily unavailable; try again"})
+		wb.render(w, http.StatusServiceUnavailable, "login.html", pageData{Title: "Sign in", Error: "temporarily unavailable; try again", Next: next})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: wb.cookieName(), Value: token, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, Secure: wb.SecureCookie, SameSite: http.SameSiteLaxMode})
 	wb.record(r.Context(), staff.Entry{ClinicID: acct.ClinicID, Author: acct.Author(), Action: "sign_in", Kind: "account", Target: acct.ID})
-	http.Redirect(w, r, "/inbox", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // Logout: POST /inbox/logout.

@@ -99,6 +99,9 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 		if err := ev.Validate(s.Now(), clinic.Checks()); err != nil {
 			return nil, err
 		}
+		if ev.Consent != nil && ev.Consent.Source == "" {
+			ev.Consent.Source = aftercare.ChannelAPI
+		}
 	}
 	// Count the texts before storing anything: an event over a quota is
 	// refused whole, and one stored is counted.
@@ -107,6 +110,14 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 	notes := make([]string, len(events))
 	for i, ev := range events {
 		texts, note := s.plannedTexts(clinic, ev, now)
+		if note == "" && len(texts) > 0 {
+			confirmation, consent, err := s.consent(ctx, clinic, ev, now)
+			if err != nil {
+				returnAll(ctx, grants)
+				return nil, err
+			}
+			texts, note = append(texts, confirmation...), consent
+		}
 		notes[i] = note
 		if s.Quotas == nil || len(texts) == 0 {
 			continue
@@ -166,6 +177,33 @@ func (s *Service) plannedTexts(clinic *clinics.Clinic, ev aftercare.SessionEvent
 		return nil, NoteNothingToSend
 	}
 	return texts, ""
+}
+
+// NoteNoConsent answers a session of a clinic that requires consent, for a
+// client with none on record: the event is kept, its texts will be skipped.
+const NoteNoConsent = "accepted, but the clinic requires consent and none is recorded for this client: " +
+	"each follow-up is skipped unless consent is recorded (a session event's consent, or the client texting START) before it falls due"
+
+// consent reads the client's consent record where the clinic's settings
+// need it: note says when a clinic that requires consent has none on record
+// (the event is still accepted), and confirmation is the first session's
+// confirmation text, counted against the quotas like the tips.
+func (s *Service) consent(ctx context.Context, clinic *clinics.Clinic, ev aftercare.SessionEvent, now time.Time) (confirmation []quota.Text, note string, err error) {
+	if !clinic.RequireConsent && !clinic.ConfirmFirstText || ev.Client == nil {
+		return nil, "", nil
+	}
+	rec, err := s.Store.Consent(ctx, clinic.ID, ev.Client.Phone)
+	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return nil, "", err
+	}
+	consented := ev.Consent != nil || rec.Consented()
+	if clinic.RequireConsent && !consented {
+		return nil, NoteNoConsent, nil
+	}
+	if clinic.ConfirmFirstText && rec.ConfirmationAt.IsZero() {
+		confirmation = []quota.Text{{Recipient: ev.Client.Phone, Due: now}}
+	}
+	return confirmation, "", nil
 }
 
 // appliedBefore answers a retry of events already applied, which a quota

@@ -28,7 +28,7 @@ var ErrCorrupt = errors.New("corrupt record")
 // without its "+", which log scanners would not recognise: it is masked
 // the way aftercare.MaskPhone masks a number.
 func keyForLogs(bucket, key string) string {
-	if bucket != BucketClients && bucket != BucketOptOuts {
+	if bucket != BucketClients && bucket != BucketOptOuts && bucket != BucketConsent {
 		return key
 	}
 	clinic, rest, found := strings.Cut(key, ".")
@@ -59,6 +59,7 @@ type Store struct {
 	staff         jetstream.KeyValue
 	staffSessions jetstream.KeyValue
 	inbox         jetstream.KeyValue
+	consent       jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

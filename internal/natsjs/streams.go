@@ -49,6 +49,10 @@ const (
 	BucketStaff         = "aftercare_staff"          // staff accounts, their email index and API tokens
 	BucketStaffSessions = "aftercare_staff_sessions" // signed-in browser sessions; expire on their own
 	BucketInbox         = "aftercare_inbox"          // conversations' state (assigned, done, read) and staff replies
+	// BucketConsent is each client's consent record per clinic: every
+	// agreement, opt-out and opt-in. No TTL, like the opt-outs: it is the
+	// evidence a TCPA dispute or 10DLC vetting asks for.
+	BucketConsent = "aftercare_consent"
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
@@ -192,6 +196,7 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketStaff, Description: "Staff accounts, their email index and API tokens", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketStaffSessions, Description: "Staff browser sessions", TTL: StaffSessionTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketInbox, Description: "Inbox conversations' state and staff replies", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketConsent, Description: "Clients' consent records per clinic: agreements, opt-outs, opt-ins", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -230,6 +235,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	st.sendSlots, st.limits = kvs[6], kvs[7]
 	st.staff, st.staffSessions, st.inbox = kvs[8], kvs[9], kvs[10]
+	st.consent = kvs[11]
 	return st, nil
 }
 

@@ -43,6 +43,15 @@ type Planner struct {
 	// Caps bound the tips one client gets across sessions (a clinic's
 	// frequency_cap overrides them); zero: every session is planned alone.
 	Caps plan.Caps
+	// Confirmations queue the text of a client's first session, for
+	// clinics with confirm_first_text; nil sends none.
+	Confirmations Confirmer
+}
+
+// Confirmer queues the confirmation text of a client's first session, to
+// be sent as the clinic's other texts are.
+type Confirmer interface {
+	Confirm(ctx context.Context, clinic *clinics.Clinic, client aftercare.Client, now time.Time) error
 }
 
 // recentEventsKept bounds the event ids remembered per session.
@@ -94,6 +103,14 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 	if err := ev.Validate(now, clinic.Checks()); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
+	if ev.Consent != nil && ev.Client != nil {
+		// Before the plan, so a follow-up of a clinic that requires consent
+		// finds it; kept even from an event a later one overrides: it is
+		// evidence of what the client agreed to.
+		if err := p.Store.AddConsent(ctx, clinic.ID, ev.Client.Phone, ev.Consent.Entry(ev.SessionID, now), now); err != nil {
+			return err
+		}
+	}
 	for {
 		rec, rev, err := p.Store.Session(ctx, clinic.ID, ev.SessionID)
 		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
@@ -129,6 +146,9 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 		if err := p.noteClient(ctx, rec, now); err != nil {
 			return err
 		}
+		if err := p.confirm(ctx, clinic, rec, now); err != nil {
+			return err
+		}
 		switch {
 		case rec.Status == aftercare.SessionCancelled:
 			err = p.cancel(ctx, rec, "session cancelled")
@@ -155,6 +175,29 @@ func (p *Planner) noteClient(ctx context.Context, rec aftercare.Session, now tim
 	}
 	cs := aftercare.ClientSession{SessionID: rec.SessionID, End: rec.End, Cancelled: rec.Status == aftercare.SessionCancelled}
 	return p.Store.NoteClientSession(ctx, rec.ClinicID, rec.Client.Phone, cs, now)
+}
+
+// confirm queues the confirmation text of the client's first session at a
+// clinic that asks for one: once per client (the consent record remembers
+// it, with no age limit), and, where the clinic requires consent, only to a
+// client who gave it. Queued, then marked: a crash between the two queues
+// it again under the same id, which is sent once.
+func (p *Planner) confirm(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, now time.Time) error {
+	if !clinic.ConfirmFirstText || p.Confirmations == nil || rec.Status != aftercare.SessionActive || rec.Client.Phone == "" {
+		return nil
+	}
+	consent, err := p.Store.Consent(ctx, clinic.ID, rec.Client.Phone)
+	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+		return err
+	}
+	if !consent.ConfirmationAt.IsZero() || clinic.RequireConsent && !consent.Consented() {
+		return nil
+	}
+	if err := p.Confirmations.Confirm(ctx, clinic, rec.Client, now); err != nil {
+		return err
+	}
+	_, err = p.Store.MarkConfirmation(ctx, clinic.ID, rec.Client.Phone, now)
+	return err
 }
 
 // tooOld lets a stored event whose session end has since aged past the

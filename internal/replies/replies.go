@@ -140,7 +140,9 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		}
 	}
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
+	channel := aftercare.ChannelSMSKeyword
 	if kw == triage.NoKeyword && triage.StopIntent(in.Body) {
+		channel = aftercare.ChannelSMSPlainWords
 		// A request to stop in plain words is honoured like STOP. One that
 		// also says something of concern ("stop texting me, my leg has
 		// gone numb") opts out and is triaged as well, never silently
@@ -154,7 +156,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		if !triage.OfConcern(triage.Classify(in.Body, client.LastScore).Class) {
 			kw = triage.OptOut
 		} else if rec.Keyword == "" {
-			if err := p.Store.SetOptOut(ctx, clinic.ID, in.From, true, p.Now()); err != nil {
+			if err := p.Store.RecordOptOut(ctx, clinic.ID, in.From, consentEntry(aftercare.ConsentOptOut, channel, rec, p.Now()), p.Now()); err != nil {
 				return err
 			}
 			p.Stats.OptOuts.Add(1)
@@ -163,7 +165,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		}
 	}
 	if kw != triage.NoKeyword {
-		return p.keyword(ctx, log, clinic, rec, rev, kw, attempt)
+		return p.keyword(ctx, log, clinic, rec, rev, kw, channel, attempt)
 	}
 
 	var sess aftercare.Session
@@ -299,6 +301,21 @@ func (p *Processor) strangerSlot(ctx context.Context, clinic string, rec afterca
 	return allowed && err == nil, err
 }
 
+// consentEntry is a client's opt-out or opt-in by text, for their consent
+// record: when the text reached us, how, and which text it was (by its SID:
+// the words, which may be about their health, stay in the reply record and
+// its retention, not in evidence kept for years).
+func consentEntry(kind aftercare.ConsentKind, channel string, rec aftercare.Reply, now time.Time) aftercare.ConsentEntry {
+	e := aftercare.ConsentEntry{Kind: kind, At: rec.ReceivedAt.UTC(), Channel: channel, Source: "sms", MessageSID: rec.MessageSID, RecordedAt: now}
+	if rec.OptOutType != "" {
+		e.Source = "twilio advanced opt-out"
+	}
+	if e.At.IsZero() {
+		e.At = now
+	}
+	return e
+}
+
 func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
 	return sms.Message{To: to, From: c.Sender.From, MessagingServiceSID: c.Sender.MessagingServiceSID}
 }
@@ -308,20 +325,20 @@ func (p *Processor) fromClinic(c *clinics.Clinic, to string) sms.Message {
 // clinic's configured text, so we do not answer a second time. The opt-out
 // is recorded first and always (the law requires STOP be honoured); only
 // the answer to a number with no session here is limited, as any other.
-func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64, kw triage.Keyword, attempt int) error {
+func (p *Processor) keyword(ctx context.Context, log *slog.Logger, clinic *clinics.Clinic, rec aftercare.Reply, rev uint64, kw triage.Keyword, channel string, attempt int) error {
 	rec.Keyword = string(kw)
 	now := p.Now()
 	var kind tips.Answer
 	switch kw {
 	case triage.OptOut:
-		if err := p.Store.SetOptOut(ctx, clinic.ID, rec.From, true, now); err != nil {
+		if err := p.Store.RecordOptOut(ctx, clinic.ID, rec.From, consentEntry(aftercare.ConsentOptOut, channel, rec, now), now); err != nil {
 			return err
 		}
 		p.Stats.OptOuts.Add(1)
 		kind = tips.AnswerOptOut
 		log.Info("client opted out")
 	case triage.OptIn:
-		if err := p.Store.SetOptOut(ctx, clinic.ID, rec.From, false, now); err != nil {
+		if err := p.Store.RecordOptOut(ctx, clinic.ID, rec.From, consentEntry(aftercare.ConsentOptIn, channel, rec, now), now); err != nil {
 			return err
 		}
 		p.Stats.OptIns.Add(1)

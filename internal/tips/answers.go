@@ -25,6 +25,10 @@ const (
 	AnswerCrisis Answer = "crisis"
 	// AnswerCrisisNoLine is the same where no crisis line is known.
 	AnswerCrisisNoLine Answer = "crisis_no_line"
+	// AnswerConfirmation is not an answer but the one text of a client's
+	// first session, where the clinic asks for it: who, what to expect,
+	// how to stop. It sits here with the other short texts per language.
+	AnswerConfirmation Answer = "confirmation"
 )
 
 // Fields fill an answer: %[1]s the clinic's name, %[2]s its phone, %[3]s
@@ -61,6 +65,7 @@ var answers = map[string]map[Answer]string{
 		AnswerUnknownNumber: "This number does not take messages. If you need urgent medical help, call %[3]s.",
 		AnswerCrisis:        "%[1]s: Thank you for telling us. We are sorry you are going through this, and you do not have to face it alone. You can call %[5]s on %[4]s, free, any time. If you are in danger now, call %[3]s. The clinic will contact you.",
 		AnswerCrisisNoLine:  "%[1]s: Thank you for telling us. We are sorry you are going through this, and you do not have to face it alone. If you are in danger now, call %[3]s. The clinic will contact you.",
+		AnswerConfirmation:  "%[1]s: we will text you aftercare tips over the next few days. Tel %[2]s. Reply STOP to opt out",
 	},
 	"es": {
 		AnswerWorsening:     "%[1]s: Gracias por avisarnos. Alguien de la clinica le contactara pronto. Si empeora mucho, llame al %[3]s.",
@@ -73,6 +78,7 @@ var answers = map[string]map[Answer]string{
 		AnswerUnknownNumber: "Este numero no recibe mensajes. Si necesita ayuda medica urgente, llame al %[3]s.",
 		AnswerCrisis:        "%[1]s: Gracias por contarnoslo. Sentimos que este pasando por esto, y no tiene que afrontarlo solo. Puede llamar a %[5]s al %[4]s, gratis, a cualquier hora. Si esta en peligro ahora, llame al %[3]s. La clinica le contactara.",
 		AnswerCrisisNoLine:  "%[1]s: Gracias por contarnoslo. Sentimos que este pasando por esto, y no tiene que afrontarlo solo. Si esta en peligro ahora, llame al %[3]s. La clinica le contactara.",
+		AnswerConfirmation:  "%[1]s: le enviaremos consejos de cuidados en los proximos dias. Tel %[2]s. STOP para no recibir mas",
 	},
 }
 
