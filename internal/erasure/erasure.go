@@ -52,6 +52,9 @@ type Export struct {
 	// number whose texts fail; empty when neither.
 	OptOut      string       `json:"opt_out,omitempty"`
 	DeadLetters []DeadLetter `json:"dead_letters"`
+	// Consent is the client's consent record: agreements, opt-outs and
+	// opt-ins with their time and channel.
+	Consent *aftercare.ConsentRecord `json:"consent,omitempty"`
 }
 
 // SessionExport is a session with its follow-ups.
@@ -89,7 +92,7 @@ type DeadLetter struct {
 func (e Export) Empty() bool {
 	return e.Client == nil && len(e.Sessions) == 0 && len(e.Replies) == 0 && len(e.Escalations) == 0 &&
 		e.Conversation.State == (inbox.State{}) && len(e.Conversation.StaffReplies) == 0 && len(e.Conversation.Audit) == 0 &&
-		e.OptOut == "" && len(e.DeadLetters) == 0
+		e.OptOut == "" && len(e.DeadLetters) == 0 && e.Consent == nil
 }
 
 // found is one client's data as erasure needs it: the records and the
@@ -111,6 +114,12 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 		for _, cs := range client.Sessions {
 			f.sessions = append(f.sessions, cs.SessionID)
 		}
+	case !errors.Is(err, aftercare.ErrNotFound):
+		return f, err
+	}
+	switch consent, err := s.Store.Consent(ctx, clinic, phone); {
+	case err == nil:
+		x.Consent = &consent
 	case !errors.Is(err, aftercare.ErrNotFound):
 		return f, err
 	}
@@ -281,6 +290,10 @@ type Erased struct {
 	// Timers and quota counters are purged by subject; they have no count.
 	Timers        bool `json:"timers"`
 	QuotaCounters bool `json:"quota_counters"`
+	// ConsentRecord: the client's agreements and opt-ins with the wording
+	// shown. A STOP stays as the opt-out (see Kept), which is what keeps
+	// the number from being texted again.
+	ConsentRecord bool `json:"consent_record"`
 }
 
 // Kept is a kind of record erasure leaves, with how many and why.
@@ -378,6 +391,10 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 		}
 		res.Erased.FailingMark = x.OptOut != ""
 	}
+	if err := st.EraseKeys(ctx, natsjs.BucketConsent, natsjs.ConsentKey(clinic, x.Phone)); err != nil {
+		return res, err
+	}
+	res.Erased.ConsentRecord = x.Consent != nil
 	// The client record last: it lists the sessions, so an erasure cut
 	// short finds them again when repeated.
 	if err := st.EraseKeys(ctx, natsjs.BucketClients, natsjs.ClientKey(clinic, x.Phone)); err != nil {

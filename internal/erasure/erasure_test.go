@@ -48,6 +48,10 @@ func (b bundle) client(t *testing.T, clinic, phone, session, sid string) {
 	ctx := context.Background()
 	st := b.env.Store
 	end := b.now.Add(-time.Hour)
+	if err := st.AddConsent(ctx, clinic, phone, aftercare.ConsentEntry{Kind: aftercare.ConsentGiven, At: end, Channel: "web_form",
+		Wording: "Text me aftercare tips", SessionID: session, RecordedAt: end}, end); err != nil {
+		t.Fatal(err)
+	}
 	ev := aftercare.SessionEvent{EventID: "ev-" + session, ClinicID: clinic, SessionID: session, Kind: aftercare.KindCompleted, SessionEnd: &end,
 		Client: &aftercare.Client{Phone: phone}}
 	if _, err := st.PublishEvent(ctx, clinic, ev); err != nil {
@@ -166,7 +170,7 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !res.Erased.ClientRecord || res.Erased.Sessions != 1 || res.Erased.FollowUps != 3 || res.Erased.Replies != 1 || res.Erased.StaffReplies != 1 ||
-		res.Erased.DeadLetters != 2 || !res.Erased.FailingMark || res.Erased.SessionEvents != 1 || res.Erased.ReplyMessages != 1 || res.Erased.DeliveryStatus != 1 {
+		res.Erased.DeadLetters != 2 || !res.Erased.FailingMark || res.Erased.SessionEvents != 1 || res.Erased.ReplyMessages != 1 || res.Erased.DeliveryStatus != 1 || !res.Erased.ConsentRecord {
 		t.Errorf("erased: %+v", res.Erased)
 	}
 	kept := map[string]int{}

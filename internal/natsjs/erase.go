@@ -26,6 +26,9 @@ func SessionKey(clinic, session string) string { return sessionKey(clinic, sessi
 // ClientKey is a client record's key (the number without its "+").
 func ClientKey(clinic, phone string) string { return phoneKey(clinic, phone) }
 
+// ConsentKey is a client's consent record's key in its bucket.
+func ConsentKey(clinic, phone string) string { return phoneKey(clinic, phone) }
+
 // OptOutKey is the key of a client's opt-out or failing mark.
 func OptOutKey(clinic, phone string) string { return optOutKey(clinic, phone) }
 
@@ -95,7 +98,7 @@ func (s *Store) TimerPending(ctx context.Context, d aftercare.DueFollowUp) (bool
 }
 
 func (s *Store) bucket(name string) (jetstream.KeyValue, error) {
-	for _, kv := range []jetstream.KeyValue{s.sessions, s.followUps, s.optOuts, s.clients, s.replies, s.escalations, s.sendSlots, s.limits, s.staff, s.staffSessions, s.inbox} {
+	for _, kv := range []jetstream.KeyValue{s.sessions, s.followUps, s.optOuts, s.clients, s.replies, s.escalations, s.sendSlots, s.limits, s.staff, s.staffSessions, s.inbox, s.consent} {
 		if kv != nil && kv.Bucket() == name {
 			return kv, nil
 		}
