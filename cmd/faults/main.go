@@ -47,9 +47,11 @@ const (
 	publicBaseURL = "https://aftercare.example"
 )
 
+// clinicsJSON's clinic puts the client's number on its on-call alerts
+// (alert_details): the suite checks each escalation's alert by it.
 const clinicsJSON = `{"clinics":[{"id":"fault","name":"Fault Clinic","time_zone":"Europe/London",
  "send_window":"* * * * *","locale":"en","sender":{"from":"+447700900100"},"contact_phone":"+442079460000",
- "intake_token_env":"FAULT_TOKEN",
+ "intake_token_env":"FAULT_TOKEN","alert_details":true,
  "escalation":{"on_call_phone":"+447700900199","webhook_url":"%s","webhook_secret_env":"FAULT_WEBHOOK_SECRET"}}]}`
 
 type options struct {
