@@ -21,7 +21,7 @@ type hourCount struct {
 // false when the limit's places are all taken by others. The count is a
 // compare-and-set on one key, so every worker replica shares it.
 func (s *Store) TakeHourly(ctx context.Context, name, clinic, id string, at time.Time, limit int) (bool, error) {
-	key := ClinicOrUnknown(clinic) + "." + Token(name) + "." + at.UTC().Format("2006010215")
+	key := ClinicOrUnknown(clinic) + "." + Token(name) + "." + at.UTC().Format("20060102T15") // not 10 digits in a row, which reads as a phone number in logs
 	taken := false
 	_, err := update(ctx, s, s.limits, key, true, func(c *hourCount) (bool, error) {
 		switch {

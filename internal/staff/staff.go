@@ -282,7 +282,7 @@ func (s *Service) List(ctx context.Context, clinic string) ([]Account, error) {
 func (s *Service) Login(ctx context.Context, email, password, addr string) (string, Session, Account, error) {
 	email = normalizeEmail(email)
 	now := s.Now()
-	hour := now.UTC().Format("2006010215")
+	hour := now.UTC().Format("20060102T15") // not a 10-digit run, which reads as a phone number in logs
 	acctCounter, addrCounter := "fail.acct."+digest(email)+"."+hour, "fail.addr."+digest(addr)+"."+hour
 	// Each attempt takes its place in both counts before any password is
 	// checked (a compare-and-set, so guesses sent at the same instant are
