@@ -37,6 +37,9 @@ type options struct {
 	backlog     int
 	nodes       int
 	fair        int
+	engine      bool
+	lead        time.Duration
+	compare     bool
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -60,12 +63,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.backlog, "backlog", 0, "instead of a delivery run, load this many follow-ups due days ahead and measure memory, disk and restarts")
 	fs.IntVar(&o.fair, "fair", 0, "instead of a delivery run, give one clinic this many texts due at once at 1 text/s, and measure another clinic's lateness meanwhile")
 	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
+	fs.DurationVar(&o.lead, "lead", 0, "time from the start of posting to the first due time (default: 1 ms a session, at least 3 s; three times that with -fsync always)")
+	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
+	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 || (o.nodes != 1 && o.nodes != 3) {
 		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1, -nodes 1 or 3")
+	}
+	o.engine = o.engine || o.compare
+	if o.lead == 0 {
+		// Every follow-up falls due after the intake (or the engine's
+		// scheduling) has finished: time to post ~1,000 events/s, or a
+		// third of that when every write waits for the disk.
+		o.lead = max(3*time.Second, time.Duration(o.sessions)*time.Millisecond)
+		if o.fsync == "always" {
+			o.lead *= 3
+		}
 	}
 	if o.timeout == 0 {
 		o.timeout = 30*time.Second + time.Duration(3*o.sessions)*time.Millisecond
@@ -78,30 +94,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	o.bin = bin
 
-	sys, err := startSystem(o, dir)
+	if o.backlog > 0 || o.fair > 0 {
+		sys, err := startSystem(o, dir)
+		if err != nil {
+			return err
+		}
+		defer sys.Stop()
+		if o.backlog > 0 {
+			return sys.backlogRun(ctx, o, stdout)
+		}
+		return sys.fairRun(ctx, o, stdout)
+	}
+
+	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v (%.0f texts/s asked); fsync=%s; %d node(s); %d CPUs\n",
+		o.sessions, 3*o.sessions, o.window, float64(3*o.sessions)/o.window.Seconds(), o.fsync, o.nodes, runtime.NumCPU())
+	var floor *delivery
+	if o.engine {
+		ends := dueEnds(o, time.Now().Add(o.lead))
+		d, err := engineRun(ctx, o, filepath.Join(dir, "engine"), ends, stdout)
+		if err != nil {
+			return err
+		}
+		d.print(stdout, "engine")
+		if err := d.check(); err != nil {
+			return fmt.Errorf("bare engine: %w", err)
+		}
+		if !o.compare {
+			return writeCSV(o.csv, d.rows)
+		}
+		floor = &d
+	}
+
+	sys, err := startSystem(o, filepath.Join(dir, "service"))
 	if err != nil {
 		return err
 	}
 	defer sys.Stop()
-	if o.backlog > 0 {
-		return sys.backlogRun(ctx, o, stdout)
-	}
-	if o.fair > 0 {
-		return sys.fairRun(ctx, o, stdout)
-	}
-
-	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v; nats-server %s fsync=%s; %d CPUs\n",
-		o.sessions, 3*o.sessions, o.window, sys.NATSVersion, o.fsync, runtime.NumCPU())
-
-	// Every follow-up falls due in [firstDue, firstDue+window), after the
-	// intake has finished: lead time for posting at ~1,000 events/s.
-	lead := max(3*time.Second, time.Duration(o.sessions)*time.Millisecond)
-	firstDue := time.Now().Add(lead).Truncate(time.Millisecond)
-	span := o.window - offsets[2] + offsets[0]
-	ends := make([]time.Time, o.sessions)
-	for i := range ends {
-		ends[i] = firstDue.Add(-offsets[0] + time.Duration(int64(span)*int64(i)/int64(o.sessions)))
-	}
+	fmt.Fprintf(stdout, "service     nats-server %s\n", sys.NATSVersion)
+	ends := dueEnds(o, time.Now().Add(o.lead))
+	firstDue := ends[0].Add(offsets[0])
 	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
 		return err
@@ -114,37 +145,111 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	profiles := sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
-	want := 3 * o.sessions
-	deadline := firstDue.Add(o.window + o.timeout)
-	for sys.Twilio.Count() < want && time.Now().Before(deadline) && ctx.Err() == nil {
+	res := awaitTexts(ctx, o, sys.Twilio, ends)
+	res.procs = usages(sys.Procs())
+	res.print(stdout, "service")
+	if floor != nil {
+		compare(stdout, *floor, res)
+	}
+	if err := writeCSV(o.csv, res.rows); err != nil {
+		return err
+	}
+	profiles.Wait()
+	return res.check()
+}
+
+// dueEnds spreads the sessions' ends so that every follow-up falls due in
+// [firstDue, firstDue+window).
+func dueEnds(o options, firstDue time.Time) []time.Time {
+	firstDue = firstDue.Truncate(time.Millisecond)
+	span := o.window - offsets[2] + offsets[0]
+	ends := make([]time.Time, o.sessions)
+	for i := range ends {
+		ends[i] = firstDue.Add(-offsets[0] + time.Duration(int64(span)*int64(i)/int64(o.sessions)))
+	}
+	return ends
+}
+
+// delivery is what a delivery run measured: the texts, and each process's
+// peak memory and CPU.
+type delivery struct {
+	result
+	want  int
+	procs []usage
+}
+
+type usage struct {
+	name   string
+	rss    int64
+	cpu    time.Duration
+	remark string
+}
+
+// awaitTexts waits until every text has arrived at the stand-in, or the
+// timeout, and measures them.
+func awaitTexts(ctx context.Context, o options, stand *twiliotest.Server, ends []time.Time) delivery {
+	want := 3 * len(ends)
+	deadline := ends[len(ends)-1].Add(offsets[2] + o.timeout)
+	for stand.Count() < want && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // a late duplicate would arrive by now
-	res := measure(sys.Twilio.Messages(), loadBatch, ends)
-	fmt.Fprintf(stdout, "delivery    %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
-		res.sent, res.rate, pct(res.lateness, 0.5), pct(res.lateness, 0.99), pct(res.lateness, 1))
-	fmt.Fprintf(stdout, "correctness expected %d, sent %d, lost %d, sent twice %d\n", want, res.unique, want-res.unique, res.sent-res.unique)
-	for _, p := range sys.Procs() {
+	return delivery{result: measure(stand.Messages(), loadBatch, ends), want: want}
+}
+
+// usages reads each process's peak RSS and CPU, and this process's: the
+// Twilio stand-in, the posting and the measuring (and the bare engine's
+// sender) are CPU a real deployment would not spend here.
+func usages(procs []*harness.Proc) []usage {
+	var us []usage
+	for _, p := range procs {
 		u := p.Usage()
-		fmt.Fprintf(stdout, "resources   %-11s peak RSS %4d MB, CPU %6.1f s\n", p.Name, u.PeakRSS>>20, u.CPU.Seconds())
+		us = append(us, usage{name: p.Name, rss: u.PeakRSS, cpu: u.CPU})
 	}
-	// This process shares the two cores: the Twilio stand-in, the posting
-	// and the measuring are CPU a real deployment would not spend.
 	var self syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
 		cpu := time.Duration(self.Utime.Nano() + self.Stime.Nano())
-		fmt.Fprintf(stdout, "resources   %-11s peak RSS %4d MB, CPU %6.1f s (the Twilio stand-in and the load)\n", "loadgen", self.Maxrss>>10, cpu.Seconds())
+		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: cpu, remark: " (so far: the Twilio stand-in, the load, the bare engine's sender)"})
 	}
-	if o.csv != "" {
-		if err := writeCSV(o.csv, res.rows); err != nil {
-			return err
-		}
+	return us
+}
+
+func (d delivery) print(out io.Writer, what string) {
+	fmt.Fprintf(out, "%-11s %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
+		what, d.sent, d.rate, pct(d.lateness, 0.5), pct(d.lateness, 0.99), pct(d.lateness, 1))
+	fmt.Fprintf(out, "correctness expected %d, sent %d, lost %d, sent twice %d\n", d.want, d.sent, d.want-d.unique, d.sent-d.unique)
+	for _, u := range d.procs {
+		fmt.Fprintf(out, "resources   %-11s peak RSS %4d MB, CPU %6.1f s%s\n", u.name, u.rss>>20, u.cpu.Seconds(), u.remark)
 	}
-	profiles.Wait()
-	if want-res.unique != 0 || res.sent != res.unique {
-		return fmt.Errorf("%d follow-ups lost and %d sent twice", want-res.unique, res.sent-res.unique)
+}
+
+// check fails a run that lost a text or sent one twice.
+func (d delivery) check() error {
+	if d.want-d.unique != 0 || d.sent != d.unique {
+		return fmt.Errorf("%d follow-ups lost and %d sent twice", d.want-d.unique, d.sent-d.unique)
 	}
 	return nil
+}
+
+// compare prints the service beside the bare engine, ratios first.
+func compare(out io.Writer, engine, service delivery) {
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Fprintf(out, "\n| same run, same nats-server settings | texts/s | p50 late | p99 late | max late |\n|---|---|---|---|---|\n")
+	for _, r := range []struct {
+		name string
+		d    delivery
+	}{{"bare engine", engine}, {"service", service}} {
+		fmt.Fprintf(out, "| %s | %.0f | %v | %v | %v |\n", r.name, r.d.rate, pct(r.d.lateness, 0.5), pct(r.d.lateness, 0.99), pct(r.d.lateness, 1))
+	}
+	fmt.Fprintf(out, "| **service / engine** | **%s** | %s | %s | %s |\n", ratio(service.rate, engine.rate),
+		ratio(pct(service.lateness, 0.5).Seconds(), pct(engine.lateness, 0.5).Seconds()),
+		ratio(pct(service.lateness, 0.99).Seconds(), pct(engine.lateness, 0.99).Seconds()),
+		ratio(pct(service.lateness, 1).Seconds(), pct(engine.lateness, 1).Seconds()))
 }
 
 // loadClinic is the one clinic of a load run: it may text at any hour.
@@ -360,6 +465,9 @@ func pct(ds []time.Duration, p float64) time.Duration {
 }
 
 func writeCSV(path string, rows []row) error {
+	if path == "" {
+		return nil
+	}
 	slices.SortFunc(rows, func(a, b row) int { return a.due.Compare(b.due) })
 	var b bytes.Buffer
 	b.WriteString("due_offset_s,lateness_ms\n")

@@ -31,6 +31,9 @@ type Config struct {
 	// Nodes, when above 1, runs a JetStream cluster of that many
 	// nats-servers on loopback, with every stream and bucket at R<Nodes>.
 	Nodes int
+	// NATSOnly starts the nats-server(s) and not our programs: for a run of
+	// the bare engine on the same settings.
+	NATSOnly bool
 }
 
 // System is nats-server, the scheduler and the worker, each its own
@@ -74,6 +77,9 @@ func StartSystem(cfg Config) (*System, error) {
 
 func (s *System) start() error {
 	cfg := s.cfg
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return err
+	}
 	nodes := max(cfg.Nodes, 1)
 	// Three ports a node: clients, routes, monitoring.
 	ports := make([]int, 3*nodes)
@@ -133,6 +139,9 @@ func (s *System) start() error {
 			return err
 		}
 		cfg.Env = append([]string{fmt.Sprintf("NATS_REPLICAS=%d", nodes)}, cfg.Env...)
+	}
+	if cfg.NATSOnly {
+		return nil
 	}
 
 	clinics := filepath.Join(cfg.Dir, "clinics.json")
@@ -274,7 +283,12 @@ func (s *System) StartProgram(name string) error {
 
 // Procs lists the running processes: scheduler, worker, nats-server(s).
 func (s *System) Procs() []*Proc {
-	procs := []*Proc{s.Scheduler, s.Worker}
+	var procs []*Proc
+	for _, p := range []*Proc{s.Scheduler, s.Worker} {
+		if p != nil {
+			procs = append(procs, p)
+		}
+	}
 	for _, n := range s.Nodes {
 		procs = append(procs, n.Proc)
 	}
