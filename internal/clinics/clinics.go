@@ -14,6 +14,7 @@ import (
 	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/plan"
 	"github.com/aftercare/aftercare/internal/tips"
+	"github.com/aftercare/aftercare/internal/zones"
 )
 
 // Clinic is a configured clinic with its zone and window ready to use.
@@ -30,14 +31,14 @@ type Clinic struct {
 // Checks are the rules an event for this clinic is validated by: real time
 // zones, and clients' numbers the clinic may text.
 func (c *Clinic) Checks() aftercare.Checks {
-	return aftercare.Checks{LoadZone: time.LoadLocation, Phone: c.Phones.Textable}
+	return aftercare.Checks{LoadZone: zones.Load, Phone: c.Phones.Textable}
 }
 
 // ClientLocation is the client's zone, or the clinic's when the client's is
 // unknown or unloadable.
 func (c *Clinic) ClientLocation(tz string) *time.Location {
 	if tz != "" {
-		if loc, err := time.LoadLocation(tz); err == nil {
+		if loc, err := zones.Load(tz); err == nil {
 			return loc
 		}
 	}

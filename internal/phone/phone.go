@@ -43,7 +43,20 @@ func refuse(format string, args ...any) error { return &Error{Reason: fmt.Sprint
 // often take no texts), and numbers outside the clinic's countries. Mobile
 // numbers, and those a country does not tell apart from landlines (the US,
 // Canada, Mexico), are taken.
+//
+// Answers are remembered for a while (see recent): the planner checks again
+// each number the intake checked moments before.
 func (r Rules) Textable(raw string) (string, error) {
+	key := strings.Join(r.Countries, ",") + "|" + raw
+	if v, ok := recent.get(key); ok {
+		return v.number, v.err
+	}
+	number, err := r.textable(raw)
+	recent.put(key, verdict{number, err})
+	return number, err
+}
+
+func (r Rules) textable(raw string) (string, error) {
 	num, err := r.parse(raw)
 	if err != nil {
 		return "", err

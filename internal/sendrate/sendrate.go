@@ -107,10 +107,18 @@ func (l *Limits) Reserve(ctx context.Context, key string) (wait time.Duration, o
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := l.Now()
-	// A slot of the block that has passed unused is dropped, not used
-	// late: used late, a block would go out as one burst.
-	if s.left > 0 && s.next.Add(l.interval).Before(now) {
-		s.left = 0
+	// Slots of the block that have passed unused are dropped, not used
+	// late: used late, a block would go out as one burst. Its later slots
+	// stay. (Dropping the whole block took a new one for every text of a
+	// sender faster than the worker, each 100 ms beyond the last: the
+	// sender's texts then queued for seconds behind slots nobody used.)
+	if s.left > 0 && now.Sub(s.next) >= l.interval {
+		passed := int(now.Sub(s.next) / l.interval)
+		if passed >= s.left {
+			s.left = 0
+		} else {
+			s.next, s.left = s.next.Add(time.Duration(passed)*l.interval), s.left-passed
+		}
 	}
 	if s.left == 0 {
 		first, n, wait, err := l.refill(ctx, key, s, now)

@@ -168,3 +168,38 @@ func TestLedgerDownPacesLocally(t *testing.T) {
 		t.Errorf("after the rest: %v, asked the ledger %d times in all, want 2", err, ledger.calls)
 	}
 }
+
+// countingLedger counts the writes to a ledger.
+type countingLedger struct {
+	sendrate.Ledger
+	writes int
+}
+
+func (c *countingLedger) SaveSendSlot(ctx context.Context, sender string, next time.Time, rev uint64) error {
+	c.writes++
+	return c.Ledger.SaveSendSlot(ctx, sender, next, rev)
+}
+
+// A sender faster than the worker (a Messaging Service, a load run) gets a
+// slot at once for every text, and its ledger is written once per block's
+// worth of time, however many of a block's slots pass unused between two
+// texts.
+func TestSenderFasterThanTheWorker(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ledger := &countingLedger{Ledger: env.Store}
+	now := time.Date(2030, 1, 7, 10, 0, 0, 0, time.UTC)
+	l := sendrate.New(ledger, isConflict, 1_000_000, 100_000, 2*time.Second)
+	l.Now = func() time.Time { return now }
+	for i := range 20_000 {
+		wait, ok := reserve(t, l, "s")
+		if !ok || wait != 0 {
+			t.Fatalf("text %d waits %v (ok %v), want a slot at once", i, wait, ok)
+		}
+		now = now.Add(10 * time.Microsecond) // 100,000 texts a second, ten slots apart
+	}
+	// 200 ms of texts: two blocks of 100 ms, and a third begun.
+	if ledger.writes > 3 {
+		t.Errorf("the ledger was written %d times for 200 ms of texts, want at most 3", ledger.writes)
+	}
+}
