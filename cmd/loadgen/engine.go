@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -87,10 +90,41 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 	if err != nil {
 		return delivery{}, err
 	}
+	if o.pprof != "" {
+		// This process is the engine: profile it over the window.
+		stopProfile := profileSelf(filepath.Join(o.pprof, "engine.pprof"), time.Until(ends[0]), o.window)
+		defer stopProfile()
+	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	stop()
 	res.procs = usages(sys.Procs())
 	return res, nil
+}
+
+// profileSelf takes a CPU profile of this process from after for window.
+func profileSelf(path string, after, window time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-time.After(max(after, 0)):
+		case <-done:
+			return
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if pprof.StartCPUProfile(f) != nil {
+			return
+		}
+		select {
+		case <-time.After(window):
+		case <-done:
+		}
+		pprof.StopCPUProfile()
+	}()
+	return sync.OnceFunc(func() { close(done) })
 }
 
 // engineSchedule sets one schedule per text, published asynchronously as

@@ -25,21 +25,22 @@ import (
 )
 
 type options struct {
-	sessions    int
-	window      time.Duration
-	fsync       string
-	concurrency int
-	workers     int
-	csv         string
-	bin         string
-	timeout     time.Duration
-	pprof       string
-	backlog     int
-	nodes       int
-	fair        int
-	engine      bool
-	lead        time.Duration
-	compare     bool
+	sessions      int
+	window        time.Duration
+	fsync         string
+	concurrency   int
+	workers       int
+	csv           string
+	bin           string
+	timeout       time.Duration
+	pprof         string
+	backlog       int
+	nodes         int
+	fair          int
+	engine        bool
+	profileIntake bool
+	lead          time.Duration
+	compare       bool
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.fair, "fair", 0, "instead of a delivery run, give one clinic this many texts due at once at 1 text/s, and measure another clinic's lateness meanwhile")
 	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
 	fs.DurationVar(&o.lead, "lead", 0, "time from the start of posting to the first due time (default: 1 ms a session, at least 3 s; three times that with -fsync always)")
+	fs.BoolVar(&o.profileIntake, "pprof-intake", false, "with -pprof: profile from the start of the intake until the first due time, instead of over the window")
 	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
 	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
@@ -133,6 +135,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "service     nats-server %s\n", sys.NATSVersion)
 	ends := dueEnds(o, time.Now().Add(o.lead))
 	firstDue := ends[0].Add(offsets[0])
+	if o.profileIntake {
+		sys.profile(o.pprof, 0, o.lead, stderr)
+	}
 	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
 		return err
@@ -144,7 +149,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "            (intake ran past the first due time: lateness includes intake)")
 	}
 
-	profiles := sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
+	profiles := &sync.WaitGroup{}
+	if !o.profileIntake {
+		profiles = sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
+	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	res.procs = usages(sys.Procs())
 	res.print(stdout, "service")

@@ -97,19 +97,30 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	if !ok {
 		return jobs.GiveUp(fmt.Errorf("unknown clinic %q", job.ClinicID))
 	}
+	// The two records are read at once: one round trip's wait, not two.
+	var (
+		f       aftercare.FollowUp
+		rev     uint64
+		readErr error
+		read    = make(chan struct{})
+	)
+	go func() {
+		defer close(read)
+		f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
+	}()
 	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
+	<-read
 	if errors.Is(err, aftercare.ErrNotFound) {
 		return jobs.GiveUp(errors.New("no session record for this follow-up"))
 	}
 	if err != nil {
 		return err
 	}
-	f, rev, err := d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
-	if errors.Is(err, aftercare.ErrNotFound) {
+	if errors.Is(readErr, aftercare.ErrNotFound) {
 		return jobs.GiveUp(errors.New("no follow-up record for this job"))
 	}
-	if err != nil {
-		return err
+	if readErr != nil {
+		return readErr
 	}
 	log := d.Log.With("clinic", job.ClinicID, "session", job.SessionID, "step", job.Step)
 	now := d.Now()
