@@ -104,10 +104,10 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		readErr error
 		read    = make(chan struct{})
 	)
-	go func() {
+	jobs.Go(func() {
 		defer close(read)
 		f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
-	}()
+	})
 	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
 	<-read
 	if errors.Is(err, aftercare.ErrNotFound) {

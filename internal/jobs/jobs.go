@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -111,7 +110,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if slots == nil {
 		slots = make(chan struct{}, r.Concurrency)
 	}
-	var wg sync.WaitGroup
+	var wg group
 	cc, err := r.Consumer.Consume(func(msg jetstream.Msg) {
 		slots <- struct{}{} // wait for a free handler: the rest wait in the buffer
 		wg.Go(func() {
