@@ -20,6 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/aftercare/aftercare/internal/harness"
 	"github.com/aftercare/aftercare/internal/twiliotest"
 )
@@ -41,6 +44,7 @@ type options struct {
 	profileIntake bool
 	lead          time.Duration
 	compare       bool
+	caps          bool
 }
 
 // offsets compresses 24/48/72 h into seconds: each session's three
@@ -66,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.pprof, "pprof", "", "write CPU profiles of the worker, scheduler and nats-server over the delivery window into this directory")
 	fs.DurationVar(&o.lead, "lead", 0, "time from the start of posting to the first due time (default: 1 ms a session, at least 3 s; three times that with -fsync always)")
 	fs.BoolVar(&o.profileIntake, "pprof-intake", false, "with -pprof: profile from the start of the intake until the first due time, instead of over the window")
+	fs.BoolVar(&o.caps, "caps", false, "plan with the frequency caps' merge on (3 a day, 21 a week: nothing held back), to measure what the merge costs")
 	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
 	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
@@ -138,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.profileIntake {
 		sys.profile(o.pprof, 0, o.lead, stderr)
 	}
+	postedAt := time.Now()
 	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
 		return err
@@ -145,6 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "intake      %d events in %v = %.0f events/s; ack p50 %v, p99 %v, max %v (%d at once)\n",
 		o.sessions, in.took.Round(time.Millisecond), float64(o.sessions)/in.took.Seconds(),
 		pct(in.latency, 0.5), pct(in.latency, 0.99), pct(in.latency, 1), o.concurrency)
+	planned := sys.planned(ctx)
 	if in.lateStart {
 		fmt.Fprintln(stdout, "            (intake ran past the first due time: lateness includes intake)")
 	}
@@ -155,6 +162,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	res.procs = usages(sys.Procs())
+	if at, ok := <-planned; ok {
+		fmt.Fprintf(stdout, "planning    every event planned %v after the first was posted: %v %s the first due time\n",
+			at.Sub(postedAt).Round(time.Millisecond), at.Sub(firstDue).Abs().Round(time.Millisecond), map[bool]string{true: "after", false: "before"}[at.After(firstDue)])
+	}
 	res.print(stdout, "service")
 	if floor != nil {
 		compare(stdout, *floor, res)
@@ -164,6 +175,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	profiles.Wait()
 	return res.check()
+}
+
+// planned says when the planner has no event left to plan (closed,
+// without a value, if that cannot be read).
+func (s *system) planned(ctx context.Context) <-chan time.Time {
+	at := make(chan time.Time, 1)
+	go func() {
+		defer close(at)
+		nc, err := nats.Connect(s.NATSURL)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		for ctx.Err() == nil {
+			if c, err := js.Consumer(ctx, "AFTERCARE_SESSIONS", "planner"); err == nil {
+				if ci, err := c.Info(ctx); err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 {
+					at <- time.Now()
+					return
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return at
 }
 
 // dueEnds spreads the sessions' ends so that every follow-up falls due in
@@ -341,13 +377,23 @@ func startSystem(o options, dir string) (*system, error) {
 	}
 	s, err := harness.StartSystem(harness.Config{
 		Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, Clinics: clinics, Pprof: o.pprof != "",
-		Env:       []string{"LOAD_TOKEN=" + intakeToken, "OTHER_TOKEN=" + otherToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"},
+		Env:       append([]string{"LOAD_TOKEN=" + intakeToken, "OTHER_TOKEN=" + otherToken, "FOLLOWUP_OFFSETS=" + followUpOffsets(o), "LOG_LEVEL=warn"}, capsEnv(o)...),
 		WorkerEnv: []string{"SEND_RATE_PER_SENDER=" + rate, "SEND_BURST=" + burst, "WORKER_CONCURRENCY=" + strconv.Itoa(o.workers)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &system{s}, nil
+}
+
+// capsEnv turns the frequency caps on for -caps, high enough that the
+// three texts of a session, seconds apart, all go: the merge of a client's
+// plan runs for every event, and holds nothing back.
+func capsEnv(o options) []string {
+	if !o.caps {
+		return nil
+	}
+	return []string{"FREQUENCY_CAP_PER_DAY=3", "FREQUENCY_CAP_PER_WEEK=21"}
 }
 
 type intakeResult struct {

@@ -110,7 +110,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if slots == nil {
 		slots = make(chan struct{}, r.Concurrency)
 	}
-	var wg group
+	var wg Group
 	cc, err := r.Consumer.Consume(func(msg jetstream.Msg) {
 		slots <- struct{}{} // wait for a free handler: the rest wait in the buffer
 		wg.Go(func() {

@@ -45,10 +45,12 @@ func (p *pool) loop(f func()) {
 	}
 }
 
-// group waits for functions run with Go, like sync.WaitGroup's Go.
-type group struct{ wg sync.WaitGroup }
+// Group waits for functions run with its Go, as sync.WaitGroup's Go does,
+// on the pool's goroutines.
+type Group struct{ wg sync.WaitGroup }
 
-func (g *group) Go(f func()) {
+// Go runs f on the pool, counted in the group.
+func (g *Group) Go(f func()) {
 	g.wg.Add(1)
 	Go(func() {
 		defer g.wg.Done()
@@ -56,4 +58,5 @@ func (g *group) Go(f func()) {
 	})
 }
 
-func (g *group) Wait() { g.wg.Wait() }
+// Wait waits for every f the group ran.
+func (g *Group) Wait() { g.wg.Wait() }

@@ -143,13 +143,14 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 				return err
 			}
 		}
-		if err := p.noteClient(ctx, rec, now); err != nil {
-			return err
-		}
-		if err := p.confirm(ctx, clinic, rec, now); err != nil {
-			return err
-		}
+		// The client's list of sessions is noted while the plan is made: the
+		// merge, which reads it, comes after both.
+		var noted jobs.Group
+		var noteErr error
+		noted.Go(func() { noteErr = p.noteClient(ctx, rec, now) })
+		err = p.confirm(ctx, clinic, rec, now)
 		switch {
+		case err != nil:
 		case rec.Status == aftercare.SessionCancelled:
 			err = p.cancel(ctx, rec, "session cancelled")
 		case rec.EscalationID != "":
@@ -157,6 +158,10 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 			err = p.cancelPlan(ctx, clinic, rec, now, arrived, "client escalated to the clinic: "+rec.EscalationID)
 		default:
 			err = p.schedule(ctx, clinic, rec, now, arrived, fresh)
+		}
+		noted.Wait()
+		if err == nil {
+			err = noteErr
 		}
 		if err != nil || !p.capsOf(clinic).On() || rec.Client.Phone == "" {
 			return err
@@ -253,50 +258,63 @@ func (p *Planner) schedule(ctx context.Context, clinic *clinics.Clinic, rec afte
 	// With caps, the merge of the client's sessions sets the timers, once it
 	// has decided which steps are sent: none is set that it then holds back.
 	merged := p.capsOf(clinic).On() && rec.Client.Phone != ""
-	for _, step := range p.Policy.Plan(rec.End, arrived, loc, clinic.Window) {
-		var existing aftercare.FollowUp
-		var frev uint64
-		if !fresh {
-			var err error
-			existing, frev, err = p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
-			if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-				return err
-			}
-		}
-		if existing.PlanVersion > rec.PlanVersion {
-			return nil // a newer event is being applied concurrently; it owns the plan
-		}
-		if frev != 0 && existing.PlanVersion == rec.PlanVersion && existing.Status != aftercare.FollowUpScheduled {
-			continue // this plan's step already moved on (sent, skipped ...)
-		}
-		f := aftercare.FollowUp{
-			ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step,
-			PlanVersion: rec.PlanVersion, DueAt: step.DueAt, UpdatedAt: now,
-			Status: aftercare.FollowUpScheduled,
-		}
-		if step.Skip != "" {
-			f.Status, f.Reason = aftercare.FollowUpSkipped, step.Skip
-		}
-		saved, err := p.Store.SaveFollowUp(ctx, f, frev)
-		if err != nil {
-			return err // a conflict (with fresh: a record after all) is retried with the whole event
-		}
-		if !merged || step.Skip != "" {
-			if err := p.settle(ctx, f, saved); err != nil {
-				return err
-			}
-		}
-		if step.Skip != "" {
-			p.Stats.Skipped.Add(1)
-			p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
-			continue
-		}
-		if merged {
-			continue // merge logs and counts it
-		}
-		p.Stats.Planned.Add(1)
-		p.Log.Info("follow-up scheduled", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "due_at", step.DueAt)
+	// The steps are independent records and timers: planned at once, each
+	// step's three round trips overlap the others' instead of following them.
+	steps := p.Policy.Plan(rec.End, arrived, loc, clinic.Window)
+	errs := make([]error, len(steps))
+	var g jobs.Group
+	for i, step := range steps {
+		g.Go(func() { errs[i] = p.scheduleStep(ctx, clinic, rec, step, now, fresh, merged) })
 	}
+	g.Wait()
+	return errors.Join(errs...)
+}
+
+// scheduleStep writes one step's record of the current plan and, unless
+// the merge of a client's plan is to decide it, sets its timer.
+func (p *Planner) scheduleStep(ctx context.Context, clinic *clinics.Clinic, rec aftercare.Session, step plan.Step, now time.Time, fresh, merged bool) error {
+	var existing aftercare.FollowUp
+	var frev uint64
+	if !fresh {
+		var err error
+		existing, frev, err = p.Store.FollowUp(ctx, clinic.ID, rec.SessionID, step.Step)
+		if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
+			return err
+		}
+	}
+	if existing.PlanVersion > rec.PlanVersion {
+		return nil // a newer event is being applied concurrently; it owns the plan
+	}
+	if frev != 0 && existing.PlanVersion == rec.PlanVersion && existing.Status != aftercare.FollowUpScheduled {
+		return nil // this plan's step already moved on (sent, skipped ...)
+	}
+	f := aftercare.FollowUp{
+		ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step,
+		PlanVersion: rec.PlanVersion, DueAt: step.DueAt, UpdatedAt: now,
+		Status: aftercare.FollowUpScheduled,
+	}
+	if step.Skip != "" {
+		f.Status, f.Reason = aftercare.FollowUpSkipped, step.Skip
+	}
+	saved, err := p.Store.SaveFollowUp(ctx, f, frev)
+	if err != nil {
+		return err // a conflict (with fresh: a record after all) is retried with the whole event
+	}
+	if !merged || step.Skip != "" {
+		if err := p.settle(ctx, f, saved); err != nil {
+			return err
+		}
+	}
+	if step.Skip != "" {
+		p.Stats.Skipped.Add(1)
+		p.Log.Info("follow-up skipped", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "reason", step.Skip)
+		return nil
+	}
+	if merged {
+		return nil // merge logs and counts it
+	}
+	p.Stats.Planned.Add(1)
+	p.Log.Info("follow-up scheduled", "clinic", clinic.ID, "session", rec.SessionID, "step", step.Step, "due_at", step.DueAt)
 	return nil
 }
 
