@@ -97,7 +97,7 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	stop()
-	res.procs = usages(sys.Procs())
+	res.procs = usages(sys.Procs(), 0)
 	return res, nil
 }
 
@@ -130,7 +130,7 @@ func profileSelf(path string, after, window time.Duration) (stop func()) {
 // engineSchedule sets one schedule per text, published asynchronously as
 // the planner publishes, and waits until nats-server has stored them all.
 func engineSchedule(ctx context.Context, js jetstream.JetStream, ends []time.Time) error {
-	const window = 4096 // publishes in flight
+	const window = 1000 // publishes in flight, under nats.go's limit of 4,000
 	var futures []jetstream.PubAckFuture
 	for i, end := range ends {
 		for step, offset := range offsets {

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -161,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		profiles = sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
-	res.procs = usages(sys.Procs())
+	res.procs = usages(sys.Procs(), loadgenCPU(floor))
 	if at, ok := <-planned; ok {
 		fmt.Fprintf(stdout, "planning    every event planned %v after the first was posted: %v %s the first due time\n",
 			at.Sub(postedAt).Round(time.Millisecond), at.Sub(firstDue).Abs().Round(time.Millisecond), map[bool]string{true: "after", false: "before"}[at.After(firstDue)])
@@ -241,10 +242,23 @@ func awaitTexts(ctx context.Context, o options, stand *twiliotest.Server, ends [
 	return delivery{result: measure(stand.Messages(), loadBatch, ends), want: want}
 }
 
+// loadgenCPU is what this process spent on the engine's run, if any.
+func loadgenCPU(engine *delivery) time.Duration {
+	if engine == nil {
+		return 0
+	}
+	for _, u := range engine.procs {
+		if u.name == "loadgen" {
+			return u.cpu
+		}
+	}
+	return 0
+}
+
 // usages reads each process's peak RSS and CPU, and this process's: the
 // Twilio stand-in, the posting and the measuring (and the bare engine's
 // sender) are CPU a real deployment would not spend here.
-func usages(procs []*harness.Proc) []usage {
+func usages(procs []*harness.Proc, since time.Duration) []usage {
 	var us []usage
 	for _, p := range procs {
 		u := p.Usage()
@@ -253,7 +267,7 @@ func usages(procs []*harness.Proc) []usage {
 	var self syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
 		cpu := time.Duration(self.Utime.Nano() + self.Stime.Nano())
-		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: cpu, remark: " (so far: the Twilio stand-in, the load, the bare engine's sender)"})
+		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: cpu - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too)"})
 	}
 	return us
 }
@@ -283,17 +297,42 @@ func compare(out io.Writer, engine, service delivery) {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Fprintf(out, "\n| same run, same nats-server settings | texts/s | p50 late | p99 late | max late |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "\n| same run, same nats-server settings | texts/s | p50 late | p99 late | max late | CPU per text, all processes |\n|---|---|---|---|---|---|\n")
 	for _, r := range []struct {
 		name string
 		d    delivery
 	}{{"bare engine", engine}, {"service", service}} {
-		fmt.Fprintf(out, "| %s | %.0f | %v | %v | %v |\n", r.name, r.d.rate, pct(r.d.lateness, 0.5), pct(r.d.lateness, 0.99), pct(r.d.lateness, 1))
+		fmt.Fprintf(out, "| %s | %.0f | %v | %v | %v | %v |\n", r.name, r.d.rate, pct(r.d.lateness, 0.5), pct(r.d.lateness, 0.99), pct(r.d.lateness, 1), r.d.cpuPerText().Round(time.Microsecond))
 	}
-	fmt.Fprintf(out, "| **service / engine** | **%s** | %s | %s | %s |\n", ratio(service.rate, engine.rate),
+	fmt.Fprintf(out, "| **service / engine** | **%s** | %s | %s | %s | %s |\n", ratio(service.rate, engine.rate),
 		ratio(pct(service.lateness, 0.5).Seconds(), pct(engine.lateness, 0.5).Seconds()),
 		ratio(pct(service.lateness, 0.99).Seconds(), pct(engine.lateness, 0.99).Seconds()),
-		ratio(pct(service.lateness, 1).Seconds(), pct(engine.lateness, 1).Seconds()))
+		ratio(pct(service.lateness, 1).Seconds(), pct(engine.lateness, 1).Seconds()),
+		ratio(service.cpuPerText().Seconds(), engine.cpuPerText().Seconds()))
+	fmt.Fprintf(out, "\nwhere the service's CPU per text goes (the engine's: %s):", engine.cpuSplit())
+	fmt.Fprintf(out, " %s\n", service.cpuSplit())
+}
+
+// cpuPerText is every process's CPU over the run, per text sent.
+func (d delivery) cpuPerText() time.Duration {
+	var total time.Duration
+	for _, u := range d.procs {
+		total += u.cpu
+	}
+	if d.unique == 0 {
+		return 0
+	}
+	return total / time.Duration(d.unique)
+}
+
+func (d delivery) cpuSplit() string {
+	var parts []string
+	for _, u := range d.procs {
+		if d.unique > 0 {
+			parts = append(parts, fmt.Sprintf("%s %v", u.name, (u.cpu/time.Duration(d.unique)).Round(time.Microsecond)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // loadClinic is the one clinic of a load run: it may text at any hour.
