@@ -95,6 +95,9 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	audit := &staff.Audit{JS: store.JetStream(), Now: now}
+	if _, err := store.JetStream().Stream(ctx, natsjs.RetiredStreamAudit); err == nil {
+		log.Warn("the audit stream of an earlier version is still there, with staff replies' text: run \"scheduler audit migrate\" once", "stream", natsjs.RetiredStreamAudit)
+	}
 	erasureSvc := &erasure.Service{Store: store, Inbox: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}, Audit: audit, Steps: len(cfg.Offsets), Now: now,
 		EscalationRetention: cfg.NATS.EscalationRetention,
 		AtTwilio:            func(id string) bool { c, ok := directory.Lookup(id); return ok && c.EraseAtTwilio }}

@@ -67,7 +67,8 @@ func (s *SchedulerAPI) eraseClient(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, "erase", err)
 		return
 	}
-	s.auditClient(r, clinic.ID, phone, "erase", res.Summary())
+	// The erasure records its own audit entry: it must be in before the
+	// conversation's audit id goes.
 	s.Log.Info("client erased", "clinic", clinic.ID, "client", aftercare.MaskPhone(phone), "kept", len(res.Kept))
 	writeJSON(w, http.StatusOK, res)
 }

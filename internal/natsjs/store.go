@@ -60,6 +60,7 @@ type Store struct {
 	staffSessions jetstream.KeyValue
 	inbox         jetstream.KeyValue
 	consent       jetstream.KeyValue
+	auditIDs      jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

@@ -27,7 +27,15 @@ const (
 	StreamQuotas     = "AFTERCARE_QUOTAS" // texts counted per clinic and day, and per client and day
 	StreamChain      = "AFTERCARE_CHAIN"  // escalation chain timers (chain.schedule.>) and the steps they fire (chain.due.>)
 	// StreamAudit is every staff action, append-only: who did what, when.
-	StreamAudit = "AFTERCARE_AUDIT"
+	// Its entries hold no message text and name a client's conversation by
+	// a random id (BucketAuditIDs), never by the number or its hash.
+	StreamAudit = "AFTERCARE_STAFF_AUDIT"
+	// RetiredStreamAudit is the audit stream before that: its entries hold
+	// staff replies' text and name conversations by an unsalted hash of
+	// clinic and number, and it denies deletes, so erasure could not reach
+	// them. "scheduler audit migrate" copies it into StreamAudit without
+	// either, then deletes it.
+	RetiredStreamAudit = "AFTERCARE_AUDIT"
 	// StreamOutbox holds staff replies to clients until the worker sends them.
 	StreamOutbox = "AFTERCARE_OUTBOX"
 	// StreamErasure holds the messages an erasure has Twilio delete, until
@@ -53,6 +61,11 @@ const (
 	// agreement, opt-out and opt-in. No TTL, like the opt-outs: it is the
 	// evidence a TCPA dispute or 10DLC vetting asks for.
 	BucketConsent = "aftercare_consent"
+	// BucketAuditIDs holds, per clinic and conversation, the random id the
+	// audit trail names the conversation by. Erasure deletes it, which
+	// leaves the client's audit entries kept but linked to no one. No TTL:
+	// a conversation's history stays whole while the client is a client.
+	BucketAuditIDs = "aftercare_audit_ids"
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
@@ -145,8 +158,8 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		MaxAge:      s.Retention,
 	}, {
 		Name:        StreamAudit,
-		Description: "Staff actions (audit.<clinic>.<kind>.<target>), append-only",
-		Subjects:    []string{"audit.>"},
+		Description: "Staff actions (staffaudit.<clinic>.<kind>.<target>), append-only; no message text, conversations by a random id",
+		Subjects:    []string{"staffaudit.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 		MaxAge:      AuditRetention,
@@ -197,6 +210,7 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketStaffSessions, Description: "Staff browser sessions", TTL: StaffSessionTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketInbox, Description: "Inbox conversations' state and staff replies", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketConsent, Description: "Clients' consent records per clinic: agreements, opt-outs, opt-ins", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketAuditIDs, Description: "The random id the audit trail names each conversation by; erased with the client", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -235,7 +249,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	st.sendSlots, st.limits = kvs[6], kvs[7]
 	st.staff, st.staffSessions, st.inbox = kvs[8], kvs[9], kvs[10]
-	st.consent = kvs[11]
+	st.consent, st.auditIDs = kvs[11], kvs[12]
 	return st, nil
 }
 
