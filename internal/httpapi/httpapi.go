@@ -48,6 +48,9 @@ type SchedulerAPI struct {
 	Inbox *inbox.Web
 	// Erasure exports and erases a client's data; nil: no /v1/clients.
 	Erasure *erasure.Service
+	// ErasureJobs queues erasures and reads their state; DELETE
+	// /v1/clients/{phone} needs it.
+	ErasureJobs *erasure.Jobs
 }
 
 func bearer(r *http.Request) string {

@@ -66,6 +66,13 @@ const (
 	// leaves the client's audit entries kept but linked to no one. No TTL:
 	// a conversation's history stays whole while the client is a client.
 	BucketAuditIDs = "aftercare_audit_ids"
+	// BucketErasureJobs holds each requested erasure: its state and, once
+	// done, what it erased and kept (the number is dropped then).
+	BucketErasureJobs = "aftercare_erasure_jobs"
+	// BucketErasing is the tombstone of each client whose erasure is under
+	// way, per clinic and number: new session events for them are refused
+	// until it ends. No TTL: it stands until the job is done.
+	BucketErasing = "aftercare_erasing"
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
@@ -79,6 +86,8 @@ const (
 
 	// ConsumerTwilioErase deletes erased clients' messages at Twilio.
 	ConsumerTwilioErase = "twilio-erase"
+	// ConsumerClientErase runs clients' erasures, in the scheduler.
+	ConsumerClientErase = "client-erase"
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -179,7 +188,7 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		AllowMsgSchedules: true,
 	}, {
 		Name:        StreamErasure,
-		Description: "Messages to delete from Twilio's logs after a client's erasure (erasure.twilio.<clinic>)",
+		Description: "Clients' erasures to run (erasure.client.<clinic>) and messages to delete from Twilio's logs after one (erasure.twilio.<clinic>)",
 		Subjects:    []string{"erasure.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
@@ -211,6 +220,8 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketInbox, Description: "Inbox conversations' state and staff replies", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketConsent, Description: "Clients' consent records per clinic: agreements, opt-outs, opt-ins", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketAuditIDs, Description: "The random id the audit trail names each conversation by; erased with the client", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketErasureJobs, Description: "Clients' erasures requested: state, and what each erased and kept", TTL: ErasureJobRetention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketErasing, Description: "Clients whose erasure is under way: their new session events are refused", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -250,6 +261,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st.sendSlots, st.limits = kvs[6], kvs[7]
 	st.staff, st.staffSessions, st.inbox = kvs[8], kvs[9], kvs[10]
 	st.consent, st.auditIDs = kvs[11], kvs[12]
+	st.erasureJobs, st.erasing = kvs[13], kvs[14]
 	return st, nil
 }
 

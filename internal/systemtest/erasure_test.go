@@ -2,7 +2,6 @@ package systemtest
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -144,14 +143,8 @@ func TestClientErasedEverywhere(t *testing.T) {
 		t.Errorf("export: step 3's timer is not shown waiting: %+v", x.Sessions[0].FollowUps[2])
 	}
 
-	status, body := s.call(scheduler, http.MethodDelete, "/v1/clients/%2B447700900611", token, "")
-	if status != http.StatusOK {
-		t.Fatalf("erase: %d %s", status, body)
-	}
-	var res erasure.Result
-	if err := json.Unmarshal(body, &res); err != nil {
-		t.Fatal(err)
-	}
+	job, body := s.erase(t, scheduler, "%2B447700900611")
+	res := job.Result
 	if !res.Erased.ClientRecord || res.Erased.Sessions != 1 || res.Erased.Replies != 1 || res.Erased.StaffReplies != 1 || res.Erased.DeadLetters == 0 {
 		t.Errorf("erased: %+v", res.Erased)
 	}
