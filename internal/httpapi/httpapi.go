@@ -48,8 +48,8 @@ type SchedulerAPI struct {
 	Inbox *inbox.Web
 	// Erasure exports and erases a client's data; nil: no /v1/clients.
 	Erasure *erasure.Service
-	// ErasureJobs queues erasures and reads their state; DELETE
-	// /v1/clients/{phone} needs it.
+	// ErasureJobs queues erasures and reads their state; nil: no DELETE
+	// /v1/clients/{phone} nor /v1/erasures.
 	ErasureJobs *erasure.Jobs
 }
 
