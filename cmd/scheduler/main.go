@@ -24,6 +24,11 @@ func main() {
 			return staffCommand(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 		}
 	}
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		run = func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "scheduler:", err)
 		os.Exit(1)

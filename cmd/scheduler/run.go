@@ -95,9 +95,28 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 
 	audit := &staff.Audit{JS: store.JetStream(), Now: now}
+	if _, err := store.JetStream().Stream(ctx, natsjs.RetiredStreamAudit); err == nil {
+		log.Warn("the audit stream of an earlier version is still there, with staff replies' text: run \"scheduler audit migrate\" once", "stream", natsjs.RetiredStreamAudit)
+	}
 	erasureSvc := &erasure.Service{Store: store, Inbox: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}, Audit: audit, Steps: len(cfg.Offsets), Now: now,
 		EscalationRetention: cfg.NATS.EscalationRetention,
 		AtTwilio:            func(id string) bool { c, ok := directory.Lookup(id); return ok && c.EraseAtTwilio }}
+	// Erasures run as jobs, one client at a time per scheduler. One cut
+	// short by a crash is handed back after eraseAckWait; one in hand
+	// says so every eraseAckWait/4, however long it takes.
+	const eraseAckWait = time.Minute
+	eraseConsumer, err := natsjs.ClientEraseConsumer(connectCtx, conn.JS, eraseAckWait)
+	if err != nil {
+		return err
+	}
+	erasureJobs := &erasure.Jobs{Service: erasureSvc, Store: store, Now: now, Log: log, Heartbeat: eraseAckWait / 4}
+	stopEraser := (&jobs.Runner{Name: natsjs.ConsumerClientErase, Consumer: eraseConsumer, Concurrency: 1, Handle: erasureJobs.Handle,
+		DeadLetter: func(ctx context.Context, msg jetstream.Msg, reason string) error {
+			return store.DeadLetter(ctx, "erasure", msg.Subject(), msg.Data(), reason)
+		},
+		JobTimeout: 30 * time.Minute, UnexpectedDelay: 5 * time.Second, Log: log, Hopeless: []error{natsjs.ErrCorrupt},
+	}).Start()
+	defer func() { _ = stopEraser(context.Background()) }()
 	retention := &housekeeping.Retention{Store: store, Erasure: erasureSvc, Clinics: clinicList, Texts: cfg.NATS.Retention, Escalations: cfg.NATS.EscalationRetention,
 		MaxPerRun: cfg.RetentionMaxPerRun, Now: now, Log: log}
 	if err := housekeeping.AddRetention(ctx, crons, cfg.RetentionSchedule, retention); err != nil {
@@ -122,7 +141,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		// escalation webhook (no redirects, no internal addresses).
 		BookingHTTP: egress.NewClient(egress.Options{Timeout: 10 * time.Second, AllowLoopback: cfg.BookingAPIAllowLoopback}),
 		Escalations: lifecycle,
-		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb, Erasure: erasureSvc}
+		Staff:       staffSvc, Audit: audit, Inbox: inboxWeb, Erasure: erasureSvc, ErasureJobs: erasureJobs}
 	if prof, err := httpapi.ListenPprof(cfg.PprofAddr, log); err != nil {
 		return err
 	} else if prof != nil {
@@ -163,6 +182,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 	<-crons.Stop().Done()
 	if err := stopRunner(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	// An erasure cut short is handed back, and run again from the start.
+	if err := stopEraser(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
 	log.Info("scheduler stopped")

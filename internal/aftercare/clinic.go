@@ -151,6 +151,11 @@ type BookingSystem struct {
 	// national numbers this system sends; the clinic's first allowed
 	// country when empty.
 	CountryCode string `json:"country_code,omitempty"`
+	// Services (Square only) names the clinic's service for each Square
+	// service variation id: a booking carries only the ids, in its
+	// appointment segments, and the first one named here picks the texts.
+	// Names are written as service keys ("Deep tissue": deep_tissue).
+	Services map[string]string `json:"services,omitempty"`
 
 	Secret   string `json:"-"`
 	APIToken string `json:"-"`

@@ -305,6 +305,31 @@ func TestSignaturesRefused(t *testing.T) {
 	}
 }
 
+// A Square booking names its services by variation id only: the clinic's
+// services setting maps the first one it names to the session's service,
+// as a service key; a booking of none named has no service.
+func TestSquareServiceFromVariationID(t *testing.T) {
+	t.Parallel()
+	api := apiStandIn(t)
+	body := read(t, "square_booking_created.json")
+	for _, tt := range []struct {
+		services map[string]string
+		want     string
+	}{
+		{map[string]string{"VZ2D4N4T2X2CGNJ5RZ5U6GZI": "Hot stones", "GUN7HNQBH7ZRARYZN52E7O4B": "Deep tissue"}, "deep_tissue"},
+		{map[string]string{"VZ2D4N4T2X2CGNJ5RZ5U6GZI": "hot_stones"}, "hot_stones"},
+		{map[string]string{"ANOTHER": "sports"}, ""},
+		{nil, ""},
+	} {
+		r := request("square", api.URL, body, nil)
+		r.Settings.Services = tt.services
+		evs, err := (booking.Square{HTTP: http.DefaultClient}).Map(context.Background(), r)
+		if err != nil || len(evs) != 1 || evs[0].Service != tt.want {
+			t.Errorf("services %v: %+v %v, want service %q", tt.services, evs, err, tt.want)
+		}
+	}
+}
+
 // The Square and Acuity API clients say when the clinic's credential is
 // wrong, so the booking system retries once it is fixed.
 func TestAPICredentialErrors(t *testing.T) {

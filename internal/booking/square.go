@@ -40,7 +40,8 @@ type squareHook struct {
 				LocationID          string     `json:"location_id"`
 				CustomerID          string     `json:"customer_id"`
 				AppointmentSegments []struct {
-					DurationMinutes int `json:"duration_minutes"`
+					DurationMinutes    int    `json:"duration_minutes"`
+					ServiceVariationID string `json:"service_variation_id"`
 				} `json:"appointment_segments"`
 			} `json:"booking"`
 		} `json:"object"`
@@ -128,5 +129,14 @@ func (s Square) Map(ctx context.Context, r Request) ([]aftercare.SessionEvent, e
 		}
 		client.TimeZone = loc.Location.Timezone
 	}
-	return []aftercare.SessionEvent{completed(eventID, session, end, client)}, nil
+	ev := completed(eventID, session, end, client)
+	// The booking names its services by variation id only; the clinic's
+	// services setting names them. None named: the default texts.
+	for _, seg := range b.AppointmentSegments {
+		if name, ok := r.Settings.Services[seg.ServiceVariationID]; ok {
+			ev.Service = aftercare.ServiceKey(name)
+			break
+		}
+	}
+	return []aftercare.SessionEvent{ev}, nil
 }

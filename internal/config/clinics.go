@@ -213,6 +213,14 @@ func parseClinics(raw []byte, getenv func(string) string, rules clinicRules) ([]
 					fail("%s.country_code must be the calling code of one of allowed_countries %v, such as 44 for GB", field, c.AllowedCountries)
 				}
 			}
+			if len(b.Services) > 0 && system != "square" {
+				fail("%s.services: only Square's bookings name their service by an id; %s's carry its name", field, system)
+			}
+			for id, name := range b.Services {
+				if strings.TrimSpace(id) == "" || aftercare.ServiceKey(name) == "" {
+					fail("%s.services: each entry maps a service variation id to a service name, such as \"GUN7HNQBH7ZRARYZN52E7O4B\": \"deep_tissue\"; got %q: %q", field, id, name)
+				}
+			}
 			switch system {
 			case "square":
 				if _, err := checkURL(b.NotificationURL); err != nil {

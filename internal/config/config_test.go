@@ -186,6 +186,8 @@ func TestClinicProblems(t *testing.T) {
 		{`"booking":{"calcom":{"secret_env":"SHORT"}}`, "at least 16"},
 		{`"booking":{"mindbody":{"secret_env":"T","time_zone":"Moon/Base"}}`, "time_zone"},
 		{`"booking":{"mindbody":{"secret_env":"T","country_code":"39"}}`, "calling code of one of allowed_countries [GB]"},
+		{`"booking":{"calcom":{"secret_env":"T","services":{"x":"deep_tissue"}}}`, "only Square's bookings name their service by an id"},
+		{`"booking":{"square":{"secret_env":"T","notification_url":"https://a.example/v1/hooks/square/harbour","services":{"GUN7":"!!"}}}`, "maps a service variation id to a service name"},
 		{`"allowed_countries":["UK"]`, `"UK" is not an ISO 3166 region`},
 		{`"sender":{"from":"+19005550123"}`, "sender.from is a premium-rate"},
 	}

@@ -3,7 +3,8 @@
 // sessions, follow-ups and timers, replies, inbox conversation and staff
 // replies, dead letters and quota counters. What the clinic must keep
 // (escalations, the clinical record; an opt-out, so a STOP keeps working;
-// the append-only audit trail) is kept, and the answer says so.
+// the append-only audit trail, unlinked from the client) is kept, and the
+// answer says so.
 package erasure
 
 import (
@@ -410,9 +411,22 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 		res.Kept = append(res.Kept, Kept{What: "opt_out", Count: 1,
 			Why: "the client's STOP: kept so that no new session texts them again (a suppression record, as PECR/TCPA opt-outs must be honoured); it goes when the client texts START"})
 	}
-	if n := len(x.Conversation.Audit); n > 0 {
-		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: n,
-			Why: "staff actions in the conversation, in the append-only audit trail (6 years); they name the conversation by its id, a hash, not the number, but a staff reply's text is in its entry"})
+	if s.Audit != nil {
+		// The erasure's own entry, then the link: recorded first, it is
+		// filed under the conversation's audit id like the rest, and a
+		// repeat after a failure between the two records it again.
+		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: len(x.Conversation.Audit) + 1,
+			Why: "staff actions in the conversation (this erasure among them), in the append-only audit trail (6 years); they hold no message text, and the conversation's id in them is a random one whose link to the number is erased now"})
+		by, ok := aftercare.AuthorFrom(ctx)
+		if !ok {
+			by = aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
+		}
+		if err := s.Audit.Record(ctx, staff.Entry{ClinicID: clinic, Author: by, Action: "erase", Kind: staff.KindConversation, Target: x.Conversation.ID, Note: res.Summary()}); err != nil {
+			return res, err
+		}
+		if err := s.Audit.ForgetConversation(ctx, clinic, x.Conversation.ID); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

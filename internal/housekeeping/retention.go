@@ -139,6 +139,8 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	}
 	slices.Sort(expired)
 	n := 0
+	// The erasure's audit entry names retention as who erased.
+	ctx = aftercare.WithAuthor(ctx, aftercare.Author{Kind: aftercare.AuthorSystem, Name: "retention"})
 	for _, phone := range expired[:min(len(expired), limit)] {
 		if _, err := r.Erasure.Erase(ctx, clinic, phone); err != nil {
 			return n, err

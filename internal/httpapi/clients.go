@@ -1,17 +1,21 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/clinics"
+	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // A clinic's requests about one client's data (GDPR articles 15 and 17):
-// GET /v1/clients/{phone}/export and DELETE /v1/clients/{phone}. The number
+// GET /v1/clients/{phone}/export, DELETE /v1/clients/{phone} (which queues
+// the erasure) and GET /v1/erasures/{id} (its state and answer). The number
 // is in the path, so the answer and the audit entry name the conversation
 // id or the masked number, never the number itself.
 
@@ -19,13 +23,8 @@ import (
 // shared token, or a staff token of a clinic_admin (a clinician's token
 // reads escalations; it does not export or erase the clinic's records).
 func (s *SchedulerAPI) clientAdmin(w http.ResponseWriter, r *http.Request) (*clinics.Clinic, string, bool) {
-	clinic, err := s.clinicOf(r)
-	if err != nil {
-		s.writeError(w, err)
-		return nil, "", false
-	}
-	if role, ok := r.Context().Value(staffRoleKey{}).(staff.Role); ok && role != staff.ClinicAdmin {
-		writeJSON(w, http.StatusForbidden, intake.ErrorResponse{Error: "only the clinic's token or a clinic_admin's staff token may export or erase a client's data; this token is a " + string(role) + "'s"})
+	clinic, ok := s.dataAdmin(w, r)
+	if !ok {
 		return nil, "", false
 	}
 	phone := r.PathValue("phone")
@@ -36,6 +35,19 @@ func (s *SchedulerAPI) clientAdmin(w http.ResponseWriter, r *http.Request) (*cli
 		return nil, "", false
 	}
 	return clinic, phone, true
+}
+
+func (s *SchedulerAPI) dataAdmin(w http.ResponseWriter, r *http.Request) (*clinics.Clinic, bool) {
+	clinic, err := s.clinicOf(r)
+	if err != nil {
+		s.writeError(w, err)
+		return nil, false
+	}
+	if role, ok := r.Context().Value(staffRoleKey{}).(staff.Role); ok && role != staff.ClinicAdmin {
+		writeJSON(w, http.StatusForbidden, intake.ErrorResponse{Error: "only the clinic's token or a clinic_admin's staff token may export or erase a client's data; this token is a " + string(role) + "'s"})
+		return nil, false
+	}
+	return clinic, true
 }
 
 func (s *SchedulerAPI) exportClient(w http.ResponseWriter, r *http.Request) {
@@ -56,20 +68,69 @@ func (s *SchedulerAPI) exportClient(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, x)
 }
 
+// ErasureAccepted is the answer to DELETE /v1/clients/{phone}: the
+// erasure is queued; GET its status_url for its state and, once done,
+// what it erased and kept.
+type ErasureAccepted struct {
+	JobID     string            `json:"job_id"`
+	Status    erasure.JobStatus `json:"status"`
+	StatusURL string            `json:"status_url"`
+	Client    string            `json:"client_phone"` // masked
+}
+
 func (s *SchedulerAPI) eraseClient(w http.ResponseWriter, r *http.Request) {
 	clinic, phone, ok := s.clientAdmin(w, r)
 	if !ok {
 		return
 	}
-	res, err := s.Erasure.Erase(r.Context(), clinic.ID, phone)
+	by, named := aftercare.AuthorFrom(r.Context())
+	if !named {
+		by = aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
+	}
+	job, err := s.ErasureJobs.Request(r.Context(), clinic.ID, phone, by)
 	if err != nil {
 		// Every step is safe to repeat: the clinic sends the request again.
 		s.unavailable(w, "erase", err)
 		return
 	}
-	s.auditClient(r, clinic.ID, phone, "erase", res.Summary())
-	s.Log.Info("client erased", "clinic", clinic.ID, "client", aftercare.MaskPhone(phone), "kept", len(res.Kept))
-	writeJSON(w, http.StatusOK, res)
+	s.Log.Info("client erasure queued", "clinic", clinic.ID, "job", job.ID, "client", job.Client)
+	url := "/v1/erasures/" + job.ID
+	w.Header().Set("Location", url)
+	writeJSON(w, http.StatusAccepted, ErasureAccepted{JobID: job.ID, Status: job.Status, StatusURL: url, Client: job.Client})
+}
+
+// ErasureStatus is the answer to GET /v1/erasures/{id}: the job, and once
+// it is done the erasure's answer (what was erased, what kept and why)
+// in the same fields the synchronous DELETE used to answer with.
+type ErasureStatus struct {
+	JobID       string            `json:"job_id"`
+	Status      erasure.JobStatus `json:"status"`
+	RequestedAt time.Time         `json:"requested_at"`
+	DoneAt      time.Time         `json:"done_at,omitzero"`
+	Attempts    int               `json:"attempts"`
+	*erasure.Result
+}
+
+func (s *SchedulerAPI) erasureJob(w http.ResponseWriter, r *http.Request) {
+	clinic, ok := s.dataAdmin(w, r)
+	if !ok {
+		return
+	}
+	id, ok := pathID(w, r, "id", "erasure job id")
+	if !ok {
+		return
+	}
+	job, err := s.ErasureJobs.Job(r.Context(), clinic.ID, id)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		writeJSON(w, http.StatusNotFound, intake.ErrorResponse{Error: "no erasure job " + id + " at this clinic"})
+		return
+	}
+	if err != nil {
+		s.unavailable(w, "read the erasure of", err)
+		return
+	}
+	// Until it is done, the answer is the job's state alone.
+	writeJSON(w, http.StatusOK, ErasureStatus{JobID: job.ID, Status: job.Status, RequestedAt: job.RequestedAt, DoneAt: job.DoneAt, Attempts: job.Attempts, Result: job.Result})
 }
 
 func (s *SchedulerAPI) unavailable(w http.ResponseWriter, what string, err error) {

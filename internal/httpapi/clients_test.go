@@ -2,19 +2,22 @@ package httpapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/httpapi"
 	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
+	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/staff"
@@ -36,6 +39,15 @@ func TestClientExportAndErasureAPI(t *testing.T) {
 		Ready: func() error { return nil }, Now: time.Now, Log: log, Staff: staffSvc, Audit: audit,
 		Erasure: &erasure.Service{Store: env.Store, Inbox: &inbox.Store{S: env.Store, Clinics: dir, Steps: 3}, Audit: audit, Steps: 3, Now: time.Now,
 			EscalationRetention: natsjs.DefaultEscalationRetention}}
+	api.ErasureJobs = &erasure.Jobs{Service: api.Erasure, Store: env.Store, Now: time.Now, Log: log}
+	// The scheduler's runner of erasure jobs.
+	cons, err := natsjs.ClientEraseConsumer(ctx, env.Store.JetStream(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := (&jobs.Runner{Name: "erase", Consumer: cons, Concurrency: 1, Handle: api.ErasureJobs.Handle, JobTimeout: time.Minute, UnexpectedDelay: 100 * time.Millisecond, Log: log,
+		DeadLetter: func(context.Context, jetstream.Msg, string) error { return nil }}).Start()
+	t.Cleanup(func() { _ = stop(context.Background()) })
 	srv := httptest.NewServer(httpapi.SchedulerRoutes(api))
 	t.Cleanup(srv.Close)
 	token := func(role staff.Role, email string) string {
@@ -69,6 +81,7 @@ func TestClientExportAndErasureAPI(t *testing.T) {
 		raw, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(raw)
 	}
+	var jobURL string
 	for _, c := range []struct {
 		name, method, path, bearer string
 		status                     int
@@ -80,11 +93,29 @@ func TestClientExportAndErasureAPI(t *testing.T) {
 		{"not E.164", "GET", "/v1/clients/07700900123/export", natsjstest.HarbourToken, 400, "phone in the URL path"},
 		{"export, clinic token", "GET", "/v1/clients/%2B447700900123/export", natsjstest.HarbourToken, 200, `"body":"bit sore"`},
 		{"export, admin's token", "GET", "/v1/clients/+447700900123/export", admin, 200, `"message_sid":"SM1"`},
-		{"erase, admin's token", "DELETE", "/v1/clients/%2B447700900123", admin, 200, `"replies":1`},
-		{"export after erasure: the audit entries only", "GET", "/v1/clients/%2B447700900123/export", natsjstest.HarbourToken, 200, `"replies":[]`},
-		{"erase again", "DELETE", "/v1/clients/%2B447700900123", natsjstest.HarbourToken, 200, `"replies":0`},
+		{"erase, admin's token", "DELETE", "/v1/clients/%2B447700900123", admin, 202, `"status_url":"/v1/erasures/era_`},
+		{"the erasure's answer", "ERASED", "", admin, 200, `"replies":1`},
+		// The audit entries are kept, but nothing links them to the number.
+		{"export after erasure: nothing", "GET", "/v1/clients/%2B447700900123/export", natsjstest.HarbourToken, 404, "nothing is held"},
+		{"erase again", "DELETE", "/v1/clients/%2B447700900123", natsjstest.HarbourToken, 202, `"status":"queued"`},
+		{"the second erasure's answer", "ERASED", "", natsjstest.HarbourToken, 200, `"replies":0`},
+		{"another clinic's token reads no job", "GET", "/v1/erasures/era_0000", natsjstest.SolToken, 404, "no erasure job"},
 	} {
+		if c.method == "ERASED" {
+			// Poll the last erasure's job until it is done.
+			var job string
+			for deadline := time.Now().Add(20 * time.Second); !strings.Contains(job, `"status":"done"`) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				_, job = call("GET", jobURL, c.bearer)
+			}
+			if !strings.Contains(job, c.says) {
+				t.Errorf("%s: %s, want it saying %s", c.name, job, c.says)
+			}
+			continue
+		}
 		status, body := call(c.method, c.path, c.bearer)
+		if m := regexp.MustCompile(`"status_url":"([^"]+)"`).FindStringSubmatch(body); m != nil {
+			jobURL = m[1]
+		}
 		if status != c.status || !strings.Contains(body, c.says) {
 			t.Errorf("%s: %d %s, want %d saying %s", c.name, status, body, c.status, c.says)
 		}
@@ -93,19 +124,18 @@ func TestClientExportAndErasureAPI(t *testing.T) {
 		}
 	}
 
-	entries, err := audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", phone))
-	if err != nil {
-		t.Fatal(err)
+	// Each export and erasure is audited; after the erasure, the entries
+	// are found under the conversation no more, and name neither the
+	// number nor the conversation's inbox id.
+	if entries, err := audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", phone)); err != nil || len(entries) != 0 {
+		t.Errorf("history after erasure: %+v %v", entries, err)
 	}
-	var actions []string
-	for _, e := range entries {
-		actions = append(actions, e.Action+" by "+e.Author.Name)
-		if data, _ := json.Marshal(e); strings.Contains(string(data), "447700900123") {
-			t.Errorf("audit entry holds the number: %s", data)
+	if n := natsjstest.CountSubjects(t, env.Store.JetStream(), natsjs.StreamAudit, "staffaudit.harbour.conversation.>"); n != 4 {
+		t.Errorf("%d audit entries, want 4: two exports, two erasures", n)
+	}
+	for _, hit := range natsjstest.Find(t, env.Store.JetStream(), []string{"KV_" + natsjs.BucketReplies, "AFTERCARE_REPLIES"}, "447700900123", inbox.ConversationID("harbour", phone)) {
+		if strings.Contains(hit, natsjs.StreamAudit) || strings.Contains(hit, natsjs.BucketAuditIDs) {
+			t.Errorf("after erasure: %s", hit)
 		}
-	}
-	want := "export by clinic token,export by clinic_admin,erase by clinic_admin,export by clinic token,erase by clinic token"
-	if got := strings.Join(actions, ","); got != want {
-		t.Errorf("audit: %s, want %s", got, want)
 	}
 }

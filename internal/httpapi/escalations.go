@@ -151,7 +151,10 @@ func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "escalation", Target: e.ID, Note: action.Note})
-	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "conversation", Target: inbox.ConversationID(clinic.ID, e.ClientPhone), Note: e.ID + ": " + action.Note})
+	// The conversation's entry has neither the escalation's id nor the
+	// note: the escalation is kept after an erasure and names the client,
+	// so either would link the conversation's entries back to them.
+	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "conversation", Target: inbox.ConversationID(clinic.ID, e.ClientPhone), Note: "on an escalation"})
 	writeJSON(w, http.StatusOK, withHistory(e))
 }
 

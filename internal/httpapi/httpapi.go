@@ -48,6 +48,9 @@ type SchedulerAPI struct {
 	Inbox *inbox.Web
 	// Erasure exports and erases a client's data; nil: no /v1/clients.
 	Erasure *erasure.Service
+	// ErasureJobs queues erasures and reads their state; nil: no DELETE
+	// /v1/clients/{phone} nor /v1/erasures.
+	ErasureJobs *erasure.Jobs
 }
 
 func bearer(r *http.Request) string {
@@ -95,7 +98,9 @@ type SessionView struct {
 	Status    aftercare.SessionStatus `json:"status"`
 	End       time.Time               `json:"session_end"`
 	Client    string                  `json:"client_phone"` // masked
-	FollowUps []FollowUpView          `json:"follow_ups"`
+	// Service is the session's kind, which picked its texts; empty: none named.
+	Service   string         `json:"service,omitempty"`
+	FollowUps []FollowUpView `json:"follow_ups"`
 	// Consent is the client's consent to the clinic's texts.
 	Consent *ConsentView `json:"consent,omitempty"`
 }
@@ -132,7 +137,7 @@ func (s *SchedulerAPI) getSession(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	view := SessionView{SessionID: rec.SessionID, Status: rec.Status, End: rec.End, Client: aftercare.MaskPhone(rec.Client.Phone)}
+	view := SessionView{SessionID: rec.SessionID, Status: rec.Status, End: rec.End, Client: aftercare.MaskPhone(rec.Client.Phone), Service: rec.Service}
 	for _, f := range fus {
 		if f.PlanVersion != rec.PlanVersion {
 			continue

@@ -111,7 +111,7 @@ func (s *SchedulerAPI) markReviewed(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Log.Info("reply reviewed", "clinic", clinic.ID, "message_sid", rec.MessageSID)
 	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: "reviewed", Kind: "conversation", Target: inbox.ConversationID(clinic.ID, rec.From),
-		Note: rec.MessageSID + ": " + action.Note})
+		Note: action.Note}) // not the text's Twilio id: Twilio's logs name the number
 	writeJSON(w, http.StatusOK, forReview(rec))
 }
 

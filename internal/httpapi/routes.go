@@ -22,7 +22,11 @@ func SchedulerRoutes(s *SchedulerAPI) http.Handler {
 	if s.Erasure != nil {
 		// A client's data: the clinic's token or a clinic_admin's staff token.
 		mux.HandleFunc("GET /v1/clients/{phone}/export", s.staffTokens(s.exportClient))
+	}
+	if s.ErasureJobs != nil {
+		// Erasure is a job: DELETE queues it, GET reads its state and answer.
 		mux.HandleFunc("DELETE /v1/clients/{phone}", s.staffTokens(s.eraseClient))
+		mux.HandleFunc("GET /v1/erasures/{id}", s.staffTokens(s.erasureJob))
 	}
 	if s.Inbox != nil {
 		in := s.Inbox

@@ -333,7 +333,7 @@ func (wb *Web) Reply(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		wb.fail(w, r, v, http.StatusServiceUnavailable, "the reply could not be queued; try again")
 		return
 	}
-	wb.record(r.Context(), staff.Entry{ClinicID: conv.ClinicID, Author: v.Account.Author(), Action: "reply", Kind: "conversation", Target: conv.ID, Note: o.Body})
+	wb.record(r.Context(), staff.Entry{ClinicID: conv.ClinicID, Author: v.Account.Author(), Action: "reply", Kind: "conversation", Target: conv.ID, Note: o.ID}) // the text stays in the reply's record, which erasure removes
 	back(w, r, conv, "Reply queued: it is sent from the clinic's number.")
 }
 
@@ -433,7 +433,10 @@ func (wb *Web) escalation(w http.ResponseWriter, r *http.Request, v *Viewer, act
 	}
 	entry := staff.Entry{ClinicID: conv.ClinicID, Author: v.Account.Author(), Action: action, Kind: "escalation", Target: id, Note: note}
 	wb.record(r.Context(), entry)
-	entry.Kind, entry.Target, entry.Note = "conversation", conv.ID, id+": "+note
+	// Neither the escalation's id nor the note in the conversation's entry:
+	// the escalation outlives an erasure and names the client, so either
+	// would link the conversation's entries back to them.
+	entry.Kind, entry.Target, entry.Note = staff.KindConversation, conv.ID, "on an escalation"
 	wb.record(r.Context(), entry)
 	back(w, r, conv, "Escalation "+action+"d.")
 }

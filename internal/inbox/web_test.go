@@ -314,8 +314,14 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 		}
 		got = append(got, entry.Action+": "+entry.Note)
 	}
-	want := []string{"acknowledge: esc_SM2: called, no answer", "acknowledge: esc_SM2: called again, booked GP", "assign: to Lee",
-		"reply: Please call us on 020 7946 0000 when you can.", "done: "}
+	// No message text and no escalation id: the reply names its record,
+	// where the text is; the escalation keeps its own entries.
+	outs, err := b.store.Outbound(ctx, "harbour", id)
+	if err != nil || len(outs) != 1 {
+		t.Fatalf("staff replies: %+v %v", outs, err)
+	}
+	want := []string{"acknowledge: on an escalation", "acknowledge: on an escalation", "assign: to Lee",
+		"reply: " + outs[0].ID, "done: "}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("history\n got %q\nwant %q", got, want)
 	}
@@ -323,7 +329,7 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 	if st.AssignedName != "Lee" || st.DoneAt.IsZero() {
 		t.Errorf("state %+v", st)
 	}
-	outs, _ := b.store.Outbound(ctx, "harbour", id)
+	outs, _ = b.store.Outbound(ctx, "harbour", id)
 	if len(outs) != 1 || outs[0].Status != "queued" || outs[0].Author.Name != "Dana" || outs[0].To != "+447700900002" {
 		t.Errorf("outbound %+v", outs)
 	}
@@ -401,7 +407,7 @@ func TestStaffAPITokenAttributesEscalationChanges(t *testing.T) {
 	}
 	// It is in the conversation's history, under Dana.
 	h, err := b.audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", "+447700900002"))
-	if err != nil || len(h) != 1 || h[0].Author.Name != "Dana" || h[0].Action != "acknowledge" || h[0].Note != "esc_SM2: on it" {
+	if err != nil || len(h) != 1 || h[0].Author.Name != "Dana" || h[0].Action != "acknowledge" || h[0].Note != "on an escalation" {
 		t.Errorf("history %+v %v", h, err)
 	}
 	req, _ = http.NewRequest(http.MethodGet, b.srv.URL+"/v1/escalations", nil)

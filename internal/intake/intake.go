@@ -61,6 +61,15 @@ type MalformedError struct{ Reason string }
 
 func (e *MalformedError) Error() string { return "malformed request: " + e.Reason }
 
+// ErasingError is an event for a client whose erasure is under way: it
+// is refused whole, so nothing the erasure removes is made again.
+type ErasingError struct{ Job string }
+
+func (e *ErasingError) Error() string {
+	return "this client's data is being erased (erasure job " + e.Job + "): their session events are refused until it is done; " +
+		"send the event again once GET /v1/erasures/" + e.Job + " says done, if the client is to be followed up afresh"
+}
+
 // TooLargeError is a body over the size limit.
 type TooLargeError struct{ Limit int64 }
 
@@ -102,6 +111,9 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 		if ev.Consent != nil && ev.Consent.Source == "" {
 			ev.Consent.Source = aftercare.ChannelAPI
 		}
+	}
+	if err := s.refuseErasing(ctx, clinic.ID, events); err != nil {
+		return nil, err
 	}
 	// Count the texts before storing anything: an event over a quota is
 	// refused whole, and one stored is counted.
@@ -153,6 +165,24 @@ func (s *Service) SubmitEvents(ctx context.Context, clinic *clinics.Clinic, even
 		accs = append(accs, Accepted{EventID: ev.EventID, SessionID: ev.SessionID, Duplicate: dup, Note: notes[i]})
 	}
 	return accs, nil
+}
+
+// refuseErasing refuses events naming a client whose erasure is under way.
+func (s *Service) refuseErasing(ctx context.Context, clinic string, events []aftercare.SessionEvent) error {
+	for _, ev := range events {
+		if ev.Client == nil {
+			continue
+		}
+		job, err := s.Store.Erasing(ctx, clinic, ev.Client.Phone)
+		if err != nil {
+			return err
+		}
+		if job != "" {
+			s.Log.Info("session event refused: the client is being erased", "clinic", clinic, "event", ev.EventID, "session", ev.SessionID, "job", job)
+			return &ErasingError{Job: job}
+		}
+	}
+	return nil
 }
 
 // plannedTexts plans ev as the planner will, with the planner's own function, and
@@ -360,6 +390,8 @@ func Outcome(err error) (int, ErrorResponse) {
 		return http.StatusRequestEntityTooLarge, ErrorResponse{Error: err.Error()}
 	case "quota_exceeded":
 		return http.StatusTooManyRequests, ErrorResponse{Error: err.Error()}
+	case "erasing":
+		return http.StatusConflict, ErrorResponse{Error: err.Error()}
 	case "unauthorized":
 		return http.StatusUnauthorized, ErrorResponse{Error: "missing or invalid credential: send Authorization: Bearer <your clinic's intake token>"}
 	case "forbidden":

@@ -57,6 +57,8 @@ func RejectReason(err error) string {
 		m    *MalformedError
 		big  *TooLargeError
 		over *quota.ExceededError
+
+		erasing *ErasingError
 	)
 	switch {
 	case errors.As(err, &v):
@@ -65,6 +67,8 @@ func RejectReason(err error) string {
 		return "too_large"
 	case errors.As(err, &over):
 		return "quota_exceeded"
+	case errors.As(err, &erasing):
+		return "erasing"
 	case errors.As(err, &m):
 		return "malformed"
 	case errors.Is(err, aftercare.ErrUnauthorized):

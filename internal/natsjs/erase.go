@@ -98,7 +98,7 @@ func (s *Store) TimerPending(ctx context.Context, d aftercare.DueFollowUp) (bool
 }
 
 func (s *Store) bucket(name string) (jetstream.KeyValue, error) {
-	for _, kv := range []jetstream.KeyValue{s.sessions, s.followUps, s.optOuts, s.clients, s.replies, s.escalations, s.sendSlots, s.limits, s.staff, s.staffSessions, s.inbox, s.consent} {
+	for _, kv := range []jetstream.KeyValue{s.sessions, s.followUps, s.optOuts, s.clients, s.replies, s.escalations, s.sendSlots, s.limits, s.staff, s.staffSessions, s.inbox, s.consent, s.auditIDs, s.erasureJobs, s.erasing} {
 		if kv != nil && kv.Bucket() == name {
 			return kv, nil
 		}

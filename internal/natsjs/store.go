@@ -28,7 +28,7 @@ var ErrCorrupt = errors.New("corrupt record")
 // without its "+", which log scanners would not recognise: it is masked
 // the way aftercare.MaskPhone masks a number.
 func keyForLogs(bucket, key string) string {
-	if bucket != BucketClients && bucket != BucketOptOuts && bucket != BucketConsent {
+	if bucket != BucketClients && bucket != BucketOptOuts && bucket != BucketConsent && bucket != BucketErasing {
 		return key
 	}
 	clinic, rest, found := strings.Cut(key, ".")
@@ -60,6 +60,9 @@ type Store struct {
 	staffSessions jetstream.KeyValue
 	inbox         jetstream.KeyValue
 	consent       jetstream.KeyValue
+	auditIDs      jetstream.KeyValue
+	erasureJobs   jetstream.KeyValue
+	erasing       jetstream.KeyValue
 }
 
 func sessionKey(clinic, session string) string { return clinic + "." + Token(session) }

@@ -27,7 +27,15 @@ const (
 	StreamQuotas     = "AFTERCARE_QUOTAS" // texts counted per clinic and day, and per client and day
 	StreamChain      = "AFTERCARE_CHAIN"  // escalation chain timers (chain.schedule.>) and the steps they fire (chain.due.>)
 	// StreamAudit is every staff action, append-only: who did what, when.
-	StreamAudit = "AFTERCARE_AUDIT"
+	// Its entries hold no message text and name a client's conversation by
+	// a random id (BucketAuditIDs), never by the number or its hash.
+	StreamAudit = "AFTERCARE_STAFF_AUDIT"
+	// RetiredStreamAudit is the audit stream before that: its entries hold
+	// staff replies' text and name conversations by an unsalted hash of
+	// clinic and number, and it denies deletes, so erasure could not reach
+	// them. "scheduler audit migrate" copies it into StreamAudit without
+	// either, then deletes it.
+	RetiredStreamAudit = "AFTERCARE_AUDIT"
 	// StreamOutbox holds staff replies to clients until the worker sends them.
 	StreamOutbox = "AFTERCARE_OUTBOX"
 	// StreamErasure holds the messages an erasure has Twilio delete, until
@@ -53,6 +61,18 @@ const (
 	// agreement, opt-out and opt-in. No TTL, like the opt-outs: it is the
 	// evidence a TCPA dispute or 10DLC vetting asks for.
 	BucketConsent = "aftercare_consent"
+	// BucketAuditIDs holds, per clinic and conversation, the random id the
+	// audit trail names the conversation by. Erasure deletes it, which
+	// leaves the client's audit entries kept but linked to no one. No TTL:
+	// a conversation's history stays whole while the client is a client.
+	BucketAuditIDs = "aftercare_audit_ids"
+	// BucketErasureJobs holds each requested erasure: its state and, once
+	// done, what it erased and kept (the number is dropped then).
+	BucketErasureJobs = "aftercare_erasure_jobs"
+	// BucketErasing is the tombstone of each client whose erasure is under
+	// way, per clinic and number: new session events for them are refused
+	// until it ends. No TTL: it stands until the job is done.
+	BucketErasing = "aftercare_erasing"
 
 	ConsumerPlanner = "planner" // the scheduler's consumer of session events
 	// ConsumerSender was the one consumer of every clinic's due follow-ups;
@@ -66,6 +86,8 @@ const (
 
 	// ConsumerTwilioErase deletes erased clients' messages at Twilio.
 	ConsumerTwilioErase = "twilio-erase"
+	// ConsumerClientErase runs clients' erasures, in the scheduler.
+	ConsumerClientErase = "client-erase"
 
 	// IntakeSubject takes session events as NATS requests, for booking
 	// systems that speak NATS; the reply says whether they were accepted.
@@ -145,8 +167,8 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		MaxAge:      s.Retention,
 	}, {
 		Name:        StreamAudit,
-		Description: "Staff actions (audit.<clinic>.<kind>.<target>), append-only",
-		Subjects:    []string{"audit.>"},
+		Description: "Staff actions (staffaudit.<clinic>.<kind>.<target>), append-only; no message text, conversations by a random id",
+		Subjects:    []string{"staffaudit.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 		MaxAge:      AuditRetention,
@@ -166,7 +188,7 @@ func streamConfigs(s Settings) []jetstream.StreamConfig {
 		AllowMsgSchedules: true,
 	}, {
 		Name:        StreamErasure,
-		Description: "Messages to delete from Twilio's logs after a client's erasure (erasure.twilio.<clinic>)",
+		Description: "Clients' erasures to run (erasure.client.<clinic>) and messages to delete from Twilio's logs after one (erasure.twilio.<clinic>)",
 		Subjects:    []string{"erasure.>"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
@@ -197,6 +219,9 @@ func bucketConfigs(s Settings) []jetstream.KeyValueConfig {
 		{Bucket: BucketStaffSessions, Description: "Staff browser sessions", TTL: StaffSessionTTL, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketInbox, Description: "Inbox conversations' state and staff replies", TTL: s.Retention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
 		{Bucket: BucketConsent, Description: "Clients' consent records per clinic: agreements, opt-outs, opt-ins", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketAuditIDs, Description: "The random id the audit trail names each conversation by; erased with the client", Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketErasureJobs, Description: "Clients' erasures requested: state, and what each erased and kept", TTL: ErasureJobRetention, Replicas: s.Replicas, Storage: jetstream.FileStorage},
+		{Bucket: BucketErasing, Description: "Clients whose erasure is under way: their new session events are refused", Replicas: s.Replicas, Storage: jetstream.FileStorage},
 	}
 }
 
@@ -235,7 +260,8 @@ func Provision(ctx context.Context, js jetstream.JetStream, s Settings) (*Store,
 	st.clients, st.replies, st.escalations = kvs[3], kvs[4], kvs[5]
 	st.sendSlots, st.limits = kvs[6], kvs[7]
 	st.staff, st.staffSessions, st.inbox = kvs[8], kvs[9], kvs[10]
-	st.consent = kvs[11]
+	st.consent, st.auditIDs = kvs[11], kvs[12]
+	st.erasureJobs, st.erasing = kvs[13], kvs[14]
 	return st, nil
 }
 

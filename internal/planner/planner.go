@@ -103,6 +103,16 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 	if err := ev.Validate(now, clinic.Checks()); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
+	if ev.Client != nil {
+		// Taken in before the client's erasure began, planned while it
+		// runs: it would make again what the erasure removes.
+		if job, err := p.Store.Erasing(ctx, clinic.ID, ev.Client.Phone); err != nil {
+			return err
+		} else if job != "" {
+			p.Log.Info("session event dropped: the client is being erased", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "job", job)
+			return nil
+		}
+	}
 	if ev.Consent != nil && ev.Client != nil {
 		// Before the plan, so a follow-up of a clinic that requires consent
 		// finds it; kept even from an event a later one overrides: it is

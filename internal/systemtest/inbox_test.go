@@ -221,7 +221,9 @@ func TestInboxInABrowser(t *testing.T) {
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("li.msg.out")].some(m => m.textContent.includes("Please keep the GP visit") && m.querySelector(".status") && m.querySelector(".status").textContent === "delivered")`))
 		return err == nil && ok
 	})
-	waitJS(t, ctx, "the note in the history", `document.querySelector("ol.history").textContent.includes("Dana Reid · acknowledge") && document.querySelector("ol.history").textContent.includes("booked an urgent GP visit")`)
+	// The action is in the conversation's history; its note in the
+	// escalation's, which is kept, not in the audit trail.
+	waitJS(t, ctx, "the note with the escalation", `document.querySelector("ol.history").textContent.includes("Dana Reid · acknowledge") && document.querySelector("ol.notes").textContent.includes("booked an urgent GP visit")`)
 	for _, sc := range screens {
 		do(t, ctx, "resize", chromedp.EmulateViewport(sc.width, sc.height))
 		shoot(t, ctx, shots, "conversation-"+sc.name)

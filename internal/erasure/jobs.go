@@ -1,0 +1,191 @@
+package erasure
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/natsjs"
+)
+
+// An erasure runs as a job, not inside the request that asks for it: a
+// large clinic's may outlast an HTTP timeout, and a job outlives a crash.
+// While it runs, a tombstone refuses the client's new session events, so
+// nothing erased is made again; it comes down when the job is done, and
+// the clinic may then book the client afresh.
+
+// JobStatus is where an erasure job is.
+type JobStatus string
+
+const (
+	JobQueued  JobStatus = "queued"
+	JobRunning JobStatus = "running"
+	JobDone    JobStatus = "done"
+)
+
+// Job is one requested erasure. Phone is held only until the job is done.
+type Job struct {
+	ID          string           `json:"job_id"`
+	ClinicID    string           `json:"clinic_id"`
+	Phone       string           `json:"phone,omitempty"`
+	Client      string           `json:"client_phone"` // masked
+	Status      JobStatus        `json:"status"`
+	RequestedAt time.Time        `json:"requested_at"`
+	StartedAt   time.Time        `json:"started_at,omitzero"`
+	DoneAt      time.Time        `json:"done_at,omitzero"`
+	By          aftercare.Author `json:"requested_by"`
+	Attempts    int              `json:"attempts"`
+	// Result is the erasure's answer once done: what it erased and kept.
+	Result *Result `json:"result,omitempty"`
+}
+
+// Jobs queues erasures and runs them.
+type Jobs struct {
+	Service *Service
+	Store   *natsjs.Store
+	Now     func() time.Time
+	Log     *slog.Logger
+	// Heartbeat is how often a job in hand tells JetStream it is still
+	// being worked on; keep it well under the consumer's AckWait.
+	Heartbeat time.Duration
+}
+
+func newJobID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return "era_" + hex.EncodeToString(b)
+}
+
+// Request records an erasure of a client, puts up their tombstone and
+// queues the job. A client whose erasure is already under way gets that
+// job back (queued again, in case the first request failed after the
+// tombstone went up).
+func (j *Jobs) Request(ctx context.Context, clinic, phone string, by aftercare.Author) (Job, error) {
+	job := Job{ID: newJobID(), ClinicID: clinic, Phone: phone, Client: aftercare.MaskPhone(phone), Status: JobQueued,
+		RequestedAt: j.Now().UTC(), By: by}
+	kv := j.Store.ErasureJobsBucket()
+	if _, err := natsjs.SaveRecord(ctx, kv, natsjs.ErasureJobKey(clinic, job.ID), job, 0); err != nil {
+		return Job{}, fmt.Errorf("request erasure: %w", err)
+	}
+	id, err := j.Store.SetErasing(ctx, clinic, phone, job.ID)
+	if err != nil {
+		return Job{}, fmt.Errorf("request erasure: %w", err)
+	}
+	if id != job.ID {
+		// One is under way: ours is not needed.
+		if err := j.Store.EraseKeys(ctx, natsjs.BucketErasureJobs, natsjs.ErasureJobKey(clinic, job.ID)); err != nil {
+			return Job{}, fmt.Errorf("request erasure: %w", err)
+		}
+		if job, err = j.Job(ctx, clinic, id); errors.Is(err, aftercare.ErrNotFound) {
+			// Its record never got written: write it now.
+			job.ID, job.ClinicID, job.Phone, job.Client, job.Status, job.RequestedAt, job.By = id, clinic, phone, aftercare.MaskPhone(phone), JobQueued, j.Now().UTC(), by
+			if _, err := natsjs.SaveRecord(ctx, kv, natsjs.ErasureJobKey(clinic, id), job, 0); err != nil && !errors.Is(err, natsjs.ErrConflict) {
+				return Job{}, fmt.Errorf("request erasure: %w", err)
+			}
+		} else if err != nil {
+			return Job{}, fmt.Errorf("request erasure: %w", err)
+		}
+	}
+	if err := j.Store.QueueClientErasure(ctx, clinic, job.ID); err != nil {
+		return Job{}, fmt.Errorf("request erasure: %w", err)
+	}
+	return job, nil
+}
+
+// Job reads an erasure job of a clinic; aftercare.ErrNotFound when there
+// is none (or it is another clinic's).
+func (j *Jobs) Job(ctx context.Context, clinic, id string) (Job, error) {
+	job, _, err := natsjs.GetRecord[Job](ctx, j.Store, j.Store.ErasureJobsBucket(), natsjs.ErasureJobKey(clinic, id))
+	return job, err
+}
+
+func (j *Jobs) update(ctx context.Context, clinic, id string, change func(*Job)) (Job, error) {
+	return natsjs.UpdateRecord(ctx, j.Store, j.Store.ErasureJobsBucket(), natsjs.ErasureJobKey(clinic, id), false, func(job *Job) (bool, error) {
+		change(job)
+		return true, nil
+	})
+}
+
+// Handle runs one queued erasure (the jobs.Handler of the client-erase
+// consumer). Every step is safe to repeat, so a job cut short by a crash
+// is run again from the start when JetStream hands it back: the erasure,
+// then the answer recorded (the number still in it), the tombstone taken
+// down, and last the number dropped from the job.
+func (j *Jobs) Handle(ctx context.Context, msg jetstream.Msg) error {
+	clinic := strings.TrimPrefix(msg.Subject(), "erasure.client.")
+	id := string(msg.Data())
+	job, err := j.Job(ctx, clinic, id)
+	if errors.Is(err, aftercare.ErrNotFound) {
+		j.Log.Warn("erasure job not found", "clinic", clinic, "job", id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if job.Status != JobDone {
+		if job, err = j.run(ctx, msg, job); err != nil {
+			return err
+		}
+	}
+	if job.Phone == "" {
+		return nil // done before
+	}
+	if err := j.Store.ClearErasing(ctx, clinic, job.Phone); err != nil {
+		return err
+	}
+	if _, err := j.update(ctx, clinic, id, func(job *Job) { job.Phone = "" }); err != nil {
+		return err
+	}
+	j.Log.Info("client erased", "clinic", clinic, "job", id, "client", job.Client, "kept", len(job.Result.Kept), "attempts", job.Attempts)
+	return nil
+}
+
+func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error) {
+	job, err := j.update(ctx, job.ClinicID, job.ID, func(job *Job) {
+		job.Status, job.StartedAt, job.Attempts = JobRunning, j.Now().UTC(), job.Attempts+1
+	})
+	if err != nil {
+		return job, err
+	}
+	stop := j.keepAlive(msg)
+	defer stop()
+	res, err := j.Service.Erase(aftercare.WithAuthor(ctx, job.By), job.ClinicID, job.Phone)
+	if err != nil {
+		j.Log.Warn("erasure failed; it is tried again", "clinic", job.ClinicID, "job", job.ID, "attempt", job.Attempts, "err", err)
+		return job, err
+	}
+	return j.update(ctx, job.ClinicID, job.ID, func(job *Job) {
+		job.Status, job.DoneAt, job.Result = JobDone, j.Now().UTC(), &res
+	})
+}
+
+// keepAlive tells JetStream the job is in hand until stop is called: an
+// erasure may take longer than the consumer's AckWait.
+func (j *Jobs) keepAlive(msg jetstream.Msg) (stop func()) {
+	every := j.Heartbeat
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,86 @@
+package erasure_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/erasure"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+)
+
+// A requested erasure puts up the client's tombstone and is queued once,
+// however often it is asked for; a run cut short leaves the job to run
+// again, which completes it; a run of a job already done changes nothing.
+func TestErasureJobRunsAgainAfterACutShortRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	jobs := &erasure.Jobs{Service: b.svc, Store: b.env.Store, Now: func() time.Time { return b.now }, Log: natsjstest.Logger(), Heartbeat: time.Second}
+	by := aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
+	job, err := jobs.Request(ctx, "harbour", client, by)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := jobs.Request(ctx, "harbour", client, by)
+	if err != nil || again.ID != job.ID {
+		t.Errorf("asked again: %+v %v, want job %s", again, err, job.ID)
+	}
+	if id, err := b.env.Store.Erasing(ctx, "harbour", client); err != nil || id != job.ID {
+		t.Errorf("tombstone: %q %v", id, err)
+	}
+	cons, err := natsjs.ClientEraseConsumer(ctx, b.env.Store.JetStream(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() jetstream.Msg {
+		t.Helper()
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			return m
+		}
+		t.Fatal("no erasure job queued")
+		return nil
+	}
+	msg := next()
+	cut, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := jobs.Handle(cut, msg); err == nil {
+		t.Fatal("a run with its context gone succeeded")
+	}
+	if id, _ := b.env.Store.Erasing(ctx, "harbour", client); id != job.ID {
+		t.Errorf("tombstone after the cut-short run: %q", id)
+	}
+	if err := msg.Nak(); err != nil {
+		t.Fatal(err)
+	}
+	msg = next()
+	if err := jobs.Handle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	done, err := jobs.Job(ctx, "harbour", job.ID)
+	if err != nil || done.Status != erasure.JobDone || done.Phone != "" || done.Result == nil || !done.Result.Erased.ClientRecord || done.Attempts != 1 {
+		t.Errorf("job: %+v %v", done, err)
+	}
+	if id, err := b.env.Store.Erasing(ctx, "harbour", client); err != nil || id != "" {
+		t.Errorf("tombstone after the job: %q %v", id, err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, []string{"KV_" + natsjs.BucketEscalations}, "447700900401") {
+		t.Errorf("after the job: %s", hit)
+	}
+	// Handed the message again (an ack lost): nothing changes.
+	if err := jobs.Handle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := jobs.Job(ctx, "harbour", job.ID); again.Attempts != 1 || again.Status != erasure.JobDone {
+		t.Errorf("job after a repeat: %+v", again)
+	}
+}

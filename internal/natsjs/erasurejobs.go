@@ -1,0 +1,74 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErasureJobRetention is how long a finished erasure's answer can be read
+// back; the job holds no number by then.
+const ErasureJobRetention = 90 * 24 * time.Hour
+
+// ErasureJobsBucket returns the bucket of erasure jobs, for the erasure
+// package's records.
+func (s *Store) ErasureJobsBucket() jetstream.KeyValue { return s.erasureJobs }
+
+// ErasureJobKey is an erasure job's key.
+func ErasureJobKey(clinic, id string) string { return clinic + "." + Token(id) }
+
+// ErasingKey is the key of a client's tombstone while their erasure runs.
+func ErasingKey(clinic, phone string) string { return phoneKey(clinic, phone) }
+
+// Erasing returns the id of the erasure under way of a client, or "".
+func (s *Store) Erasing(ctx context.Context, clinic, phone string) (string, error) {
+	value, _, err := s.get(ctx, s.erasing, ErasingKey(clinic, phone))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read erasure tombstone %s: %w", keyForLogs(BucketErasing, ErasingKey(clinic, phone)), err)
+	}
+	return string(value), nil
+}
+
+// SetErasing puts up a client's tombstone, naming their erasure job; it
+// returns the job already named when there is one.
+func (s *Store) SetErasing(ctx context.Context, clinic, phone, job string) (string, error) {
+	key := ErasingKey(clinic, phone)
+	if _, err := s.erasing.Create(ctx, key, []byte(job)); errors.Is(err, jetstream.ErrKeyExists) {
+		return s.Erasing(ctx, clinic, phone)
+	} else if err != nil {
+		return "", fmt.Errorf("write erasure tombstone %s: %w", keyForLogs(BucketErasing, key), err)
+	}
+	return job, nil
+}
+
+// ClearErasing takes a client's tombstone down, with its history (its key
+// holds the number).
+func (s *Store) ClearErasing(ctx context.Context, clinic, phone string) error {
+	return s.EraseKeys(ctx, BucketErasing, ErasingKey(clinic, phone))
+}
+
+// QueueClientErasure hands a requested erasure to the scheduler's
+// erasure runner; the message holds the job's id only.
+func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) error {
+	msg := nats.NewMsg("erasure.client." + clinic)
+	msg.Data = []byte(job)
+	msg.Header.Set(jetstream.MsgIDHeader, "erase."+clinic+"."+Token(job))
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("queue erasure %s: %w", job, err)
+	}
+	return nil
+}
+
+// ClientEraseConsumer creates or updates the scheduler's consumer of
+// requested erasures. An erasure in hand is kept alive with progress
+// notes, so ackWait is how soon one cut short by a crash runs again.
+func ClientEraseConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
+	return workerConsumer(ctx, js, StreamErasure, ConsumerClientErase, "erasure.client.>", "Runs clients' erasures", ackWait, 4)
+}
