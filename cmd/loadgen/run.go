@@ -276,6 +276,9 @@ func (d delivery) print(out io.Writer, what string) {
 	fmt.Fprintf(out, "%-11s %d texts, %.0f texts/s from first due to last sent; lateness p50 %v, p99 %v, max %v\n",
 		what, d.sent, d.rate, pct(d.lateness, 0.5), pct(d.lateness, 0.99), pct(d.lateness, 1))
 	fmt.Fprintf(out, "correctness expected %d, sent %d, lost %d, sent twice %d\n", d.want, d.sent, d.want-d.unique, d.sent-d.unique)
+	if d.want > d.unique {
+		fmt.Fprintln(out, "            (lost: not at the stand-in by the -timeout; a run that falls far behind needs a longer one to tell late from lost)")
+	}
 	for _, u := range d.procs {
 		fmt.Fprintf(out, "resources   %-11s peak RSS %4d MB, CPU %6.1f s%s\n", u.name, u.rss>>20, u.cpu.Seconds(), u.remark)
 	}

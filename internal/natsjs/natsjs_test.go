@@ -25,6 +25,8 @@ func TestToken(t *testing.T) {
 		"=YS5i":       "=PVlTNWk", // an id that looks encoded is encoded too
 		"évt>*":       "=w6l2dD4q",
 		"booking/123": "=Ym9va2luZy8xMjM",
+		"":            "=",
+		"a\nb":        "=YQpi",
 	}
 	for id, want := range tests {
 		if got := natsjs.Token(id); got != want {
