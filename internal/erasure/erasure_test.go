@@ -398,3 +398,37 @@ func TestReviewOneUndeletableMessageDoesNotKeepTheRestAtTwilio(t *testing.T) {
 		t.Errorf("deleted at Twilio: %v (job: %v); the client's other texts stay in Twilio's logs", d.tried, err)
 	}
 }
+
+// Review: the planner checks the tombstone once, at the start of an event
+// (planner.ApplyArrived), and the intake once before publishing; neither
+// again. An event the planner had begun before the tombstone went up writes
+// its session record and timers while the erasure runs; once the erasure
+// has read the client's sessions it never sees them, and the timers text
+// the erased client. AtTwilio is asked at that moment, so it stands in for
+// the planner finishing such an event.
+func TestReviewSessionPlannedDuringErasureIsErased(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	st := b.env.Store
+	due := b.now.Add(24 * time.Hour)
+	var once sync.Once
+	b.svc.AtTwilio = func(string) bool {
+		once.Do(func() {
+			if _, err := st.SaveSession(ctx, aftercare.Session{ClinicID: "harbour", SessionID: "s9", Status: aftercare.SessionActive, Client: aftercare.Client{Phone: client}, End: b.now}, 0); err != nil {
+				t.Error(err)
+			}
+			if err := st.Schedule(ctx, aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s9", Step: 1, DueAt: due}); err != nil {
+				t.Error(err)
+			}
+		})
+		return false
+	}
+	if _, err := b.svc.Erase(ctx, "harbour", client); err != nil {
+		t.Fatal(err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, []string{"KV_" + natsjs.BucketEscalations}, "447700900401", "harbour.s9") {
+		t.Errorf("after erasure: %s", hit)
+	}
+}
