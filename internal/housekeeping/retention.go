@@ -165,9 +165,14 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 // expireEscalations deletes escalations raised before cutoff, with their
 // chain timers.
 func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
-	all, err := r.Store.Escalations(ctx, clinic)
+	// One that cannot be decoded cannot be dated: it stays until the
+	// service's own age (NATS_ESCALATION_RETENTION) takes it.
+	all, bad, err := r.Store.ReadableEscalations(ctx, clinic)
 	if err != nil {
 		return 0, err
+	}
+	if len(bad) > 0 && r.Log != nil {
+		r.Log.Warn("retention: escalations that cannot be decoded", "clinic", clinic, "count", len(bad))
 	}
 	n := 0
 	for _, e := range all {

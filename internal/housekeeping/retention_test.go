@@ -3,6 +3,7 @@ package housekeeping_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,6 +219,38 @@ func TestReviewOneCorruptRecordDoesNotStopOtherClinicsRetention(t *testing.T) {
 		if _, err := r.Run(ctx); err != nil {
 			t.Logf("run: %v", err)
 		}
+	}
+	if _, _, err := st.Client(ctx, "sol", phone); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("sol's client last seen 20 days ago, past its 10: %v, want erased", err)
+	}
+}
+
+// A clinic whose retention fails (here an id no key filter takes, standing
+// in for any store error) does not stop the clinics after it: Run goes on
+// and returns the failure, naming the clinic.
+func TestRetentionGoesOnPastAClinicThatFails(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	st := env.Store
+	day := 24 * time.Hour
+	now := time.Now()
+	const phone = "+447700900714"
+	last := now.Add(-20 * day)
+	if err := st.NoteClientSession(ctx, "sol", phone, aftercare.ClientSession{SessionID: "s714", End: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	svc := &erasure.Service{Store: st, Inbox: &inbox.Store{S: st}, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
+	texts10 := aftercare.Retention{TextsFor: 10 * day}
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Clinics: []aftercare.Clinic{{ID: "bad id", Retention: texts10}, {ID: "sol", Retention: texts10}},
+		Texts: 30 * day, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 10, Now: clock, Log: natsjstest.Logger()}
+	res, err := r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "bad id") {
+		t.Errorf("run: %v, want the failing clinic's error", err)
+	}
+	if res.Clients != 1 {
+		t.Errorf("run: %+v, want sol's client erased", res)
 	}
 	if _, _, err := st.Client(ctx, "sol", phone); !errors.Is(err, aftercare.ErrNotFound) {
 		t.Errorf("sol's client last seen 20 days ago, past its 10: %v, want erased", err)
