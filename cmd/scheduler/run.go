@@ -100,7 +100,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	}
 	erasureSvc := &erasure.Service{Store: store, Inbox: &inbox.Store{S: store, Clinics: directory, Steps: len(cfg.Offsets)}, Audit: audit, Steps: len(cfg.Offsets), Now: now,
 		EscalationRetention: cfg.NATS.EscalationRetention,
-		AtTwilio:            func(id string) bool { c, ok := directory.Lookup(id); return ok && c.EraseAtTwilio }}
+		AtTwilio:            func(id string) bool { c, ok := directory.Lookup(id); return ok && c.EraseAtTwilio },
+		Log:                 log}
 	// Erasures run as jobs, one client at a time per scheduler. One cut
 	// short by a crash is handed back after eraseAckWait; one in hand
 	// says so every eraseAckWait/4, however long it takes.

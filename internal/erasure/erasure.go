@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ type Service struct {
 	// AtTwilio says whether a clinic has Twilio delete an erased client's
 	// messages from its logs too (its erase_at_twilio); nil: none does.
 	AtTwilio func(clinic string) bool
+	// Log says which records could not be decoded (by key, never the number).
+	Log *slog.Logger
 }
 
 // Export is everything held about one client at one clinic.
@@ -102,6 +105,19 @@ type found struct {
 	export   Export
 	sessions []string // session ids, from their records and the client record
 	sids     []string // Twilio's ids of the texts both ways
+	// The client's own records that cannot be decoded: erased by key like
+	// the rest (the key names the client, or the bytes the number).
+	badClient, badConsent bool
+	badReplies            []string // keys
+}
+
+// skipped logs a record passed over because it cannot be decoded. Its key
+// names no number (replies and escalations are keyed by Twilio's and the
+// service's ids).
+func (s *Service) skipped(clinic, bucket, key string) {
+	if s.Log != nil {
+		s.Log.Warn("record cannot be decoded: not the client's, left as it is", "clinic", clinic, "bucket", bucket, "key", key)
+	}
 }
 
 func (s *Service) find(ctx context.Context, clinic, phone string) (found, error) {
@@ -115,12 +131,16 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 		for _, cs := range client.Sessions {
 			f.sessions = append(f.sessions, cs.SessionID)
 		}
+	case errors.Is(err, natsjs.ErrCorrupt):
+		f.badClient = true // its sessions are found by their records below
 	case !errors.Is(err, aftercare.ErrNotFound):
 		return f, err
 	}
 	switch consent, err := s.Store.Consent(ctx, clinic, phone); {
 	case err == nil:
 		x.Consent = &consent
+	case errors.Is(err, natsjs.ErrCorrupt):
+		f.badConsent = true
 	case !errors.Is(err, aftercare.ErrNotFound):
 		return f, err
 	}
@@ -133,9 +153,17 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 			f.sessions = append(f.sessions, rec.SessionID)
 		}
 		se := SessionExport{Session: rec, FollowUps: []FollowUpExport{}}
-		fus, err := s.Store.FollowUps(ctx, clinic, rec.SessionID, s.Steps)
-		if err != nil {
-			return f, err
+		var fus []aftercare.FollowUp
+		for step := 1; step <= s.Steps; step++ {
+			// One that cannot be decoded is erased with the session's keys.
+			fu, _, err := s.Store.FollowUp(ctx, clinic, rec.SessionID, aftercare.Step(step))
+			if errors.Is(err, aftercare.ErrNotFound) || errors.Is(err, natsjs.ErrCorrupt) {
+				continue
+			}
+			if err != nil {
+				return f, err
+			}
+			fus = append(fus, fu)
 		}
 		for _, fu := range fus {
 			pending, err := s.Store.TimerPending(ctx, aftercare.DueFollowUp{ClinicID: clinic, SessionID: fu.SessionID, Step: fu.Step})
@@ -147,7 +175,7 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 		}
 		x.Sessions = append(x.Sessions, se)
 	}
-	replies, err := s.Store.Replies(ctx, clinic)
+	replies, bad, err := s.Store.ReadableReplies(ctx, clinic)
 	if err != nil {
 		return f, err
 	}
@@ -157,9 +185,24 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 			f.sids = append(f.sids, r.MessageSID, r.AnswerSID)
 		}
 	}
-	escalations, err := s.Store.Escalations(ctx, clinic)
+	// A reply that cannot be decoded is the client's when its bytes name
+	// the number; another client's is left to whoever can mend it.
+	mine := f.matcher(clinic)
+	for _, u := range bad {
+		if mine(natsjs.StreamMsg{Subject: u.Key, Data: u.Data}) {
+			f.badReplies = append(f.badReplies, u.Key)
+		} else {
+			s.skipped(clinic, natsjs.BucketReplies, u.Key)
+		}
+	}
+	// Escalations are kept by an erasure: one that cannot be decoded is
+	// only left out of the export.
+	escalations, bad, err := s.Store.ReadableEscalations(ctx, clinic)
 	if err != nil {
 		return f, err
+	}
+	for _, u := range bad {
+		s.skipped(clinic, natsjs.BucketEscalations, u.Key)
 	}
 	for _, e := range escalations {
 		if e.ClientPhone == phone {
@@ -168,11 +211,13 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 	}
 	conv := inbox.ConversationID(clinic, phone)
 	x.Conversation = ConversationExport{ID: conv, StaffReplies: []inbox.Outbound{}, Audit: []staff.Entry{}}
-	if x.Conversation.State, err = s.Inbox.State(ctx, clinic, conv); err != nil {
+	// The conversation's records are keyed by it: erased by key even when
+	// they cannot be decoded.
+	if x.Conversation.State, err = s.Inbox.State(ctx, clinic, conv); err != nil && !errors.Is(err, natsjs.ErrCorrupt) {
 		return f, err
 	}
 	outs, err := s.Inbox.Outbound(ctx, clinic, conv)
-	if err != nil {
+	if err != nil && !errors.Is(err, natsjs.ErrCorrupt) {
 		return f, err
 	}
 	x.Conversation.StaffReplies = append(x.Conversation.StaffReplies, outs...)
@@ -313,18 +358,75 @@ func (s *Service) Erase(ctx context.Context, clinic, phone string) (Result, erro
 	if err != nil {
 		return Result{}, fmt.Errorf("erase client: %w", err)
 	}
-	res, err := s.erase(ctx, clinic, f)
+	res, err := s.erase(ctx, clinic, f, time.Time{})
 	if err != nil {
 		return Result{}, fmt.Errorf("erase client: %w", err)
 	}
 	return res, nil
 }
 
-func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, error) {
+// Expire is what retention does to a client past a clinic's retention of
+// texts: Erase, but only of what is older than before, and the consent
+// record stays, as README and docs/hipaa.md promise (no age limit: it is
+// the evidence a TCPA dispute or 10DLC vetting asks for). A session that
+// ended since, or an event the planner has not applied yet (a booking just
+// taken, answered 202), is left as it is.
+func (s *Service) Expire(ctx context.Context, clinic, phone string, before time.Time) (Result, error) {
+	f, err := s.find(ctx, clinic, phone)
+	if err != nil {
+		return Result{}, fmt.Errorf("expire client: %w", err)
+	}
+	f.olderThan(before)
+	res, err := s.erase(ctx, clinic, f, before)
+	if err != nil {
+		return Result{}, fmt.Errorf("expire client: %w", err)
+	}
+	return res, nil
+}
+
+// olderThan keeps of f only the sessions that ended, and the texts that
+// came, before t; the Twilio ids are those of what is left.
+func (f *found) olderThan(t time.Time) {
+	x := &f.export
+	newer := map[string]bool{}
+	if x.Client != nil {
+		for _, cs := range x.Client.Sessions {
+			newer[cs.SessionID] = !cs.End.Before(t)
+		}
+	}
+	x.Sessions = slices.DeleteFunc(x.Sessions, func(se SessionExport) bool {
+		newer[se.SessionID] = newer[se.SessionID] || !se.End.Before(t)
+		return !se.End.Before(t)
+	})
+	f.sessions = slices.DeleteFunc(f.sessions, func(id string) bool { return newer[id] })
+	x.Replies = slices.DeleteFunc(x.Replies, func(r aftercare.Reply) bool { return !r.ReceivedAt.Before(t) })
+	f.sids = nil
+	for _, se := range x.Sessions {
+		for _, fu := range se.FollowUps {
+			f.sids = append(f.sids, fu.MessageSID)
+		}
+	}
+	for _, r := range x.Replies {
+		f.sids = append(f.sids, r.MessageSID, r.AnswerSID)
+	}
+	for _, o := range x.Conversation.StaffReplies {
+		f.sids = append(f.sids, o.SID)
+	}
+	f.sids = slices.DeleteFunc(f.sids, func(sid string) bool { return sid == "" })
+}
+
+// erase removes what f found. before, when set, is retention's horizon:
+// only stream messages stored before it go, and the consent record stays.
+func (s *Service) erase(ctx context.Context, clinic string, f found, before time.Time) (Result, error) {
 	x := f.export
 	res := Result{ClinicID: clinic, Client: aftercare.MaskPhone(x.Phone), ErasedAt: s.Now().UTC(), Kept: []Kept{}}
 	st := s.Store
-	match := f.matcher(clinic)
+	match, matchDead := f.matcher(clinic), f.deadLetters(clinic)
+	if !before.IsZero() {
+		all, allDead := match, matchDead
+		match = func(m natsjs.StreamMsg) bool { return m.At.Before(before) && all(m) }
+		matchDead = func(m natsjs.StreamMsg) bool { return m.At.Before(before) && allDead(m) }
+	}
 
 	// Twilio's copies first: once the records are gone, their ids are too.
 	if s.AtTwilio != nil && s.AtTwilio(clinic) && len(f.sids) > 0 {
@@ -364,7 +466,10 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 			return res, err
 		}
 	}
-	res.Erased.Replies = len(x.Replies)
+	if err := st.EraseKeys(ctx, natsjs.BucketReplies, f.badReplies...); err != nil {
+		return res, err
+	}
+	res.Erased.Replies = len(x.Replies) + len(f.badReplies)
 	if res.Erased.ReplyMessages, err = st.EraseMessages(ctx, natsjs.StreamReplies, "replies."+clinic, match); err != nil {
 		return res, err
 	}
@@ -375,7 +480,7 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 		return res, err
 	}
 	res.Erased.Conversation = x.Conversation.State != (inbox.State{})
-	if res.Erased.DeadLetters, err = st.EraseMessages(ctx, natsjs.StreamDeadLetter, "deadletter.>", f.deadLetters(clinic)); err != nil {
+	if res.Erased.DeadLetters, err = st.EraseMessages(ctx, natsjs.StreamDeadLetter, "deadletter.>", matchDead); err != nil {
 		return res, err
 	}
 	if err := st.PurgeSubjects(ctx, natsjs.StreamQuotas, "quota."+clinic+".*."+quota.RecipientToken(x.Phone)); err != nil {
@@ -383,25 +488,27 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 	}
 	res.Erased.QuotaCounters = true
 	// Keyed by the number: erased even when there is no record now, as a
-	// cleared failing mark or a record set aside leaves a delete marker
-	// that names the key. A client's own opt-out stays (see Kept).
-	optedOut := x.OptOut != "" && !natsjs.IsFailingMark(x.OptOut)
-	if !optedOut {
-		if err := st.EraseKeys(ctx, natsjs.BucketOptOuts, natsjs.OptOutKey(clinic, x.Phone)); err != nil {
-			return res, err
-		}
-		res.Erased.FailingMark = x.OptOut != ""
-	}
-	if err := st.EraseKeys(ctx, natsjs.BucketConsent, natsjs.ConsentKey(clinic, x.Phone)); err != nil {
+	// cleared failing mark leaves a delete marker that names the key. A
+	// client's own opt-out stays (see Kept), decided on the key as it is
+	// now: a STOP that came while this erasure ran is kept too.
+	optedOut, markErased, err := st.EraseOptOutKey(ctx, clinic, x.Phone)
+	if err != nil {
 		return res, err
 	}
-	res.Erased.ConsentRecord = x.Consent != nil
+	res.Erased.FailingMark = markErased
+	keepConsent := !before.IsZero()
+	if !keepConsent {
+		if err := st.EraseKeys(ctx, natsjs.BucketConsent, natsjs.ConsentKey(clinic, x.Phone)); err != nil {
+			return res, err
+		}
+		res.Erased.ConsentRecord = x.Consent != nil || f.badConsent
+	}
 	// The client record last: it lists the sessions, so an erasure cut
 	// short finds them again when repeated.
 	if err := st.EraseKeys(ctx, natsjs.BucketClients, natsjs.ClientKey(clinic, x.Phone)); err != nil {
 		return res, err
 	}
-	res.Erased.ClientRecord = x.Client != nil
+	res.Erased.ClientRecord = x.Client != nil || f.badClient
 
 	if len(x.Escalations) > 0 {
 		res.Kept = append(res.Kept, Kept{What: "escalations", Count: len(x.Escalations),
@@ -410,6 +517,10 @@ func (s *Service) erase(ctx context.Context, clinic string, f found) (Result, er
 	if optedOut {
 		res.Kept = append(res.Kept, Kept{What: "opt_out", Count: 1,
 			Why: "the client's STOP: kept so that no new session texts them again (a suppression record, as PECR/TCPA opt-outs must be honoured); it goes when the client texts START"})
+	}
+	if keepConsent && (x.Consent != nil || f.badConsent) {
+		res.Kept = append(res.Kept, Kept{What: "consent_record", Count: 1,
+			Why: "the client's agreements, opt-outs and opt-ins with the wording shown: retention keeps them with no age limit, as the evidence a TCPA dispute or 10DLC vetting asks for"})
 	}
 	if s.Audit != nil {
 		// The erasure's own entry, then the link: recorded first, it is

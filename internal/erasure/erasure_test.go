@@ -3,9 +3,14 @@ package erasure_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/erasure"
@@ -13,6 +18,7 @@ import (
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 	"github.com/aftercare/aftercare/internal/quota"
+	"github.com/aftercare/aftercare/internal/sms"
 	"github.com/aftercare/aftercare/internal/staff"
 )
 
@@ -254,4 +260,175 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// Review: a client's STOP that arrives while their erasure runs (after it
+// has read what the client has, before it reaches the opt-outs) must be
+// kept like any other STOP: else the client's next session, once the
+// tombstone is down, texts a client who said STOP. AtTwilio is asked at
+// exactly that moment, so it stands in for the worker recording the STOP.
+func TestReviewStopArrivingDuringErasureIsKept(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	var once sync.Once
+	b.svc.AtTwilio = func(string) bool {
+		once.Do(func() {
+			// The worker takes the client's "STOP" (replies.Processor).
+			if err := b.env.Store.SetOptOut(ctx, "harbour", client, true, b.now); err != nil {
+				t.Error(err)
+			}
+		})
+		return false
+	}
+	res, err := b.svc.Erase(ctx, "harbour", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := b.env.Store.OptedOut(ctx, "harbour", client); err != nil || !out {
+		t.Errorf("the STOP the client sent during the erasure was erased (opted out %v, %v; kept %+v): their next session texts them", out, err, res.Kept)
+	}
+}
+
+// Review: a booking refused by the webhook (httpapi.refuseBooking) is
+// dead-lettered as the booking system sent it, with the number in that
+// system's own form: Mindbody's national "07700 900401", Calendly's and
+// Square's "+44 7700 900401". The export must list them and the erasure
+// must remove them, as it does the dead letters naming the E.164 form.
+func TestReviewBookingDeadLettersInTheSystemsNumberFormAreErased(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	mindbody := `{"eventId":"appointmentBooking.created","eventData":{"clientId":"100000123","clientFirstName":"Ana","clientLastName":"Client","clientPhone":"07700 900401","startDateTime":"2026-12-01T10:00:00Z"}}`
+	calendly := `{"event":"invitee.created","payload":{"name":"Ana Client","email":"ana@example.com","text_reminder_number":"+44 7700 900401"}}`
+	if err := b.env.Store.DeadLetter(ctx, "booking", "harbour.mindbody", []byte(mindbody), "cannot follow up this booking: no end time"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.env.Store.DeadLetter(ctx, "booking", "harbour.calendly", []byte(calendly), "cannot follow up this booking: no end_time"); err != nil {
+		t.Fatal(err)
+	}
+	x, err := b.svc.Export(ctx, "harbour", client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.DeadLetters) != 4 {
+		t.Errorf("export lists %d dead letters, want 4: the two refused bookings naming the client are missing", len(x.DeadLetters))
+	}
+	if _, err := b.svc.Erase(ctx, "harbour", client); err != nil {
+		t.Fatal(err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, nil, "7700 900401", "Ana Client") {
+		t.Errorf("after erasure: %s", hit)
+	}
+}
+
+// Review: a staff reply's outbox job names the conversation (the unsalted
+// hash of clinic and number), not the number. One that was dead-lettered
+// (deadletter.outbox.<clinic>: the worker gives up "no record" when the
+// erasure removed the reply while its job was in hand, or on a corrupt
+// record) is not matched by the erasure, and the hash survives it.
+func TestReviewOutboxDeadLetterNamingTheConversationIsErased(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	conv := inbox.ConversationID("harbour", client)
+	job := `{"clinic_id":"harbour","conversation_id":"` + conv + `","id":"r1764590400000000000"}`
+	if err := b.env.Store.DeadLetter(ctx, "outbox", "harbour", []byte(job), "staff reply r1764590400000000000: no record"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Erase(ctx, "harbour", client); err != nil {
+		t.Fatal(err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, nil, conv) {
+		t.Errorf("after erasure: %s", hit)
+	}
+}
+
+type reviewDeleter struct {
+	mu    sync.Mutex
+	tried []string
+}
+
+func (d *reviewDeleter) DeleteMessage(_ context.Context, sid string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tried = append(d.tried, sid)
+	if sid == "SMsending" {
+		// What twilio.Sender.DeleteMessage makes of Twilio's 20009 ("Cannot
+		// delete message because delivery has not been completed"): any 4xx
+		// is permanent.
+		return &sms.PermanentError{Code: 20009, Status: 400, Err: errors.New("cannot delete message because delivery has not been completed")}
+	}
+	return nil
+}
+
+// Review: one message Twilio will not delete (a tip sent moments before the
+// erasure, still being delivered) gives the whole Twilio erasure up: none
+// of the client's other texts, listed after it, is deleted from Twilio's
+// logs, and the job is not retried.
+func TestReviewOneUndeletableMessageDoesNotKeepTheRestAtTwilio(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.env.Store.QueueTwilioErasure(ctx, natsjs.TwilioErasure{ClinicID: "harbour", SIDs: []string{"SMsending", "SMold1", "SMold2"}}); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := natsjs.TwilioEraseConsumer(ctx, b.env.Store.JetStream(), time.Minute, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &reviewDeleter{}
+	eraser := &erasure.TwilioEraser{Deleter: d, Log: natsjstest.Logger()}
+	n := 0
+	for m := range batch.Messages() {
+		n++
+		err = eraser.Handle(ctx, m)
+	}
+	if n != 1 {
+		t.Fatalf("%d Twilio erasure jobs, want 1", n)
+	}
+	if !slices.Contains(d.tried, "SMold1") || !slices.Contains(d.tried, "SMold2") {
+		t.Errorf("deleted at Twilio: %v (job: %v); the client's other texts stay in Twilio's logs", d.tried, err)
+	}
+}
+
+// Review: the planner checks the tombstone once, at the start of an event
+// (planner.ApplyArrived), and the intake once before publishing; neither
+// again. An event the planner had begun before the tombstone went up writes
+// its session record and timers while the erasure runs; once the erasure
+// has read the client's sessions it never sees them, and the timers text
+// the erased client. AtTwilio is asked at that moment, so it stands in for
+// the planner finishing such an event.
+func TestReviewSessionPlannedDuringErasureIsErased(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	st := b.env.Store
+	due := b.now.Add(24 * time.Hour)
+	var once sync.Once
+	b.svc.AtTwilio = func(string) bool {
+		once.Do(func() {
+			if _, err := st.SaveSession(ctx, aftercare.Session{ClinicID: "harbour", SessionID: "s9", Status: aftercare.SessionActive, Client: aftercare.Client{Phone: client}, End: b.now}, 0); err != nil {
+				t.Error(err)
+			}
+			if err := st.Schedule(ctx, aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s9", Step: 1, DueAt: due}); err != nil {
+				t.Error(err)
+			}
+		})
+		return false
+	}
+	if _, err := b.svc.Erase(ctx, "harbour", client); err != nil {
+		t.Fatal(err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, []string{"KV_" + natsjs.BucketEscalations}, "447700900401", "harbour.s9") {
+		t.Errorf("after erasure: %s", hit)
+	}
 }

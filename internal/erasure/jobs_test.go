@@ -2,6 +2,7 @@ package erasure_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -82,5 +83,55 @@ func TestErasureJobRunsAgainAfterACutShortRun(t *testing.T) {
 	}
 	if again, _ := jobs.Job(ctx, "harbour", job.ID); again.Attempts != 1 || again.Status != erasure.JobDone {
 		t.Errorf("job after a repeat: %+v", again)
+	}
+}
+
+// Review: one record of the clinic that cannot be decoded (here another
+// client's reply) makes every erasure at the clinic fail with
+// natsjs.ErrCorrupt, which the scheduler's runner treats as hopeless: after
+// three deliveries the job is dead-lettered, left "running", nothing of the
+// client erased, and its tombstone stands for ever, refusing the client's
+// sessions with 409. (The same with the client's own corrupt client or
+// consent record, or any escalation of the clinic.)
+func TestReviewCorruptRecordOfAnotherClientDoesNotStrandAnErasure(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.client(t, "harbour", client, "s1", "SM01")
+	kv, err := b.env.Conn.JS.KeyValue(ctx, natsjs.BucketReplies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, natsjs.ReplyKey("harbour", "SMbroken"), []byte(`{"message_sid":`)); err != nil {
+		t.Fatal(err)
+	}
+	jobs := &erasure.Jobs{Service: b.svc, Store: b.env.Store, Now: func() time.Time { return b.now }, Log: natsjstest.Logger(), Heartbeat: time.Second}
+	job, err := jobs.Request(ctx, "harbour", client, aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := natsjs.ClientEraseConsumer(ctx, b.env.Store.JetStream(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg jetstream.Msg
+	for m := range batch.Messages() {
+		msg = m
+	}
+	if msg == nil {
+		t.Fatal("no erasure job queued")
+	}
+	if err := jobs.Handle(ctx, msg); err != nil {
+		t.Errorf("erasure job failed (hopeless: %v): %v", errors.Is(err, natsjs.ErrCorrupt), err)
+	}
+	if id, _ := b.env.Store.Erasing(ctx, "harbour", client); id != "" {
+		t.Errorf("tombstone %s still up: the client's sessions are refused", id)
+	}
+	if _, _, err := b.env.Store.Client(ctx, "harbour", client); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("client record after the job %s: %v, want it erased", job.ID, err)
 	}
 }

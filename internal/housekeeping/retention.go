@@ -64,41 +64,48 @@ func (r *Retention) Ages(c aftercare.Clinic) (texts, escalations, deadLetters ti
 }
 
 // Run deletes what is past every clinic's retention, up to MaxPerRun of
-// each kind.
+// each kind. One clinic's failure (a record it cannot read, say) does not
+// stop the others': Run goes on, and returns the failures joined.
 func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 	var res RetentionResult
+	var errs []error
 	now := r.Now()
 	for _, c := range r.Clinics {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
 		texts, escalations, deadLetters := r.Ages(c)
 		if texts < r.Texts && res.Clients < r.MaxPerRun {
 			n, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
 			res.Clients += n
 			if err != nil {
-				return res, fmt.Errorf("retention of %s's texts: %w", c.ID, err)
+				errs = append(errs, fmt.Errorf("retention of %s's texts: %w", c.ID, err))
 			}
 		}
 		if escalations < r.Escalations && res.Escalations < r.MaxPerRun {
 			n, err := r.expireEscalations(ctx, c.ID, now.Add(-escalations), r.MaxPerRun-res.Escalations)
 			res.Escalations += n
 			if err != nil {
-				return res, fmt.Errorf("retention of %s's escalations: %w", c.ID, err)
+				errs = append(errs, fmt.Errorf("retention of %s's escalations: %w", c.ID, err))
 			}
 		}
 		if deadLetters < r.Texts && res.DeadLetters < r.MaxPerRun {
 			n, err := r.expireDeadLetters(ctx, c.ID, now.Add(-deadLetters), r.MaxPerRun-res.DeadLetters)
 			res.DeadLetters += n
 			if err != nil {
-				return res, fmt.Errorf("retention of %s's dead letters: %w", c.ID, err)
+				errs = append(errs, fmt.Errorf("retention of %s's dead letters: %w", c.ID, err))
 			}
 		}
 	}
 	res.More = res.Clients >= r.MaxPerRun || res.Escalations >= r.MaxPerRun || res.DeadLetters >= r.MaxPerRun
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // expireClients erases the clients whose last session and last text are
 // both older than cutoff, as an erasure does (escalations, a STOP and the
-// audit trail stay).
+// audit trail stay), but for their consent record and anything newer than
+// cutoff (erasure.Service.Expire).
 func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
 	last := map[string]time.Time{} // phone: their latest session end or text
 	note := func(phone string, at time.Time) {
@@ -124,9 +131,14 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 			note(rec.Phone, s.End)
 		}
 	}
-	replies, err := r.Store.Replies(ctx, clinic)
+	// A reply that cannot be decoded says nothing of when its client last
+	// texted; the erasure decides whose it is.
+	replies, bad, err := r.Store.ReadableReplies(ctx, clinic)
 	if err != nil {
 		return 0, err
+	}
+	if len(bad) > 0 && r.Log != nil {
+		r.Log.Warn("retention: replies that cannot be decoded", "clinic", clinic, "count", len(bad))
 	}
 	for _, rep := range replies {
 		note(rep.From, rep.ReceivedAt)
@@ -142,7 +154,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	// The erasure's audit entry names retention as who erased.
 	ctx = aftercare.WithAuthor(ctx, aftercare.Author{Kind: aftercare.AuthorSystem, Name: "retention"})
 	for _, phone := range expired[:min(len(expired), limit)] {
-		if _, err := r.Erasure.Erase(ctx, clinic, phone); err != nil {
+		if _, err := r.Erasure.Expire(ctx, clinic, phone, cutoff); err != nil {
 			return n, err
 		}
 		n++
@@ -153,9 +165,14 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 // expireEscalations deletes escalations raised before cutoff, with their
 // chain timers.
 func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
-	all, err := r.Store.Escalations(ctx, clinic)
+	// One that cannot be decoded cannot be dated: it stays until the
+	// service's own age (NATS_ESCALATION_RETENTION) takes it.
+	all, bad, err := r.Store.ReadableEscalations(ctx, clinic)
 	if err != nil {
 		return 0, err
+	}
+	if len(bad) > 0 && r.Log != nil {
+		r.Log.Warn("retention: escalations that cannot be decoded", "clinic", clinic, "count", len(bad))
 	}
 	n := 0
 	for _, e := range all {
@@ -201,8 +218,8 @@ func AddRetention(ctx context.Context, c *cron.Cron, spec string, r *Retention) 
 		start := time.Now()
 		res, err := r.Run(ctx)
 		if err != nil {
+			// Each clinic's failure, the others' retention done all the same.
 			r.Log.Error("retention failed", "err", err)
-			return
 		}
 		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters,
 			"more", res.More, "took", time.Since(start).Round(time.Millisecond))

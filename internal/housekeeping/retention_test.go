@@ -3,6 +3,7 @@ package housekeeping_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,147 @@ func TestRetentionPerClinicAndKind(t *testing.T) {
 	}
 	if n := env.Count(t, natsjs.StreamDeadLetter, "deadletter.followup.sol.>"); n != 1 {
 		t.Errorf("sol's dead letter gone within its 20 days")
+	}
+}
+
+// Review: a clinic's retention of texts (sessions, follow-ups, texts both
+// ways, the inbox conversation) must not take the client's consent record,
+// which README and docs/hipaa.md keep with no age limit as the evidence a
+// TCPA dispute or 10DLC vetting asks for; with require_consent, a client
+// back after the retention would have their follow-ups skipped for "no
+// consent recorded". Retention erases the client through erasure.Erase,
+// which deletes the consent record too.
+func TestReviewRetentionOfTextsKeepsTheConsentRecord(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	st := env.Store
+	day := 24 * time.Hour
+	now := time.Now()
+	last := now.Add(-20 * day)
+	const phone = "+447700900711"
+	if err := st.NoteClientSession(ctx, "harbour", phone, aftercare.ClientSession{SessionID: "s711", End: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddConsent(ctx, "harbour", phone, aftercare.ConsentEntry{Kind: aftercare.ConsentGiven, At: last, Channel: "web_form",
+		Wording: "Text me aftercare tips", SessionID: "s711", RecordedAt: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	svc := &erasure.Service{Store: st, Inbox: &inbox.Store{S: st}, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Clinics: []aftercare.Clinic{{ID: "harbour", Retention: aftercare.Retention{TextsFor: 10 * day}}},
+		Texts: 30 * day, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 10, Now: clock, Log: natsjstest.Logger()}
+	res, err := r.Run(ctx)
+	if err != nil || res.Clients != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if _, err := st.Consent(ctx, "harbour", phone); err != nil {
+		t.Errorf("consent record after retention of texts: %v, want it kept (no age limit)", err)
+	}
+}
+
+// Review: retention erases a client through erasure.Erase, with no
+// tombstone, and the erasure deletes every session event that names the
+// number. A client last seen 20 days ago who books again, whose new event
+// is accepted (202) and waits in the stream for the planner when the job
+// runs, loses that booking: the event is erased before it is planned, and
+// no follow-up of the new session is ever texted.
+func TestReviewRetentionDoesNotEraseANewBookingAwaitingThePlanner(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	st := env.Store
+	day := 24 * time.Hour
+	now := time.Now()
+	last := now.Add(-20 * day)
+	const phone = "+447700900712"
+	if err := st.NoteClientSession(ctx, "harbour", phone, aftercare.ClientSession{SessionID: "s-old", End: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	end := now.Add(-time.Hour)
+	ev := aftercare.SessionEvent{EventID: "ev-new", ClinicID: "harbour", SessionID: "s-new", Kind: aftercare.KindCompleted, SessionEnd: &end,
+		Client: &aftercare.Client{Phone: phone}}
+	if _, err := st.PublishEvent(ctx, "harbour", ev); err != nil { // what the intake does before answering 202
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	svc := &erasure.Service{Store: st, Inbox: &inbox.Store{S: st}, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Clinics: []aftercare.Clinic{{ID: "harbour", Retention: aftercare.Retention{TextsFor: 10 * day}}},
+		Texts: 30 * day, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 10, Now: clock, Log: natsjstest.Logger()}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := env.Count(t, natsjs.StreamSessions, "sessions.harbour.s-new"); n != 1 {
+		t.Errorf("the new booking's event, accepted and not yet planned: %d in the stream after retention, want 1", n)
+	}
+}
+
+// Review: one record that cannot be decoded (a reply of harbour's) makes
+// every run fail at harbour (Store.Replies returns natsjs.ErrCorrupt), and
+// Run returns at the first error: sol, after harbour in the list, never has
+// its retention enforced again.
+func TestReviewOneCorruptRecordDoesNotStopOtherClinicsRetention(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	st := env.Store
+	day := 24 * time.Hour
+	now := time.Now()
+	last := now.Add(-20 * day)
+	const phone = "+447700900713"
+	if err := st.NoteClientSession(ctx, "sol", phone, aftercare.ClientSession{SessionID: "s713", End: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.Conn.JS.KeyValue(ctx, natsjs.BucketReplies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, natsjs.ReplyKey("harbour", "SMbroken"), []byte(`{"message_sid":`)); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	svc := &erasure.Service{Store: st, Inbox: &inbox.Store{S: st}, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
+	texts10 := aftercare.Retention{TextsFor: 10 * day}
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Clinics: []aftercare.Clinic{{ID: "harbour", Retention: texts10}, {ID: "sol", Retention: texts10}},
+		Texts: 30 * day, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 10, Now: clock, Log: natsjstest.Logger()}
+	for range 2 {
+		if _, err := r.Run(ctx); err != nil {
+			t.Logf("run: %v", err)
+		}
+	}
+	if _, _, err := st.Client(ctx, "sol", phone); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("sol's client last seen 20 days ago, past its 10: %v, want erased", err)
+	}
+}
+
+// A clinic whose retention fails (here an id no key filter takes, standing
+// in for any store error) does not stop the clinics after it: Run goes on
+// and returns the failure, naming the clinic.
+func TestRetentionGoesOnPastAClinicThatFails(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	st := env.Store
+	day := 24 * time.Hour
+	now := time.Now()
+	const phone = "+447700900714"
+	last := now.Add(-20 * day)
+	if err := st.NoteClientSession(ctx, "sol", phone, aftercare.ClientSession{SessionID: "s714", End: last}, last); err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return now }
+	svc := &erasure.Service{Store: st, Inbox: &inbox.Store{S: st}, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
+	texts10 := aftercare.Retention{TextsFor: 10 * day}
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Clinics: []aftercare.Clinic{{ID: "bad id", Retention: texts10}, {ID: "sol", Retention: texts10}},
+		Texts: 30 * day, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 10, Now: clock, Log: natsjstest.Logger()}
+	res, err := r.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "bad id") {
+		t.Errorf("run: %v, want the failing clinic's error", err)
+	}
+	if res.Clients != 1 {
+		t.Errorf("run: %+v, want sol's client erased", res)
+	}
+	if _, _, err := st.Client(ctx, "sol", phone); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("sol's client last seen 20 days ago, past its 10: %v, want erased", err)
 	}
 }

@@ -57,6 +57,39 @@ func (s *Store) OptOutValue(ctx context.Context, clinic, phone string) (string, 
 // client's own opt-out.
 func IsFailingMark(value string) bool { return strings.HasPrefix(value, failingPrefix) }
 
+// EraseOptOutKey erases a number's opt-out key with its history (a failing
+// mark, the delete markers a START or a cleared mark left) unless it holds
+// the client's own opt-out, which an erasure keeps so that a STOP goes on
+// working. It decides on the key's last message as it stands now, not on
+// what was read earlier, and purges only up to that message: a STOP
+// recorded meanwhile is newer, and stays. (On a replicated bucket a replica
+// may answer with an older message; the purge then takes less, never a
+// newer STOP.) optedOut reports a kept opt-out; erasedMark, a failing mark
+// removed.
+func (s *Store) EraseOptOutKey(ctx context.Context, clinic, phone string) (optedOut, erasedMark bool, err error) {
+	key := optOutKey(clinic, phone)
+	subject := "$KV." + BucketOptOuts + "." + key
+	stream, err := s.js.Stream(ctx, "KV_"+BucketOptOuts)
+	if err != nil {
+		return false, false, fmt.Errorf("erase opt-out key: %w", err)
+	}
+	last, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("erase opt-out key %s: %w", keyForLogs(BucketOptOuts, key), err)
+	}
+	value := last.Header.Get("KV-Operation") == ""
+	if value && !IsFailingMark(string(last.Data)) {
+		return true, false, nil
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(last.Sequence+1)); err != nil {
+		return false, false, fmt.Errorf("erase opt-out key %s: %w", keyForLogs(BucketOptOuts, key), err)
+	}
+	return false, value, nil
+}
+
 // ClientSessions returns a clinic's session records whose client is phone.
 // It reads every session key of the clinic: the sessions bucket's TTL bounds
 // how many there are, and this runs only on a clinic's request.
