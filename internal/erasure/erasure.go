@@ -20,6 +20,7 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/quota"
 	"github.com/aftercare/aftercare/internal/staff"
 )
@@ -102,11 +103,26 @@ type found struct {
 	export   Export
 	sessions []string // session ids, from their records and the client record
 	sids     []string // Twilio's ids of the texts both ways
+	// written finds the number as the clinic's booking systems write it
+	// too, in the payloads a refused webhook dead-letters as they came.
+	written phone.Written
+}
+
+// phones are the clinic's phone rules (its countries, where a national
+// number is the clinic's); none when the clinics are not known here.
+func (s *Service) phones(clinic string) phone.Rules {
+	if s.Inbox != nil && s.Inbox.Clinics != nil {
+		if c, ok := s.Inbox.Clinics.Lookup(clinic); ok {
+			return c.Phones
+		}
+	}
+	return phone.Rules{}
 }
 
 func (s *Service) find(ctx context.Context, clinic, phone string) (found, error) {
 	f := found{export: Export{ClinicID: clinic, Phone: phone, ExportedAt: s.Now().UTC(),
-		Sessions: []SessionExport{}, Replies: []aftercare.Reply{}, Escalations: []aftercare.Escalation{}, DeadLetters: []DeadLetter{}}}
+		Sessions: []SessionExport{}, Replies: []aftercare.Reply{}, Escalations: []aftercare.Escalation{}, DeadLetters: []DeadLetter{}},
+		written: s.phones(clinic).Written(phone)}
 	x := &f.export
 	client, _, err := s.Store.Client(ctx, clinic, phone)
 	switch {
@@ -200,13 +216,13 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 	return f, err
 }
 
-// needles are the forms the client's number takes in subjects and bodies:
-// as given, without its "+" (keys), and as a subject token.
+// needles are the forms of the client's number that are not digits (those
+// f.written finds): its subject token, base64 of the number with its "+".
 func needles(phone string) [][]byte {
 	digits := strings.TrimPrefix(phone, "+")
-	out := [][]byte{[]byte(phone), []byte(digits)}
+	var out [][]byte
 	for _, t := range []string{natsjs.Token(phone), natsjs.Token(digits)} {
-		if !slices.ContainsFunc(out, func(b []byte) bool { return string(b) == t }) {
+		if t != digits && !slices.ContainsFunc(out, func(b []byte) bool { return string(b) == t }) {
 			out = append(out, []byte(t))
 		}
 	}
@@ -221,18 +237,17 @@ func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
 	for _, id := range f.sessions {
 		sessionTokens = append(sessionTokens, "."+natsjs.SessionKey(clinic, id)+".")
 	}
+	names := func(text []byte) bool {
+		return f.written.In(text) || slices.ContainsFunc(ns, func(n []byte) bool { return bytes.Contains(text, n) })
+	}
 	return func(m natsjs.StreamMsg) bool {
-		for _, n := range ns {
-			if bytes.Contains(m.Data, n) || strings.Contains(m.Subject, string(n)) {
-				return true
-			}
+		if names(m.Data) || names([]byte(m.Subject)) {
+			return true
 		}
 		for _, values := range m.Header {
 			for _, v := range values {
-				for _, n := range ns {
-					if strings.Contains(v, string(n)) {
-						return true
-					}
+				if names([]byte(v)) {
+					return true
 				}
 			}
 		}
