@@ -261,11 +261,18 @@ func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
 // deadletter.record.aftercare_clients.<clinic>, ...), or none when the job
 // could not be read (deadletter.<kind>.undecodable): those are the
 // clinic's too when they name the number.
+//
+// A staff reply's job names the client's conversation, not the number: a
+// dead letter naming the conversation's id is the client's too.
 func (f found) deadLetters(clinic string) func(natsjs.StreamMsg) bool {
 	match := f.matcher(clinic)
+	conv := []byte(inbox.ConversationID(clinic, f.export.Phone))
 	return func(m natsjs.StreamMsg) bool {
 		tokens := strings.Split(m.Subject, ".")
-		return (slices.Contains(tokens, clinic) || tokens[len(tokens)-1] == "undecodable") && match(m)
+		if !slices.Contains(tokens, clinic) && tokens[len(tokens)-1] != "undecodable" {
+			return false
+		}
+		return match(m) || bytes.Contains(m.Data, conv) || strings.Contains(m.Subject, string(conv))
 	}
 }
 
