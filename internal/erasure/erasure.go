@@ -21,6 +21,7 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/phone"
 	"github.com/aftercare/aftercare/internal/quota"
 	"github.com/aftercare/aftercare/internal/staff"
 )
@@ -109,6 +110,9 @@ type found struct {
 	// the rest (the key names the client, or the bytes the number).
 	badClient, badConsent bool
 	badReplies            []string // keys
+	// written finds the number as the clinic's booking systems write it
+	// too, in the payloads a refused webhook dead-letters as they came.
+	written phone.Written
 }
 
 // skipped logs a record passed over because it cannot be decoded. Its key
@@ -120,9 +124,21 @@ func (s *Service) skipped(clinic, bucket, key string) {
 	}
 }
 
+// phones are the clinic's phone rules (its countries, where a national
+// number is the clinic's); none when the clinics are not known here.
+func (s *Service) phones(clinic string) phone.Rules {
+	if s.Inbox != nil && s.Inbox.Clinics != nil {
+		if c, ok := s.Inbox.Clinics.Lookup(clinic); ok {
+			return c.Phones
+		}
+	}
+	return phone.Rules{}
+}
+
 func (s *Service) find(ctx context.Context, clinic, phone string) (found, error) {
 	f := found{export: Export{ClinicID: clinic, Phone: phone, ExportedAt: s.Now().UTC(),
-		Sessions: []SessionExport{}, Replies: []aftercare.Reply{}, Escalations: []aftercare.Escalation{}, DeadLetters: []DeadLetter{}}}
+		Sessions: []SessionExport{}, Replies: []aftercare.Reply{}, Escalations: []aftercare.Escalation{}, DeadLetters: []DeadLetter{}},
+		written: s.phones(clinic).Written(phone)}
 	x := &f.export
 	client, _, err := s.Store.Client(ctx, clinic, phone)
 	switch {
@@ -245,13 +261,13 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 	return f, err
 }
 
-// needles are the forms the client's number takes in subjects and bodies:
-// as given, without its "+" (keys), and as a subject token.
+// needles are the forms of the client's number that are not digits (those
+// f.written finds): its subject token, base64 of the number with its "+".
 func needles(phone string) [][]byte {
 	digits := strings.TrimPrefix(phone, "+")
-	out := [][]byte{[]byte(phone), []byte(digits)}
+	var out [][]byte
 	for _, t := range []string{natsjs.Token(phone), natsjs.Token(digits)} {
-		if !slices.ContainsFunc(out, func(b []byte) bool { return string(b) == t }) {
+		if t != digits && !slices.ContainsFunc(out, func(b []byte) bool { return string(b) == t }) {
 			out = append(out, []byte(t))
 		}
 	}
@@ -266,18 +282,17 @@ func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
 	for _, id := range f.sessions {
 		sessionTokens = append(sessionTokens, "."+natsjs.SessionKey(clinic, id)+".")
 	}
+	names := func(text []byte) bool {
+		return f.written.In(text) || slices.ContainsFunc(ns, func(n []byte) bool { return bytes.Contains(text, n) })
+	}
 	return func(m natsjs.StreamMsg) bool {
-		for _, n := range ns {
-			if bytes.Contains(m.Data, n) || strings.Contains(m.Subject, string(n)) {
-				return true
-			}
+		if names(m.Data) || names([]byte(m.Subject)) {
+			return true
 		}
 		for _, values := range m.Header {
 			for _, v := range values {
-				for _, n := range ns {
-					if strings.Contains(v, string(n)) {
-						return true
-					}
+				if names([]byte(v)) {
+					return true
 				}
 			}
 		}
@@ -291,11 +306,18 @@ func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
 // deadletter.record.aftercare_clients.<clinic>, ...), or none when the job
 // could not be read (deadletter.<kind>.undecodable): those are the
 // clinic's too when they name the number.
+//
+// A staff reply's job names the client's conversation, not the number: a
+// dead letter naming the conversation's id is the client's too.
 func (f found) deadLetters(clinic string) func(natsjs.StreamMsg) bool {
 	match := f.matcher(clinic)
+	conv := []byte(inbox.ConversationID(clinic, f.export.Phone))
 	return func(m natsjs.StreamMsg) bool {
 		tokens := strings.Split(m.Subject, ".")
-		return (slices.Contains(tokens, clinic) || tokens[len(tokens)-1] == "undecodable") && match(m)
+		if !slices.Contains(tokens, clinic) && tokens[len(tokens)-1] != "undecodable" {
+			return false
+		}
+		return match(m) || bytes.Contains(m.Data, conv) || strings.Contains(m.Subject, string(conv))
 	}
 }
 

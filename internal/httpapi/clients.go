@@ -27,14 +27,29 @@ func (s *SchedulerAPI) clientAdmin(w http.ResponseWriter, r *http.Request) (*cli
 	if !ok {
 		return nil, "", false
 	}
-	phone := r.PathValue("phone")
-	if !aftercare.ValidPhone(phone) {
-		const problem = "must be an E.164 number: a plus sign, country code and number, such as +447700900123 (write + as %2B if your client encodes it)"
-		writeJSON(w, http.StatusBadRequest, intake.ErrorResponse{Error: "phone in the URL path " + problem,
-			Problems: []aftercare.Problem{{Field: "phone", Message: problem}}})
+	// Read as the intake reads a session's number (libphonenumber, national
+	// in the clinic's first country), so the export, the tombstone and the
+	// job name the number the data is stored under: "+4407700900126" is
+	// +447700900126. Number, not Textable: a number the clinic may no
+	// longer text (a country it dropped) still has its data erased.
+	phone, ok := pathPhone(w, r, clinic.Phones.Number)
+	if !ok {
 		return nil, "", false
 	}
 	return clinic, phone, true
+}
+
+// pathPhone reads the number in the URL path with read (one of the clinic's
+// phone.Rules); one that cannot be read is a 400 naming why.
+func pathPhone(w http.ResponseWriter, r *http.Request, read func(string) (string, error)) (string, bool) {
+	phone, err := read(r.PathValue("phone"))
+	if err != nil {
+		problem := err.Error() + " (give it as the clinic's sessions do, such as +447700900123; write + as %2B if your client encodes it)"
+		writeJSON(w, http.StatusBadRequest, intake.ErrorResponse{Error: "phone in the URL path " + problem,
+			Problems: []aftercare.Problem{{Field: "phone", Message: problem}}})
+		return "", false
+	}
+	return phone, true
 }
 
 func (s *SchedulerAPI) dataAdmin(w http.ResponseWriter, r *http.Request) (*clinics.Clinic, bool) {

@@ -136,15 +136,7 @@ func (s *SchedulerAPI) postConsent(w http.ResponseWriter, r *http.Request) {
 // (E.164, or national in the clinic's first allowed country); a number the
 // clinic may not text is 400 naming it.
 func consentPhone(w http.ResponseWriter, r *http.Request, clinic *clinics.Clinic) (string, bool) {
-	phone, err := clinic.Phones.Textable(r.PathValue("phone"))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, intake.ErrorResponse{
-			Error:    "phone in the URL path " + err.Error(),
-			Problems: []aftercare.Problem{{Field: "phone", Message: err.Error()}},
-		})
-		return "", false
-	}
-	return phone, true
+	return pathPhone(w, r, clinic.Phones.Textable)
 }
 
 // getConsent: GET /v1/clients/{phone}/consent. The phone is read as a

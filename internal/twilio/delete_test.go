@@ -2,6 +2,7 @@ package twilio_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -46,5 +47,31 @@ func TestDeleteMessage(t *testing.T) {
 	}
 	if len(stand.Messages()) != 1 {
 		t.Errorf("a request with wrong credentials deleted a message")
+	}
+}
+
+// A message still being delivered cannot be deleted yet (Twilio's 20009):
+// a temporary failure, to ask again in minutes, not a refusal that gives
+// the erasure up.
+func TestDeleteMessageStillBeingDelivered(t *testing.T) {
+	t.Parallel()
+	s, stand := setup(t)
+	ctx := context.Background()
+	sid, err := s.Send(ctx, sms.Message{To: "+447700900123", From: "+447700900100", Body: "erase me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stand.Sending(sid, true)
+	err = s.DeleteMessage(ctx, sid)
+	var later *sms.TemporaryError
+	if !errors.As(err, &later) || later.Code != 20009 || later.RetryAfter < time.Minute {
+		t.Fatalf("deleting a message still being delivered: %v, want a temporary error to retry in minutes", err)
+	}
+	stand.Sending(sid, false)
+	if err := s.DeleteMessage(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	if d := stand.Deleted(); len(d) != 1 || d[0] != sid {
+		t.Errorf("deleted %v, want %s", d, sid)
 	}
 }

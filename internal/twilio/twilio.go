@@ -182,7 +182,9 @@ func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (
 // DeleteMessage removes a message, its body and numbers, from Twilio's
 // logs (the Messages resource's DELETE): for a clinic that has Twilio
 // forget an erased client too. A message Twilio no longer has is no error,
-// so a repeated job deletes nothing twice.
+// so a repeated job deletes nothing twice. One still being delivered
+// (Twilio's 20009) is a temporary failure: Twilio deletes it once its
+// delivery is over, minutes later.
 func (s *Sender) DeleteMessage(ctx context.Context, sid string) error {
 	rec := &recorder{next: s.transport}
 	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.api(rec).DeleteMessage(sid, nil) })
@@ -194,9 +196,20 @@ func (s *Sender) DeleteMessage(ctx context.Context, sid string) error {
 		return &sms.TemporaryError{Err: fmt.Errorf("delete message %s: %w", sid, err)}
 	case errors.As(err, &rest) && rest.Status == http.StatusNotFound:
 		return nil
+	case errors.As(err, &rest) && rest.Code == codeDeliveryNotCompleted:
+		return &sms.TemporaryError{Code: rest.Code, Status: rest.Status, RetryAfter: max(rec.retryAfter, deliveryNotCompletedRetry),
+			Err: masked{fmt.Errorf("delete message %s: delivery not completed yet: %w", sid, err)}}
 	}
 	return classify(fmt.Errorf("delete message %s: %w", sid, err), rec.status, rec.retryAfter)
 }
+
+// codeDeliveryNotCompleted is Twilio's answer to deleting a message whose
+// delivery is not over ("Cannot delete message because delivery has not
+// been completed"); deliveryNotCompletedRetry is when to ask again.
+const (
+	codeDeliveryNotCompleted  = 20009
+	deliveryNotCompletedRetry = 2 * time.Minute
+)
 
 // api returns a Twilio API client of its own whose transport records the
 // HTTP status and Retry-After (twilio-go keeps no response headers).

@@ -78,8 +78,9 @@ type Server struct {
 	requests int
 	lists    int
 	inFlight int
-	deleted  []string // SIDs of messages deleted
-	created  int      // messages ever accepted: SIDs stay unique after deletes
+	deleted  []string        // SIDs of messages deleted
+	sending  map[string]bool // SIDs whose delivery is not over: not deletable yet
+	created  int             // messages ever accepted: SIDs stay unique after deletes
 }
 
 // NewServer starts a stand-in; Close it when done.
@@ -306,6 +307,11 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	s.mu.Lock()
 	i := slices.IndexFunc(s.messages, func(m Message) bool { return m.SID == sid })
+	if ok && i >= 0 && s.sending[sid] {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, 20009, "Cannot delete message because delivery has not been completed.")
+		return
+	}
 	if ok && i >= 0 {
 		s.messages = slices.Delete(s.messages, i, i+1)
 		s.deleted = append(s.deleted, sid)
@@ -316,6 +322,17 @@ func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// Sending marks a message as still being delivered (or, with false, its
+// delivery as over): until then Twilio refuses to delete it, with 20009.
+func (s *Server) Sending(sid string, still bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sending == nil {
+		s.sending = map[string]bool{}
+	}
+	s.sending[sid] = still
 }
 
 // Deleted returns the SIDs of the messages deleted so far, in order.
