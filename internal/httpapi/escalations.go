@@ -11,7 +11,6 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/escalation"
-	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/intake"
 	"github.com/aftercare/aftercare/internal/staff"
 )
@@ -150,11 +149,12 @@ func (s *SchedulerAPI) escalationAction(w http.ResponseWriter, r *http.Request, 
 		s.writeEscalationError(w, err)
 		return
 	}
+	// Under the escalation only. An entry under the conversation too, at
+	// the same instant by the same person, would link the conversation's
+	// entries back to the client through the escalation, which outlives an
+	// erasure and names them; the escalation's own history is what the
+	// inbox shows on its card.
 	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "escalation", Target: e.ID, Note: action.Note})
-	// The conversation's entry has neither the escalation's id nor the
-	// note: the escalation is kept after an erasure and names the client,
-	// so either would link the conversation's entries back to them.
-	s.audit(r, staff.Entry{ClinicID: clinic.ID, Action: verb, Kind: "conversation", Target: inbox.ConversationID(clinic.ID, e.ClientPhone), Note: "on an escalation"})
 	writeJSON(w, http.StatusOK, withHistory(e))
 }
 

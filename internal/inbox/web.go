@@ -431,13 +431,11 @@ func (wb *Web) escalation(w http.ResponseWriter, r *http.Request, v *Viewer, act
 		wb.fail(w, r, v, http.StatusServiceUnavailable, "temporarily unavailable; try again")
 		return
 	}
-	entry := staff.Entry{ClinicID: conv.ClinicID, Author: v.Account.Author(), Action: action, Kind: "escalation", Target: id, Note: note}
-	wb.record(r.Context(), entry)
-	// Neither the escalation's id nor the note in the conversation's entry:
-	// the escalation outlives an erasure and names the client, so either
-	// would link the conversation's entries back to them.
-	entry.Kind, entry.Target, entry.Note = staff.KindConversation, conv.ID, "on an escalation"
-	wb.record(r.Context(), entry)
+	// Under the escalation only: an entry under the conversation too, at the
+	// same instant by the same person, would link the conversation's
+	// entries back to the client through the escalation, which outlives an
+	// erasure and names them. The escalation's card shows its history.
+	wb.record(r.Context(), staff.Entry{ClinicID: conv.ClinicID, Author: v.Account.Author(), Action: action, Kind: "escalation", Target: id, Note: note})
 	back(w, r, conv, "Escalation "+action+"d.")
 }
 

@@ -320,10 +320,24 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 	if err != nil || len(outs) != 1 {
 		t.Fatalf("staff replies: %+v %v", outs, err)
 	}
-	want := []string{"acknowledge: on an escalation", "acknowledge: on an escalation", "assign: to Lee",
-		"reply: " + outs[0].ID, "done: "}
+	want := []string{"assign: to Lee", "reply: " + outs[0].ID, "done: "}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("history\n got %q\nwant %q", got, want)
+	}
+	// The escalation's actions are under the escalation, with their notes,
+	// and not under the conversation too: a pair at the same instant would
+	// link the conversation back to the client after an erasure.
+	eh, err := b.audit.History(ctx, "harbour", "escalation", "esc_SM2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var escGot []string
+	for _, entry := range eh {
+		escGot = append(escGot, entry.Author.Name+" "+entry.Action+": "+entry.Note)
+	}
+	escWant := []string{"Dana acknowledge: called, no answer", "Dana acknowledge: called again, booked GP"}
+	if strings.Join(escGot, "|") != strings.Join(escWant, "|") {
+		t.Errorf("escalation history\n got %q\nwant %q", escGot, escWant)
 	}
 	st, _ := b.store.State(ctx, "harbour", id)
 	if st.AssignedName != "Lee" || st.DoneAt.IsZero() {
@@ -405,10 +419,14 @@ func TestStaffAPITokenAttributesEscalationChanges(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || e.AcknowledgedBy != "Dana" {
 		t.Errorf("%d: acknowledged by %q, want Dana", resp.StatusCode, e.AcknowledgedBy)
 	}
-	// It is in the conversation's history, under Dana.
-	h, err := b.audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", "+447700900002"))
-	if err != nil || len(h) != 1 || h[0].Author.Name != "Dana" || h[0].Action != "acknowledge" || h[0].Note != "on an escalation" {
+	// It is in the escalation's history, under Dana, and not in the
+	// conversation's (see TestConversationActionsAreRecordedWithTheirAuthor).
+	h, err := b.audit.History(ctx, "harbour", "escalation", "esc_SM2")
+	if err != nil || len(h) != 1 || h[0].Author.Name != "Dana" || h[0].Action != "acknowledge" || h[0].Note != "on it" {
 		t.Errorf("history %+v %v", h, err)
+	}
+	if h, err := b.audit.History(ctx, "harbour", "conversation", inbox.ConversationID("harbour", "+447700900002")); err != nil || len(h) != 0 {
+		t.Errorf("conversation history %+v %v, want none", h, err)
 	}
 	req, _ = http.NewRequest(http.MethodGet, b.srv.URL+"/v1/escalations", nil)
 	req.Header.Set("Authorization", "Bearer "+staff.APITokenPrefix+"unknown")
