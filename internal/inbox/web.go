@@ -283,6 +283,7 @@ func (wb *Web) Conversation(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	if err != nil {
 		wb.Log.Warn("conversation history", "err", err)
 	}
+	history = withEscalationActions(history, conv.Escalations)
 	colleagues, err := wb.Staff.List(r.Context(), v.Account.ClinicID)
 	if err != nil {
 		wb.Log.Warn("colleagues", "err", err)
@@ -300,6 +301,30 @@ func (wb *Web) Conversation(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	}
 	wb.render(w, http.StatusOK, "conversation.html", pageData{Title: conv.display(), Viewer: v, Conv: &conv, History: history,
 		Staff: colleagues, Notice: r.URL.Query().Get("notice")})
+}
+
+// escalationActions names, as the history shows them, what people did to
+// an escalation.
+var escalationActions = map[aftercare.EntryKind]string{
+	aftercare.EntryAcknowledged: "acknowledge", aftercare.EntryResolved: "resolve",
+	aftercare.EntryNote: "note", aftercare.EntryAssigned: "assign",
+}
+
+// withEscalationActions adds to a conversation's history what people did
+// to its escalations, from the escalations' own histories: the audit
+// trail records those under the escalation only (see escalation).
+func withEscalationActions(history []staff.Entry, escs []aftercare.Escalation) []staff.Entry {
+	for _, e := range escs {
+		for _, h := range e.History {
+			action, ok := escalationActions[h.Kind]
+			if !ok {
+				continue
+			}
+			history = append(history, staff.Entry{At: h.At, Author: h.By, Action: action, Note: "on an escalation"})
+		}
+	}
+	slices.SortStableFunc(history, func(a, b staff.Entry) int { return a.At.Compare(b.At) })
+	return history
 }
 
 func (c Conversation) display() string {

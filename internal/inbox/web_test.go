@@ -339,6 +339,12 @@ func TestConversationActionsAreRecordedWithTheirAuthor(t *testing.T) {
 	if strings.Join(escGot, "|") != strings.Join(escWant, "|") {
 		t.Errorf("escalation history\n got %q\nwant %q", escGot, escWant)
 	}
+	// The conversation's page still shows them, from the escalation's own
+	// history (where a second acknowledgement is a note).
+	status := dana.get("/inbox/c/" + id)
+	if status != http.StatusOK || !strings.Contains(dana.page, "Dana · acknowledge: on an escalation") || !strings.Contains(dana.page, "Dana · note: on an escalation") {
+		t.Errorf("%d: the page's history does not show the escalation's actions:\n%s", status, dana.page)
+	}
 	st, _ := b.store.State(ctx, "harbour", id)
 	if st.AssignedName != "Lee" || st.DoneAt.IsZero() {
 		t.Errorf("state %+v", st)
