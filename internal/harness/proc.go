@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -161,14 +162,54 @@ func Build(ctx context.Context, dir string, stderr io.Writer) error {
 	return nil
 }
 
-// FreePort finds a loopback TCP port nothing listens on.
+// FreePort finds a loopback TCP port nothing listens on, below the
+// kernel's range of ephemeral ports. A port the kernel handed out (":0")
+// is one it may hand out again to an outgoing connection, and a nats-server
+// restarted on its ports after a kill then finds one taken ("address
+// already in use"): a fault run failed that way.
+// No port is handed out twice by one process: a run takes its ports one
+// after another, before anything listens on them.
 func FreePort() (int, error) {
+	low := ephemeralLow()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		port := 10000 + rand.IntN(low-10000)
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			portsGiven[port] = true
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the first port the kernel hands to outgoing connections
+// (Linux's ip_local_port_range; 32768 where it cannot be read).
+func ephemeralLow() int {
+	low := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if n, err := strconv.Atoi(fields[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	return low
 }
 
 // output runs a program to completion and returns what it printed.
