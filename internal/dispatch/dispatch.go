@@ -411,7 +411,8 @@ func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint6
 func (d *Dispatcher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
 	var job aftercare.DueFollowUp
 	if err := json.Unmarshal(msg.Data(), &job); err != nil {
-		return d.Store.DeadLetter(ctx, "followup", "undecodable", msg.Data(), reason)
+		// followups.due.<clinic>.<session>.<step>: the clinic is the subject's.
+		return d.Store.DeadLetter(ctx, "followup", natsjs.UndecodableSuffix(msg.Subject(), 2), msg.Data(), reason)
 	}
 	if err := d.Store.DeadLetter(ctx, "followup", natsjs.DueSuffix(job), msg.Data(), reason); err != nil {
 		return err

@@ -303,9 +303,12 @@ func (f found) matcher(clinic string) func(natsjs.StreamMsg) bool {
 
 // deadLetters matches the client's dead letters. Their subjects name the
 // clinic in different places (deadletter.followup.<clinic>.<session>.<step>,
-// deadletter.record.aftercare_clients.<clinic>, ...), or none when the job
-// could not be read (deadletter.<kind>.undecodable): those are the
-// clinic's too when they name the number.
+// deadletter.record.aftercare_clients.<clinic>, ...); a job that could not
+// be read names the clinic it came from (deadletter.<kind>.<clinic>.undecodable).
+// Only the clinic's are the client's: the same number may be another
+// clinic's client, whose dead letters are not this clinic's to export or
+// erase. One that names no clinic (deadletter.<kind>.undecodable, as such
+// jobs were stored before) is no one's: it expires at NATS_RETENTION.
 //
 // A staff reply's job names the client's conversation, not the number: a
 // dead letter naming the conversation's id is the client's too.
@@ -313,8 +316,7 @@ func (f found) deadLetters(clinic string) func(natsjs.StreamMsg) bool {
 	match := f.matcher(clinic)
 	conv := []byte(inbox.ConversationID(clinic, f.export.Phone))
 	return func(m natsjs.StreamMsg) bool {
-		tokens := strings.Split(m.Subject, ".")
-		if !slices.Contains(tokens, clinic) && tokens[len(tokens)-1] != "undecodable" {
+		if !slices.Contains(strings.Split(m.Subject, "."), clinic) {
 			return false
 		}
 		return match(m) || bytes.Contains(m.Data, conv) || strings.Contains(m.Subject, string(conv))

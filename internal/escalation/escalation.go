@@ -308,7 +308,8 @@ func (n *Notifier) backoff(attempt int) time.Duration {
 func (n *Notifier) DeadLetter(ctx context.Context, msg jetstream.Msg, reason string) error {
 	var e aftercare.Escalation
 	if err := json.Unmarshal(msg.Data(), &e); err != nil || e.ClinicID == "" {
-		return n.Store.DeadLetter(ctx, "escalation", "undecodable", msg.Data(), reason)
+		// escalations.<clinic>: the clinic is the subject's.
+		return n.Store.DeadLetter(ctx, "escalation", natsjs.UndecodableSuffix(msg.Subject(), 1), msg.Data(), reason)
 	}
 	return n.Store.DeadLetter(ctx, "escalation", e.ClinicID+"."+natsjs.Token(e.ID), msg.Data(), reason)
 }

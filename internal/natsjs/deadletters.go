@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +68,20 @@ func (s *Store) DeadLetters(ctx context.Context, filter string) ([]StoredDeadLet
 		}
 	}
 	return out, nil
+}
+
+// UndecodableSuffix is the dead-letter suffix of a job that cannot be
+// decoded: "<clinic>.undecodable", the clinic read from the subject the job
+// came on (its token at clinicAt), so that the clinic's export and erasure
+// take the dead letter and no other clinic's does (its body may name a
+// number that another clinic has a client with too). Plain "undecodable"
+// when the subject has no such token: such a dead letter is no clinic's.
+func UndecodableSuffix(subject string, clinicAt int) string {
+	tokens := strings.Split(subject, ".")
+	if clinicAt < len(tokens) && tokens[clinicAt] != "" && tokens[clinicAt] != "*" && tokens[clinicAt] != ">" {
+		return tokens[clinicAt] + ".undecodable"
+	}
+	return "undecodable"
 }
 
 // DeleteDeadLetter removes a dead letter once it has been replayed.
