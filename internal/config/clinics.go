@@ -355,6 +355,14 @@ func checkChain(c *aftercare.Clinic, fail func(string, ...any)) {
 	}
 }
 
+// MinEscalationRetention is the least a clinic may keep its escalations,
+// with their notes and history: they are clinical records, which
+// record-keeping rules ask to keep for years (the CSP's 8 years in England,
+// the service's default); a clinic bound by other rules may keep them
+// shorter, but not less than a year, so a typo ("876h") does not delete
+// what a complaint or an inspection of the care asks for.
+const MinEscalationRetention = 365 * 24 * time.Hour
+
 // checkRetention parses a clinic's retention; how it compares with the
 // service's is checked with the scheduler's settings (CheckRetention).
 func checkRetention(r *aftercare.Retention, fail func(string, ...any)) {
@@ -371,5 +379,8 @@ func checkRetention(r *aftercare.Retention, fail func(string, ...any)) {
 			continue
 		}
 		*f.into = d
+	}
+	if r.EscalationsFor > 0 && r.EscalationsFor < MinEscalationRetention {
+		fail("retention.escalations %q is shorter than a year (%v): escalations are clinical records, kept for years (8 by default, the CSP's in England)", r.Escalations, MinEscalationRetention)
 	}
 }

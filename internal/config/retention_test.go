@@ -47,6 +47,9 @@ func TestClinicRetention(t *testing.T) {
 		{withRetention(`{"texts":"72h"}`), nil, "retention.texts 72h0m0s must exceed the last follow-up offset"},
 		{withRetention(`{"escalations":"100000h"}`), nil, "retention.escalations"},
 		{withRetention(`{"dead_letters":"1000h"}`), nil, "retention.dead_letters"},
+		// Clinical records: not less than a year, whatever the clinic says.
+		{withRetention(`{"escalations":"876h"}`), nil, `clinic "harbour": retention.escalations "876h" is shorter than a year`},
+		{withRetention(`{"escalations":"8759h"}`), nil, `clinic "harbour": retention.escalations "8759h" is shorter than a year`},
 		{withRetention(`{"texts":"a month"}`), nil, `retention.texts "a month" must be a positive duration`},
 		{withRetention(`{"dead_letters":"-1h"}`), nil, `retention.dead_letters "-1h"`},
 		{clinics, []string{"RETENTION_MAX_PER_RUN", "0"}, "RETENTION_MAX_PER_RUN"},

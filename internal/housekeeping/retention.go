@@ -162,8 +162,10 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	return n, nil
 }
 
-// expireEscalations deletes escalations raised before cutoff, with their
-// chain timers.
+// expireEscalations deletes resolved escalations closed (resolved, or
+// raised when that time is not known) before cutoff, with their chain
+// timers. One still open or acknowledged is never deleted, whatever its
+// age: someone has still to act on it, and its record is how.
 func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
 	// One that cannot be decoded cannot be dated: it stays until the
 	// service's own age (NATS_ESCALATION_RETENTION) takes it.
@@ -176,7 +178,7 @@ func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff
 	}
 	n := 0
 	for _, e := range all {
-		if n >= limit || !e.RaisedAt.Before(cutoff) {
+		if n >= limit || e.Status != aftercare.EscalationResolved || !closedAt(e).Before(cutoff) {
 			continue
 		}
 		if err := r.Store.CancelChain(ctx, clinic, e.ID, true); err != nil {
@@ -188,6 +190,16 @@ func (r *Retention) expireEscalations(ctx context.Context, clinic string, cutoff
 		n++
 	}
 	return n, nil
+}
+
+// closedAt is when an escalation's clinical episode closed: its
+// resolution, so a record resolved today after years open is kept its
+// full age; when it was raised if the resolution carries no time.
+func closedAt(e aftercare.Escalation) time.Time {
+	if e.ResolvedAt.After(e.RaisedAt) {
+		return e.ResolvedAt
+	}
+	return e.RaisedAt
 }
 
 // errEnough stops a scan that has found what it may take this run.
