@@ -100,6 +100,17 @@ func (e Export) Empty() bool {
 		e.OptOut == "" && len(e.DeadLetters) == 0 && e.Consent == nil
 }
 
+// HoldsConversation reports whether the client's conversation is still
+// held: their client record, sessions, texts, or the inbox's state and
+// staff replies. Only then is a staff action on their data (an export)
+// filed under the conversation's audit id; what an erasure keeps (their
+// escalations, a STOP) or retention keeps (the consent record) does not
+// bring that link back.
+func (e Export) HoldsConversation() bool {
+	return e.Client != nil || len(e.Sessions) > 0 || len(e.Replies) > 0 ||
+		e.Conversation.State != (inbox.State{}) || len(e.Conversation.StaffReplies) > 0
+}
+
 // found is one client's data as erasure needs it: the records and the
 // ids that name them elsewhere.
 type found struct {

@@ -79,7 +79,7 @@ func (s *SchedulerAPI) exportClient(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, intake.ErrorResponse{Error: "nothing is held about this number at this clinic"})
 		return
 	}
-	s.auditClient(r, clinic.ID, phone, "export", "")
+	s.auditClient(r, clinic.ID, phone, "export", x.HoldsConversation())
 	writeJSON(w, http.StatusOK, x)
 }
 
@@ -153,10 +153,13 @@ func (s *SchedulerAPI) unavailable(w http.ResponseWriter, what string, err error
 	writeJSON(w, http.StatusServiceUnavailable, intake.ErrorResponse{Error: "temporarily unable to " + what + " the client's data; retry (every step is safe to repeat)"})
 }
 
-// auditClient records an export or erasure under the conversation's id (a
-// hash of clinic and number, as every conversation entry is), whoever made
-// it: a staff token's person, or the clinic's shared token.
-func (s *SchedulerAPI) auditClient(r *http.Request, clinic, phone, action, note string) {
+// auditClient records an export under the conversation's audit id, whoever
+// made it: a staff token's person, or the clinic's shared token. held says
+// whether the conversation is still held; when it is not (after an
+// erasure) and has no audit id, the entry names no client
+// (staff.Audit.RecordAboutClient), so reading what was kept writes nothing
+// that links the number again.
+func (s *SchedulerAPI) auditClient(r *http.Request, clinic, phone, action string, held bool) {
 	if s.Audit == nil {
 		return
 	}
@@ -164,8 +167,8 @@ func (s *SchedulerAPI) auditClient(r *http.Request, clinic, phone, action, note 
 	if !ok {
 		who = aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
 	}
-	e := staff.Entry{ClinicID: clinic, Author: who, Action: action, Kind: "conversation", Target: inbox.ConversationID(clinic, phone), Note: note}
-	if err := s.Audit.Record(r.Context(), e); err != nil {
+	e := staff.Entry{ClinicID: clinic, Author: who, Action: action, Kind: staff.KindConversation, Target: inbox.ConversationID(clinic, phone)}
+	if err := s.Audit.RecordAboutClient(r.Context(), e, held); err != nil {
 		s.Log.Error("audit entry not recorded", "action", action, "kind", e.Kind, "err", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -134,6 +135,34 @@ func (a *Audit) Record(ctx context.Context, e Entry) error {
 		}
 		e.Target = id
 	}
+	return a.append(ctx, e, nil)
+}
+
+// KindClinic is the kind of entries about the clinic as a whole; the
+// target is the clinic's id.
+const KindClinic = "clinic"
+
+// RecordAboutClient records a staff action on one client's data (an
+// export), a conversation entry: under the conversation's audit id when it
+// has one, or a new one when held says the client's conversation is still
+// held (an erasure or retention deletes that id with it). Otherwise, as
+// after an erasure, it is recorded under the clinic, naming no client: a
+// new id would be stored under the conversation's id, a hash of the
+// number, and link the number again to what was erased.
+func (a *Audit) RecordAboutClient(ctx context.Context, e Entry, held bool) error {
+	if e.At.IsZero() {
+		e.At = a.Now()
+	}
+	id, err := a.ConversationAuditID(ctx, e.ClinicID, e.Target, held)
+	if err != nil {
+		return fmt.Errorf("record %s of %s: %w", e.Action, e.Kind, err)
+	}
+	if id == "" {
+		e.Kind, e.Target = KindClinic, e.ClinicID
+		e.Note = strings.TrimSpace("a client of whom no conversation is held " + e.Note)
+		return a.append(ctx, e, nil)
+	}
+	e.Kind, e.Target = KindConversation, id
 	return a.append(ctx, e, nil)
 }
 
