@@ -44,6 +44,9 @@ type RetentionResult struct {
 	Clients     int // clients whose texts, sessions and conversation went
 	Escalations int
 	DeadLetters int
+	// AuditIDs counts the audit ids deleted of conversations nothing is
+	// held of any more (forgetAuditIDs).
+	AuditIDs int
 	// More is set when a kind hit MaxPerRun: the next run goes on.
 	More bool
 }
@@ -97,8 +100,17 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 				errs = append(errs, fmt.Errorf("retention of %s's dead letters: %w", c.ID, err))
 			}
 		}
+		// Every clinic's, at whatever age: the records went at the
+		// service's age too, and the ids have none of their own.
+		if r.Erasure != nil && r.Erasure.Audit != nil && res.AuditIDs < r.MaxPerRun {
+			n, err := r.forgetAuditIDs(ctx, c.ID, r.MaxPerRun-res.AuditIDs)
+			res.AuditIDs += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("retention of %s's audit ids: %w", c.ID, err))
+			}
+		}
 	}
-	res.More = res.Clients >= r.MaxPerRun || res.Escalations >= r.MaxPerRun || res.DeadLetters >= r.MaxPerRun
+	res.More = res.Clients >= r.MaxPerRun || res.Escalations >= r.MaxPerRun || res.DeadLetters >= r.MaxPerRun || res.AuditIDs >= r.MaxPerRun
 	return res, errors.Join(errs...)
 }
 
@@ -233,7 +245,7 @@ func AddRetention(ctx context.Context, c *cron.Cron, spec string, r *Retention) 
 			// Each clinic's failure, the others' retention done all the same.
 			r.Log.Error("retention failed", "err", err)
 		}
-		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters,
+		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters, "audit_ids", res.AuditIDs,
 			"more", res.More, "took", time.Since(start).Round(time.Millisecond))
 	})
 	if err != nil {

@@ -63,7 +63,8 @@ const (
 	// BucketAuditIDs holds, per clinic and conversation, the random id the
 	// audit trail names the conversation by. Erasure deletes it, which
 	// leaves the client's audit entries kept but linked to no one. No TTL:
-	// a conversation's history stays whole while the client is a client.
+	// a conversation's history stays whole while the client is a client;
+	// the retention job deletes it once nothing of the conversation is held.
 	BucketAuditIDs = "aftercare_audit_ids"
 	// BucketErasureJobs holds each requested erasure: its state and, once
 	// done, what it erased and kept (the number is dropped then).

@@ -99,6 +99,31 @@ func (a *Audit) ConversationAuditID(ctx context.Context, clinic, conv string, cr
 	return "", errors.New("make audit id: conflict")
 }
 
+// Conversations lists the conversations of a clinic that have an audit id,
+// by their inbox ids.
+func (a *Audit) Conversations(ctx context.Context, clinic string) ([]string, error) {
+	kv, err := a.ids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lister, err := kv.ListKeysFiltered(ctx, clinic+".*")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list audit ids: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	var out []string
+	for key := range lister.Keys() {
+		// Conversation ids are plain tokens ("c" and hex), their own key.
+		if conv := strings.TrimPrefix(key, clinic+"."); natsjs.Token(conv) == conv {
+			out = append(out, conv)
+		}
+	}
+	return out, ctx.Err()
+}
+
 // ForgetConversation deletes a conversation's audit id, with its history,
 // so the conversation's entries name no one any more. Safe to repeat.
 func (a *Audit) ForgetConversation(ctx context.Context, clinic, conv string) error {
