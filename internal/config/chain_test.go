@@ -63,6 +63,7 @@ func TestWorkerSMTPAndEscalationRetention(t *testing.T) {
 		{map[string]string{"SMTP_HOST": "smtp.example.org", "SMTP_FROM": "x"}, "SMTP_FROM"},
 		{map[string]string{"SMTP_HOST": "smtp.example.org", "SMTP_FROM": "a@example.org", "SMTP_TLS": "none"}, "SMTP_TLS: none is allowed only for a relay on loopback"},
 		{map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "a@example.org", "NATS_ESCALATION_RETENTION": "24h"}, "NATS_ESCALATION_RETENTION"},
+		{map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_FROM": "a@example.org", "NATS_ESCALATION_RETENTION": "8759h"}, "NATS_ESCALATION_RETENTION: 8759h0m0s is under a year"},
 	}
 	for _, tt := range tests {
 		tt.env["CLINICS_FILE"] = emailing

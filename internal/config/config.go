@@ -468,6 +468,9 @@ func (c *Common) validate() []error {
 	if len(c.Offsets) > 0 && n.Retention < c.Offsets[len(c.Offsets)-1]+7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("NATS_RETENTION: %v must exceed the last offset by at least 7 days", n.Retention))
 	}
+	if n.EscalationRetention < MinEscalationRetention {
+		errs = append(errs, fmt.Errorf("NATS_ESCALATION_RETENTION: %v is under a year: escalations are clinical records, and the bucket drops one this long after its last change, open or not", n.EscalationRetention))
+	}
 	if n.EscalationRetention < n.Retention {
 		errs = append(errs, fmt.Errorf("NATS_ESCALATION_RETENTION: %v is shorter than NATS_RETENTION: escalations are clinical records, kept at least as long as the rest", n.EscalationRetention))
 	}
