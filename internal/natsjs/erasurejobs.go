@@ -2,12 +2,16 @@ package natsjs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
 )
 
 // ErasureJobRetention is how long a finished erasure's answer can be read
@@ -71,4 +75,58 @@ func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) erro
 // notes, so ackWait is how soon one cut short by a crash runs again.
 func ClientEraseConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
 	return workerConsumer(ctx, js, StreamErasure, ConsumerClientErase, "erasure.client.>", "Runs clients' erasures", ackWait, 4)
+}
+
+// EraseClientSession removes an event of a client whose erasure is under
+// way (see planner.ApplyArrived): the message at seq in the sessions
+// stream, when it is the clinic's event eventID; and, when the planner had
+// written it, the session's timers, follow-ups and record, and the client
+// and consent records it may have made again.
+func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone string, seq uint64, eventID string, written bool) error {
+	if !written {
+		return s.eraseEvent(ctx, clinic, seq, eventID)
+	}
+	tok := SessionKey(clinic, session)
+	if err := s.PurgeSubjects(ctx, StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
+		return err
+	}
+	fus, err := s.Keys(ctx, BucketFollowUps, tok+".*")
+	if err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketFollowUps, fus...); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketSessions, tok); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketConsent, ConsentKey(clinic, phone)); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketClients, ClientKey(clinic, phone)); err != nil {
+		return err
+	}
+	return s.eraseEvent(ctx, clinic, seq, eventID)
+}
+
+func (s *Store) eraseEvent(ctx context.Context, clinic string, seq uint64, eventID string) error {
+	if seq == 0 {
+		return nil
+	}
+	stream, err := s.js.Stream(ctx, StreamSessions)
+	if err != nil {
+		return fmt.Errorf("erase session event: %w", err)
+	}
+	msg, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("erase session event %d: %w", seq, err)
+	}
+	var ev aftercare.SessionEvent
+	if !strings.HasPrefix(msg.Subject, "sessions."+clinic+".") || json.Unmarshal(msg.Data, &ev) != nil || ev.EventID != eventID {
+		return nil // not this event's message (a caller's own numbering)
+	}
+	return s.EraseSeqs(ctx, StreamSessions, seq)
 }
