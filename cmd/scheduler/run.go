@@ -123,6 +123,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 	if err := housekeeping.AddRetention(ctx, crons, cfg.RetentionSchedule, retention); err != nil {
 		return err
 	}
+	// Tombstones no job will take down, swept as often as timers are.
+	if err := housekeeping.AddErasureSweep(ctx, crons, cfg.ReconcileSchedule, erasureJobs, log); err != nil {
+		return err
+	}
 
 	staffSvc := staff.New(store, staff.Limits{PerAccount: cfg.LoginAttemptsPerAccount, PerAddress: cfg.LoginAttemptsPerAddress}, now, log)
 	lifecycle := &escalation.Lifecycle{Store: store, Clinics: directory, Now: now, Log: log}
