@@ -110,6 +110,10 @@ type found struct {
 	// the rest (the key names the client, or the bytes the number).
 	badClient, badConsent bool
 	badReplies            []string // keys
+	// badAudit counts the conversation's audit entries that cannot be
+	// decoded: the audit stream is append-only, so they are kept, unlinked
+	// with the rest, and the answer says so.
+	badAudit int
 	// written finds the number as the clinic's booking systems write it
 	// too, in the payloads a refused webhook dead-letters as they came.
 	written phone.Written
@@ -242,10 +246,11 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 	}
 	f.sids = slices.DeleteFunc(f.sids, func(sid string) bool { return sid == "" })
 	if s.Audit != nil {
-		entries, err := s.Audit.History(ctx, clinic, "conversation", conv)
+		entries, bad, err := s.Audit.ReadableHistory(ctx, clinic, "conversation", conv)
 		if err != nil {
 			return f, err
 		}
+		f.badAudit = bad
 		x.Conversation.Audit = append(x.Conversation.Audit, entries...)
 	}
 	if x.OptOut, err = s.Store.OptOutValue(ctx, clinic, phone); err != nil {
@@ -619,6 +624,13 @@ func (s *Service) record(ctx context.Context, clinic string, f found, res *Resul
 		// repeat after a failure between the two records it again.
 		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: len(x.Conversation.Audit) + 1,
 			Why: "staff actions in the conversation (this erasure among them), in the append-only audit trail (6 years); they hold no message text, and the conversation's id in them is a random one whose link to the number is erased now"})
+		if f.badAudit > 0 {
+			res.Kept = append(res.Kept, Kept{What: "audit_entries_undecodable", Count: f.badAudit,
+				Why: "entries filed under the conversation's audit id that cannot be decoded, passed over: the audit trail is append-only, so nothing deletes from it; the link from the number to their id is erased with the rest"})
+			if s.Log != nil {
+				s.Log.Warn("audit entries cannot be decoded: kept as they are", "clinic", clinic, "count", f.badAudit)
+			}
+		}
 		by, ok := aftercare.AuthorFrom(ctx)
 		if !ok {
 			by = aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
