@@ -28,7 +28,7 @@ const DefaultDeadLetterRetention = 14 * 24 * time.Hour
 // run.
 type Retention struct {
 	Store   *natsjs.Store
-	Erasure *erasure.Service
+	Erasure Expirer
 	Clinics []aftercare.Clinic
 	// Texts and Escalations are the service's own ages (NATS_RETENTION,
 	// NATS_ESCALATION_RETENTION): only a clinic's shorter one needs work.
@@ -39,6 +39,14 @@ type Retention struct {
 	Log       *slog.Logger
 }
 
+// Expirer erases what is held about a client before a time
+// (erasure.Service.Expire).
+type Expirer interface {
+	Expire(ctx context.Context, clinic, phone string, before time.Time) (erasure.Result, error)
+}
+
+var _ Expirer = (*erasure.Service)(nil)
+
 // RetentionResult says what one run deleted.
 type RetentionResult struct {
 	Clients     int // clients whose texts, sessions and conversation went
@@ -46,6 +54,9 @@ type RetentionResult struct {
 	DeadLetters int
 	// More is set when a kind hit MaxPerRun: the next run goes on.
 	More bool
+	// ClientsFailed are clients whose expiry failed this run (logged by
+	// masked number); the next run tries them again.
+	ClientsFailed int
 }
 
 // Ages returns a clinic's retention of each kind, its own or the default.
@@ -77,8 +88,9 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 		}
 		texts, escalations, deadLetters := r.Ages(c)
 		if texts < r.Texts && res.Clients < r.MaxPerRun {
-			n, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
+			n, failed, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
 			res.Clients += n
+			res.ClientsFailed += failed
 			if err != nil {
 				errs = append(errs, fmt.Errorf("retention of %s's texts: %w", c.ID, err))
 			}
@@ -106,7 +118,10 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 // both older than cutoff, as an erasure does (escalations, a STOP and the
 // audit trail stay), but for their consent record and anything newer than
 // cutoff (erasure.Service.Expire).
-func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
+//
+// One client's failure does not stop the others': it is logged (masked
+// number), counted in failed, and the run goes on.
+func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (n, failed int, err error) {
 	last := map[string]time.Time{} // phone: their latest session end or text
 	note := func(phone string, at time.Time) {
 		if at.After(last[phone]) || last[phone].IsZero() {
@@ -115,7 +130,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	}
 	keys, err := r.Store.Keys(ctx, natsjs.BucketClients, clinic+".*")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, key := range keys {
 		digits := strings.TrimPrefix(key, clinic+".")
@@ -124,7 +139,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		note(rec.Phone, rec.UpdatedAt)
 		for _, s := range rec.Sessions {
@@ -135,7 +150,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	// texted; the erasure decides whose it is.
 	replies, bad, err := r.Store.ReadableReplies(ctx, clinic)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(bad) > 0 && r.Log != nil {
 		r.Log.Warn("retention: replies that cannot be decoded", "clinic", clinic, "count", len(bad))
@@ -150,16 +165,26 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 		}
 	}
 	slices.Sort(expired)
-	n := 0
 	// The erasure's audit entry names retention as who erased.
 	ctx = aftercare.WithAuthor(ctx, aftercare.Author{Kind: aftercare.AuthorSystem, Name: "retention"})
 	for _, phone := range expired[:min(len(expired), limit)] {
+		if ctx.Err() != nil {
+			return n, failed, ctx.Err()
+		}
 		if _, err := r.Erasure.Expire(ctx, clinic, phone, cutoff); err != nil {
-			return n, err
+			failed++
+			if r.Log != nil {
+				r.Log.Error("retention: client not expired; tried again next run", "clinic", clinic, "client", aftercare.MaskPhone(phone), "err", err)
+			}
+			continue
 		}
 		n++
 	}
-	return n, nil
+	if failed > 0 {
+		// The numbers are in the log, masked; the error names none.
+		return n, failed, fmt.Errorf("%d of the clinic's clients could not be expired (see the log)", failed)
+	}
+	return n, 0, nil
 }
 
 // expireEscalations deletes escalations raised before cutoff, with their
@@ -221,7 +246,7 @@ func AddRetention(ctx context.Context, c *cron.Cron, spec string, r *Retention) 
 			// Each clinic's failure, the others' retention done all the same.
 			r.Log.Error("retention failed", "err", err)
 		}
-		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters,
+		r.Log.Info("retention done", "clients", res.Clients, "clients_failed", res.ClientsFailed, "escalations", res.Escalations, "dead_letters", res.DeadLetters,
 			"more", res.More, "took", time.Since(start).Round(time.Millisecond))
 	})
 	if err != nil {
