@@ -163,7 +163,9 @@ func (j *Jobs) Sweep(ctx context.Context) (SweepResult, error) {
 		case err == nil && j.Now().Sub(job.RequestedAt) >= SweepGrace:
 			var queued bool
 			if queued, err = j.Store.ErasureQueued(ctx, t.ClinicID, t.Job); err == nil && !queued {
-				if err = j.Store.RequeueClientErasure(ctx, t.ClinicID, t.Job, j.Now()); err == nil {
+				// Several schedulers sweep: the same id within a grace
+				// period is stored once (within the duplicate window).
+				if err = j.Store.RequeueClientErasure(ctx, t.ClinicID, t.Job, j.Now().Truncate(SweepGrace)); err == nil {
 					res.Requeued++
 					j.Log.Warn("erasure job not queued: queued again", "clinic", t.ClinicID, "job", t.Job, "status", job.Status, "client", job.Client)
 				}
