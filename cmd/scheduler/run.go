@@ -118,9 +118,13 @@ func run(ctx context.Context, _ []string, getenv func(string) string, stdout, st
 		JobTimeout: 30 * time.Minute, UnexpectedDelay: 5 * time.Second, Log: log, Hopeless: []error{natsjs.ErrCorrupt},
 	}).Start()
 	defer func() { _ = stopEraser(context.Background()) }()
-	retention := &housekeeping.Retention{Store: store, Erasure: erasureSvc, Clinics: clinicList, Texts: cfg.NATS.Retention, Escalations: cfg.NATS.EscalationRetention,
+	retention := &housekeeping.Retention{Store: store, Erasure: erasureSvc, Audit: erasureSvc.Audit, Clinics: clinicList, Texts: cfg.NATS.Retention, Escalations: cfg.NATS.EscalationRetention,
 		MaxPerRun: cfg.RetentionMaxPerRun, Now: now, Log: log}
 	if err := housekeeping.AddRetention(ctx, crons, cfg.RetentionSchedule, retention); err != nil {
+		return err
+	}
+	// Tombstones no job will take down, swept as often as timers are.
+	if err := housekeeping.AddErasureSweep(ctx, crons, cfg.ReconcileSchedule, erasureJobs, log); err != nil {
 		return err
 	}
 

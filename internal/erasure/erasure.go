@@ -121,6 +121,10 @@ type found struct {
 	// the rest (the key names the client, or the bytes the number).
 	badClient, badConsent bool
 	badReplies            []string // keys
+	// badAudit counts the conversation's audit entries that cannot be
+	// decoded: the audit stream is append-only, so they are kept, unlinked
+	// with the rest, and the answer says so.
+	badAudit int
 	// written finds the number as the clinic's booking systems write it
 	// too, in the payloads a refused webhook dead-letters as they came.
 	written phone.Written
@@ -253,10 +257,11 @@ func (s *Service) find(ctx context.Context, clinic, phone string) (found, error)
 	}
 	f.sids = slices.DeleteFunc(f.sids, func(sid string) bool { return sid == "" })
 	if s.Audit != nil {
-		entries, err := s.Audit.History(ctx, clinic, "conversation", conv)
+		entries, bad, err := s.Audit.ReadableHistory(ctx, clinic, "conversation", conv)
 		if err != nil {
 			return f, err
 		}
+		f.badAudit = bad
 		x.Conversation.Audit = append(x.Conversation.Audit, entries...)
 	}
 	if x.OptOut, err = s.Store.OptOutValue(ctx, clinic, phone); err != nil {
@@ -388,16 +393,75 @@ type Kept struct {
 // be kept, and returns what it did. Running it again erases nothing more.
 // A failure part way leaves the rest for the next attempt: every step is
 // safe to repeat.
+//
+// The client's records are found again after each pass and erased again,
+// until a pass finds nothing more to erase: the planner may write a session
+// of the client after a pass listed the client's sessions (an event it had
+// begun before the tombstone went up), and that session would otherwise
+// survive. A planner that writes after the last pass sees the tombstone
+// when it checks again, and undoes what it wrote (planner.ApplyArrived).
 func (s *Service) Erase(ctx context.Context, clinic, phone string) (Result, error) {
-	f, err := s.find(ctx, clinic, phone)
-	if err != nil {
-		return Result{}, fmt.Errorf("erase client: %w", err)
+	var res Result
+	for pass := 1; ; pass++ {
+		f, err := s.find(ctx, clinic, phone)
+		if err != nil {
+			return Result{}, fmt.Errorf("erase client: %w", err)
+		}
+		if pass > 1 && !f.erasable() {
+			if err := s.record(ctx, clinic, f, &res); err != nil {
+				return Result{}, fmt.Errorf("erase client: %w", err)
+			}
+			return res, nil
+		}
+		if pass > maxPasses {
+			// Left to the job's next attempt, tombstone still up.
+			return Result{}, fmt.Errorf("erase client: the client's records are still being written after %d passes", maxPasses)
+		}
+		r, err := s.erase(ctx, clinic, f, time.Time{})
+		if err != nil {
+			return Result{}, fmt.Errorf("erase client: %w", err)
+		}
+		res = res.plus(r)
 	}
-	res, err := s.erase(ctx, clinic, f, time.Time{})
-	if err != nil {
-		return Result{}, fmt.Errorf("erase client: %w", err)
+}
+
+// maxPasses bounds the passes of one erasure: each after the first erases
+// only what the planner wrote while the one before ran.
+const maxPasses = 5
+
+// erasable reports whether f holds anything an erasure removes; what it
+// keeps (escalations, a STOP, the audit entries) is found on every pass.
+func (f found) erasable() bool {
+	x := f.export
+	return x.Client != nil || f.badClient || len(f.sessions) > 0 || len(x.Replies) > 0 || len(f.badReplies) > 0 ||
+		x.Consent != nil || f.badConsent || x.Conversation.State != (inbox.State{}) || len(x.Conversation.StaffReplies) > 0 ||
+		len(x.DeadLetters) > 0 || natsjs.IsFailingMark(x.OptOut)
+}
+
+// plus adds the counts of a later pass to r: what it keeps is the later
+// pass's (a STOP may have come meanwhile).
+func (r Result) plus(next Result) Result {
+	if r.ClinicID == "" {
+		return next
 	}
-	return res, nil
+	e, n := &r.Erased, next.Erased
+	e.ClientRecord = e.ClientRecord || n.ClientRecord
+	e.Sessions += n.Sessions
+	e.SessionEvents += n.SessionEvents
+	e.FollowUps += n.FollowUps
+	e.Replies += n.Replies
+	e.ReplyMessages += n.ReplyMessages
+	e.DeliveryStatus += n.DeliveryStatus
+	e.StaffReplies += n.StaffReplies
+	e.Conversation = e.Conversation || n.Conversation
+	e.DeadLetters += n.DeadLetters
+	e.FailingMark = e.FailingMark || n.FailingMark
+	e.Timers = e.Timers || n.Timers
+	e.QuotaCounters = e.QuotaCounters || n.QuotaCounters
+	e.ConsentRecord = e.ConsentRecord || n.ConsentRecord
+	r.AtTwilio += next.AtTwilio
+	r.Kept = next.Kept
+	return r
 }
 
 // Expire is what retention does to a client past a clinic's retention of
@@ -413,6 +477,9 @@ func (s *Service) Expire(ctx context.Context, clinic, phone string, before time.
 	}
 	f.olderThan(before)
 	res, err := s.erase(ctx, clinic, f, before)
+	if err == nil {
+		err = s.record(ctx, clinic, f, &res)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("expire client: %w", err)
 	}
@@ -557,24 +624,38 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 		res.Kept = append(res.Kept, Kept{What: "consent_record", Count: 1,
 			Why: "the client's agreements, opt-outs and opt-ins with the wording shown: retention keeps them with no age limit, as the evidence a TCPA dispute or 10DLC vetting asks for"})
 	}
+	return res, nil
+}
+
+// record files the erasure's audit entry, once it is done, and unlinks the
+// conversation's entries from the client.
+func (s *Service) record(ctx context.Context, clinic string, f found, res *Result) error {
+	x := f.export
 	if s.Audit != nil {
 		// The erasure's own entry, then the link: recorded first, it is
 		// filed under the conversation's audit id like the rest, and a
 		// repeat after a failure between the two records it again.
 		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: len(x.Conversation.Audit) + 1,
 			Why: "staff actions in the conversation (this erasure among them), in the append-only audit trail (6 years); they hold no message text, and the conversation's id in them is a random one whose link to the number is erased now"})
+		if f.badAudit > 0 {
+			res.Kept = append(res.Kept, Kept{What: "audit_entries_undecodable", Count: f.badAudit,
+				Why: "entries filed under the conversation's audit id that cannot be decoded, passed over: the audit trail is append-only, so nothing deletes from it; the link from the number to their id is erased with the rest"})
+			if s.Log != nil {
+				s.Log.Warn("audit entries cannot be decoded: kept as they are", "clinic", clinic, "count", f.badAudit)
+			}
+		}
 		by, ok := aftercare.AuthorFrom(ctx)
 		if !ok {
 			by = aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}
 		}
 		if err := s.Audit.Record(ctx, staff.Entry{ClinicID: clinic, Author: by, Action: "erase", Kind: staff.KindConversation, Target: x.Conversation.ID, Note: res.Summary()}); err != nil {
-			return res, err
+			return err
 		}
 		if err := s.Audit.ForgetConversation(ctx, clinic, x.Conversation.ID); err != nil {
-			return res, err
+			return err
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // years writes a retention in years when it is whole years.

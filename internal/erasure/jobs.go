@@ -77,9 +77,11 @@ func (j *Jobs) Request(ctx context.Context, clinic, phone string, by aftercare.A
 	}
 	id, err := j.Store.SetErasing(ctx, clinic, phone, job.ID)
 	if err != nil {
+		j.withdraw(ctx, clinic, phone, job.ID, false)
 		return Job{}, fmt.Errorf("request erasure: %w", err)
 	}
-	if id != job.ID {
+	ours := id == job.ID
+	if !ours {
 		// One is under way: ours is not needed.
 		if err := j.Store.EraseKeys(ctx, natsjs.BucketErasureJobs, natsjs.ErasureJobKey(clinic, job.ID)); err != nil {
 			return Job{}, fmt.Errorf("request erasure: %w", err)
@@ -95,9 +97,85 @@ func (j *Jobs) Request(ctx context.Context, clinic, phone string, by aftercare.A
 		}
 	}
 	if err := j.Store.QueueClientErasure(ctx, clinic, job.ID); err != nil {
+		if ours {
+			// No job is queued to take our tombstone down: take it down
+			// now, or it refuses the client's sessions for good. One put
+			// up by an earlier request is left to its job (or the sweep).
+			j.withdraw(ctx, clinic, phone, job.ID, true)
+		}
 		return Job{}, fmt.Errorf("request erasure: %w", err)
 	}
 	return job, nil
+}
+
+// withdraw undoes a request that could not be queued: the tombstone (when
+// it was put up) and the job's record, which holds the number. Failing
+// that, Sweep finds the tombstone later.
+func (j *Jobs) withdraw(ctx context.Context, clinic, phone, id string, tombstone bool) {
+	ctx = context.WithoutCancel(ctx)
+	if tombstone {
+		if err := j.Store.ClearErasing(ctx, clinic, phone); err != nil {
+			j.Log.Warn("erasure not queued and its tombstone still up; the sweep takes it down", "clinic", clinic, "job", id, "client", aftercare.MaskPhone(phone), "err", err)
+			return // the record tells the sweep it was this job's
+		}
+		// A request made meanwhile may have queued this job after all: it
+		// then runs, without a tombstone, and needs its record.
+		if queued, err := j.Store.ErasureQueued(ctx, clinic, id); err != nil || queued {
+			return
+		}
+	}
+	if err := j.Store.EraseKeys(ctx, natsjs.BucketErasureJobs, natsjs.ErasureJobKey(clinic, id)); err != nil {
+		j.Log.Warn("erasure not queued; its record is left", "clinic", clinic, "job", id, "err", err)
+	}
+}
+
+// SweepGrace is how long a job is left to its request before the sweep
+// queues it again: the request queues it moments after putting up the
+// tombstone.
+const SweepGrace = 10 * time.Minute
+
+// SweepResult says what a sweep of the tombstones did.
+type SweepResult struct {
+	Checked, Cleared, Requeued int
+}
+
+// Sweep finds tombstones no job will take down (a request whose job could
+// not be queued, nor its tombstone taken down; a job given up on) and
+// takes them down when their job is gone or done, or queues the job again.
+func (j *Jobs) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	stones, err := j.Store.Tombstones(ctx)
+	if err != nil {
+		return res, fmt.Errorf("sweep erasure tombstones: %w", err)
+	}
+	var errs []error
+	for _, t := range stones {
+		res.Checked++
+		job, err := j.Job(ctx, t.ClinicID, t.Job)
+		switch {
+		case errors.Is(err, aftercare.ErrNotFound), err == nil && job.Status == JobDone && job.Phone == "":
+			// No job, or one finished: nothing else takes it down.
+			err = j.Store.ClearErasing(ctx, t.ClinicID, t.Phone)
+			if err == nil {
+				res.Cleared++
+				j.Log.Warn("erasure tombstone with no job to take it down: taken down", "clinic", t.ClinicID, "job", t.Job, "client", aftercare.MaskPhone(t.Phone))
+			}
+		case err == nil && j.Now().Sub(job.RequestedAt) >= SweepGrace:
+			var queued bool
+			if queued, err = j.Store.ErasureQueued(ctx, t.ClinicID, t.Job); err == nil && !queued {
+				// Several schedulers sweep: the same id within a grace
+				// period is stored once (within the duplicate window).
+				if err = j.Store.RequeueClientErasure(ctx, t.ClinicID, t.Job, j.Now().Truncate(SweepGrace)); err == nil {
+					res.Requeued++
+					j.Log.Warn("erasure job not queued: queued again", "clinic", t.ClinicID, "job", t.Job, "status", job.Status, "client", job.Client)
+				}
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep erasure tombstone of job %s: %w", t.Job, err))
+		}
+	}
+	return res, errors.Join(errs...)
 }
 
 // Job reads an erasure job of a clinic; aftercare.ErrNotFound when there

@@ -23,7 +23,7 @@ import (
 // (a new session of a former client) only starts that conversation's
 // history afresh.
 func (r *Retention) forgetAuditIDs(ctx context.Context, clinic string, limit int) (int, error) {
-	audit := r.Erasure.Audit
+	audit := r.Audit
 	convs, err := audit.Conversations(ctx, clinic)
 	if err != nil || len(convs) == 0 {
 		return 0, err

@@ -84,7 +84,7 @@ func TestRetentionForgetsAuditIDsOfConversationsNoLongerHeld(t *testing.T) {
 
 	clock := func() time.Time { return now }
 	svc := &erasure.Service{Store: st, Inbox: in, Audit: audit, Steps: 3, Now: clock, EscalationRetention: natsjs.DefaultEscalationRetention}
-	r := &housekeeping.Retention{Store: st, Erasure: svc, Texts: 30 * 24 * time.Hour, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 1,
+	r := &housekeeping.Retention{Store: st, Erasure: svc, Audit: svc.Audit, Texts: 30 * 24 * time.Hour, Escalations: natsjs.DefaultEscalationRetention, MaxPerRun: 1,
 		Clinics: []aftercare.Clinic{{ID: "harbour"}, {ID: "sol"}}, Now: clock, Log: natsjstest.Logger()}
 	for i, want := range []housekeeping.RetentionResult{{AuditIDs: 1, More: true}, {AuditIDs: 1, More: true}, {}} {
 		if res, err := r.Run(ctx); err != nil || res != want {

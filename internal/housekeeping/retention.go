@@ -14,6 +14,7 @@ import (
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/staff"
 )
 
 // DefaultDeadLetterRetention keeps a dead letter two weeks: it is there for
@@ -28,7 +29,10 @@ const DefaultDeadLetterRetention = 14 * 24 * time.Hour
 // run.
 type Retention struct {
 	Store   *natsjs.Store
-	Erasure *erasure.Service
+	Erasure Expirer
+	// Audit, if set, is the audit trail whose ids of conversations no
+	// longer held are deleted (forgetAuditIDs).
+	Audit   *staff.Audit
 	Clinics []aftercare.Clinic
 	// Texts and Escalations are the service's own ages (NATS_RETENTION,
 	// NATS_ESCALATION_RETENTION): only a clinic's shorter one needs work.
@@ -38,6 +42,14 @@ type Retention struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 }
+
+// Expirer erases what is held about a client before a time
+// (erasure.Service.Expire).
+type Expirer interface {
+	Expire(ctx context.Context, clinic, phone string, before time.Time) (erasure.Result, error)
+}
+
+var _ Expirer = (*erasure.Service)(nil)
 
 // RetentionResult says what one run deleted.
 type RetentionResult struct {
@@ -49,6 +61,9 @@ type RetentionResult struct {
 	AuditIDs int
 	// More is set when a kind hit MaxPerRun: the next run goes on.
 	More bool
+	// ClientsFailed are clients whose expiry failed this run (logged by
+	// masked number); the next run tries them again.
+	ClientsFailed int
 }
 
 // Ages returns a clinic's retention of each kind, its own or the default.
@@ -80,8 +95,9 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 		}
 		texts, escalations, deadLetters := r.Ages(c)
 		if texts < r.Texts && res.Clients < r.MaxPerRun {
-			n, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
+			n, failed, err := r.expireClients(ctx, c.ID, now.Add(-texts), r.MaxPerRun-res.Clients)
 			res.Clients += n
+			res.ClientsFailed += failed
 			if err != nil {
 				errs = append(errs, fmt.Errorf("retention of %s's texts: %w", c.ID, err))
 			}
@@ -102,7 +118,7 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 		}
 		// Every clinic's, at whatever age: the records went at the
 		// service's age too, and the ids have none of their own.
-		if r.Erasure != nil && r.Erasure.Audit != nil && res.AuditIDs < r.MaxPerRun {
+		if r.Audit != nil && res.AuditIDs < r.MaxPerRun {
 			n, err := r.forgetAuditIDs(ctx, c.ID, r.MaxPerRun-res.AuditIDs)
 			res.AuditIDs += n
 			if err != nil {
@@ -118,7 +134,10 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 // both older than cutoff, as an erasure does (escalations, a STOP and the
 // audit trail stay), but for their consent record and anything newer than
 // cutoff (erasure.Service.Expire).
-func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (int, error) {
+//
+// One client's failure does not stop the others': it is logged (masked
+// number), counted in failed, and the run goes on.
+func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff time.Time, limit int) (n, failed int, err error) {
 	last := map[string]time.Time{} // phone: their latest session end or text
 	note := func(phone string, at time.Time) {
 		if at.After(last[phone]) || last[phone].IsZero() {
@@ -127,7 +146,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	}
 	keys, err := r.Store.Keys(ctx, natsjs.BucketClients, clinic+".*")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, key := range keys {
 		digits := strings.TrimPrefix(key, clinic+".")
@@ -136,7 +155,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		note(rec.Phone, rec.UpdatedAt)
 		for _, s := range rec.Sessions {
@@ -147,7 +166,7 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	// texted; the erasure decides whose it is.
 	replies, bad, err := r.Store.ReadableReplies(ctx, clinic)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(bad) > 0 && r.Log != nil {
 		r.Log.Warn("retention: replies that cannot be decoded", "clinic", clinic, "count", len(bad))
@@ -162,16 +181,26 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 		}
 	}
 	slices.Sort(expired)
-	n := 0
 	// The erasure's audit entry names retention as who erased.
 	ctx = aftercare.WithAuthor(ctx, aftercare.Author{Kind: aftercare.AuthorSystem, Name: "retention"})
 	for _, phone := range expired[:min(len(expired), limit)] {
+		if ctx.Err() != nil {
+			return n, failed, ctx.Err()
+		}
 		if _, err := r.Erasure.Expire(ctx, clinic, phone, cutoff); err != nil {
-			return n, err
+			failed++
+			if r.Log != nil {
+				r.Log.Error("retention: client not expired; tried again next run", "clinic", clinic, "client", aftercare.MaskPhone(phone), "err", err)
+			}
+			continue
 		}
 		n++
 	}
-	return n, nil
+	if failed > 0 {
+		// The numbers are in the log, masked; the error names none.
+		return n, failed, fmt.Errorf("%d of the clinic's clients could not be expired (see the log)", failed)
+	}
+	return n, 0, nil
 }
 
 // expireEscalations deletes resolved escalations closed (resolved, or
@@ -245,7 +274,7 @@ func AddRetention(ctx context.Context, c *cron.Cron, spec string, r *Retention) 
 			// Each clinic's failure, the others' retention done all the same.
 			r.Log.Error("retention failed", "err", err)
 		}
-		r.Log.Info("retention done", "clients", res.Clients, "escalations", res.Escalations, "dead_letters", res.DeadLetters, "audit_ids", res.AuditIDs,
+		r.Log.Info("retention done", "clients", res.Clients, "clients_failed", res.ClientsFailed, "escalations", res.Escalations, "dead_letters", res.DeadLetters, "audit_ids", res.AuditIDs,
 			"more", res.More, "took", time.Since(start).Round(time.Millisecond))
 	})
 	if err != nil {

@@ -2,12 +2,16 @@ package natsjs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
 )
 
 // ErasureJobRetention is how long a finished erasure's answer can be read
@@ -57,9 +61,20 @@ func (s *Store) ClearErasing(ctx context.Context, clinic, phone string) error {
 // QueueClientErasure hands a requested erasure to the scheduler's
 // erasure runner; the message holds the job's id only.
 func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) error {
+	return s.queueClientErasure(ctx, clinic, job, "erase."+clinic+"."+Token(job))
+}
+
+// RequeueClientErasure queues a job again whose message is gone: under a
+// message id of its own, so that JetStream does not take it for the first
+// (its duplicate window remembers the first's).
+func (s *Store) RequeueClientErasure(ctx context.Context, clinic, job string, at time.Time) error {
+	return s.queueClientErasure(ctx, clinic, job, fmt.Sprintf("erase.%s.%s.%d", clinic, Token(job), at.UnixNano()))
+}
+
+func (s *Store) queueClientErasure(ctx context.Context, clinic, job, msgID string) error {
 	msg := nats.NewMsg("erasure.client." + clinic)
 	msg.Data = []byte(job)
-	msg.Header.Set(jetstream.MsgIDHeader, "erase."+clinic+"."+Token(job))
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("queue erasure %s: %w", job, err)
 	}
@@ -71,4 +86,115 @@ func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) erro
 // notes, so ackWait is how soon one cut short by a crash runs again.
 func ClientEraseConsumer(ctx context.Context, js jetstream.JetStream, ackWait time.Duration) (jetstream.Consumer, error) {
 	return workerConsumer(ctx, js, StreamErasure, ConsumerClientErase, "erasure.client.>", "Runs clients' erasures", ackWait, 4)
+}
+
+// EraseClientSession removes an event of a client whose erasure is under
+// way (see planner.ApplyArrived): the message at seq in the sessions
+// stream, when it is the clinic's event eventID; and, when the planner had
+// written it, the session's timers, follow-ups and record, and the client
+// and consent records it may have made again.
+func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone string, seq uint64, eventID string, written bool) error {
+	if !written {
+		return s.eraseEvent(ctx, clinic, seq, eventID)
+	}
+	tok := SessionKey(clinic, session)
+	if err := s.PurgeSubjects(ctx, StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
+		return err
+	}
+	fus, err := s.Keys(ctx, BucketFollowUps, tok+".*")
+	if err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketFollowUps, fus...); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketSessions, tok); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketConsent, ConsentKey(clinic, phone)); err != nil {
+		return err
+	}
+	if err := s.EraseKeys(ctx, BucketClients, ClientKey(clinic, phone)); err != nil {
+		return err
+	}
+	return s.eraseEvent(ctx, clinic, seq, eventID)
+}
+
+func (s *Store) eraseEvent(ctx context.Context, clinic string, seq uint64, eventID string) error {
+	if seq == 0 {
+		return nil
+	}
+	stream, err := s.js.Stream(ctx, StreamSessions)
+	if err != nil {
+		return fmt.Errorf("erase session event: %w", err)
+	}
+	msg, err := stream.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("erase session event %d: %w", seq, err)
+	}
+	var ev aftercare.SessionEvent
+	if !strings.HasPrefix(msg.Subject, "sessions."+clinic+".") || json.Unmarshal(msg.Data, &ev) != nil || ev.EventID != eventID {
+		return nil // not this event's message (a caller's own numbering)
+	}
+	return s.EraseSeqs(ctx, StreamSessions, seq)
+}
+
+// Tombstone is one client's erasure under way, as its tombstone names it.
+type Tombstone struct {
+	ClinicID, Phone, Job string
+}
+
+// Tombstones lists every tombstone standing, for the sweep that finds
+// those no job will take down.
+func (s *Store) Tombstones(ctx context.Context) ([]Tombstone, error) {
+	keys, err := s.Keys(ctx, BucketErasing, ">")
+	if err != nil {
+		return nil, err
+	}
+	var out []Tombstone
+	for _, key := range keys {
+		clinic, digits, ok := strings.Cut(key, ".")
+		if !ok {
+			continue
+		}
+		t := Tombstone{ClinicID: clinic, Phone: "+" + digits}
+		if t.Job, err = s.Erasing(ctx, clinic, t.Phone); err != nil {
+			return nil, err
+		}
+		if t.Job != "" {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ErasureQueued reports whether an erasure job's message is in the
+// erasure stream, waiting or in hand: the stream is a work queue, so a
+// job's message is gone once it was acknowledged or given up on.
+func (s *Store) ErasureQueued(ctx context.Context, clinic, job string) (bool, error) {
+	stream, err := s.js.Stream(ctx, StreamErasure)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up erasure %s: %w", job, err)
+	}
+	// A work queue takes no second consumer on its subjects: read the
+	// clinic's messages one by one, few as they are.
+	for seq := uint64(1); ; {
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject("erasure.client."+clinic))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("look up erasure %s: %w", job, err)
+		}
+		if string(msg.Data) == job {
+			return true, nil
+		}
+		seq = msg.Sequence + 1
+	}
 }

@@ -103,16 +103,44 @@ func (p *Planner) ApplyArrived(ctx context.Context, seq uint64, ev aftercare.Ses
 	if err := ev.Validate(now, clinic.Checks()); err != nil && !p.tooOld(err) {
 		return jobs.GiveUp(fmt.Errorf("event %s: %w", ev.EventID, err))
 	}
-	if ev.Client != nil {
-		// Taken in before the client's erasure began, planned while it
-		// runs: it would make again what the erasure removes.
-		if job, err := p.Store.Erasing(ctx, clinic.ID, ev.Client.Phone); err != nil {
-			return err
-		} else if job != "" {
-			p.Log.Info("session event dropped: the client is being erased", "clinic", clinic.ID, "event", ev.EventID, "session", ev.SessionID, "job", job)
-			return nil
-		}
+	if ev.Client == nil {
+		return p.apply(ctx, clinic, seq, ev, now, arrived)
 	}
+	// ev.Client.Phone is in E.164 now (Validate read it with the clinic's
+	// phone rules), as the tombstone's key is.
+	// Taken in before the client's erasure began, planned while it runs: it
+	// would make again what the erasure removes.
+	if dropped, err := p.droppedForErasure(ctx, clinic.ID, seq, ev, false); dropped || err != nil {
+		return err
+	}
+	err := p.apply(ctx, clinic, seq, ev, now, arrived)
+	// Checked again once written: an erasure whose pass listed the client's
+	// sessions before this one was written would not see it, so what was
+	// written is undone while the tombstone stands (even after a failure:
+	// a redelivery would be dropped, leaving it).
+	if dropped, undoErr := p.droppedForErasure(ctx, clinic.ID, seq, ev, true); dropped || undoErr != nil {
+		return undoErr
+	}
+	return err
+}
+
+// droppedForErasure reports whether ev's client is being erased, and then
+// erases the event and, when written, what the planner wrote of it.
+func (p *Planner) droppedForErasure(ctx context.Context, clinic string, seq uint64, ev aftercare.SessionEvent, written bool) (bool, error) {
+	job, err := p.Store.Erasing(ctx, clinic, ev.Client.Phone)
+	if err != nil || job == "" {
+		return false, err
+	}
+	if err := p.Store.EraseClientSession(ctx, clinic, ev.SessionID, ev.Client.Phone, seq, ev.EventID, written); err != nil {
+		return true, fmt.Errorf("event %s: undo for erasure %s: %w", ev.EventID, job, err)
+	}
+	p.Log.Info("session event dropped: the client is being erased", "clinic", clinic, "event", ev.EventID, "session", ev.SessionID, "job", job, "undone", written)
+	return true, nil
+}
+
+// apply is ApplyArrived once the event is valid and its client not being
+// erased.
+func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64, ev aftercare.SessionEvent, now, arrived time.Time) error {
 	if ev.Consent != nil && ev.Client != nil {
 		// Before the plan, so a follow-up of a clinic that requires consent
 		// finds it; kept even from an event a later one overrides: it is

@@ -214,13 +214,20 @@ const maxHistory = 500
 // subject, so one clinic never reads another's. A conversation without an
 // audit id (never acted on, or erased) has none.
 func (a *Audit) History(ctx context.Context, clinic, kind, target string) ([]Entry, error) {
+	out, _, err := a.ReadableHistory(ctx, clinic, kind, target)
+	return out, err
+}
+
+// ReadableHistory is History, and how many of the target's entries could
+// not be decoded (passed over: the stream is append-only, so they stay).
+func (a *Audit) ReadableHistory(ctx context.Context, clinic, kind, target string) ([]Entry, int, error) {
 	if kind == KindConversation {
 		id, err := a.ConversationAuditID(ctx, clinic, target, false)
 		if err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
+			return nil, 0, fmt.Errorf("read history: %w", err)
 		}
 		if id == "" {
-			return nil, nil
+			return nil, 0, nil
 		}
 		target = id
 	}
@@ -231,15 +238,18 @@ func (a *Audit) History(ctx context.Context, clinic, kind, target string) ([]Ent
 		MemoryStorage:     true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, 0, fmt.Errorf("read history: %w", err)
 	}
 	defer func() { _ = a.JS.DeleteConsumer(context.WithoutCancel(ctx), natsjs.StreamAudit, c.CachedInfo().Name) }()
 	pending := min(int(c.CachedInfo().NumPending), maxHistory)
 	var out []Entry
-	for len(out) < pending {
-		batch, err := c.Fetch(pending-len(out), jetstream.FetchMaxWait(2*time.Second))
+	// Counted by messages read, not entries decoded: one that cannot be
+	// decoded would otherwise be waited for.
+	read, bad := 0, 0
+	for read < pending {
+		batch, err := c.Fetch(pending-read, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
+			return nil, 0, fmt.Errorf("read history: %w", err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -247,16 +257,19 @@ func (a *Audit) History(ctx context.Context, clinic, kind, target string) ([]Ent
 			var e Entry
 			if json.Unmarshal(m.Data(), &e) == nil {
 				out = append(out, e)
+			} else {
+				bad++
 			}
 		}
 		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
+			return nil, 0, fmt.Errorf("read history: %w", err)
 		}
 		if n == 0 {
 			break
 		}
+		read += n
 	}
 	// Entries copied from the retired stream land after newer ones.
 	slices.SortStableFunc(out, func(x, y Entry) int { return x.At.Compare(y.At) })
-	return out, nil
+	return out, bad, nil
 }
