@@ -112,6 +112,19 @@ func (s *SchedulerAPI) postConsent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
+	if c.Kind != aftercare.ConsentOptOut {
+		// What an erasure under way would erase is not written: the
+		// erasure's passes could end before it lands. An opt-out is taken,
+		// as a STOP is, and the erasure keeps it.
+		job, err := s.Store.Erasing(r.Context(), clinic.ID, phone)
+		if err == nil && job != "" {
+			err = &intake.ErasingError{Job: job, Consent: true}
+		}
+		if err != nil {
+			s.writeError(w, err)
+			return
+		}
+	}
 	entry := c.Entry("", now)
 	entry.Kind = c.Kind
 	if c.Kind == aftercare.ConsentGiven {

@@ -61,3 +61,42 @@ func TestConsentThroughTheAPI(t *testing.T) {
 		t.Errorf("after refused changes: %d %s, want the two entries", status, out)
 	}
 }
+
+// While a client's erasure is under way, consent given or renewed through
+// the API is refused (409 naming the job) and nothing is written that the
+// erasure's last pass might miss; an opt-out is still taken, as STOP is.
+func TestConsentDuringAnErasure(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const phone = "+447700900162"
+	if _, err := b.env.Store.SetErasing(ctx, "harbour", phone, "era_0123456789abcdef0123"); err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, b.server.URL+"/v1/clients/"+phone+"/consent", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+natsjstest.HarbourToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		out, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(out)
+	}
+	for _, kind := range []string{"given", "opt_in"} {
+		if status, out := post(`{"kind":"` + kind + `"}`); status != http.StatusConflict || !strings.Contains(out, "era_0123456789abcdef0123") {
+			t.Errorf("%s during the erasure: %d %s, want 409 naming the job", kind, status, out)
+		}
+	}
+	if c, err := b.env.Store.Consent(ctx, "harbour", phone); err == nil {
+		t.Errorf("refused consent was written all the same: %+v", c)
+	}
+	if status, out := post(`{"kind":"opt_out"}`); status != http.StatusOK {
+		t.Errorf("an opt-out during the erasure: %d %s, want it taken", status, out)
+	}
+	if out, err := b.env.Store.OptedOut(ctx, "harbour", phone); err != nil || !out {
+		t.Errorf("opted out %v %v", out, err)
+	}
+}

@@ -63,9 +63,18 @@ func (e *MalformedError) Error() string { return "malformed request: " + e.Reaso
 
 // ErasingError is an event for a client whose erasure is under way: it
 // is refused whole, so nothing the erasure removes is made again.
-type ErasingError struct{ Job string }
+type ErasingError struct {
+	Job string
+	// Consent is set when what was refused is consent given or renewed
+	// through the API, not a session event.
+	Consent bool
+}
 
 func (e *ErasingError) Error() string {
+	if e.Consent {
+		return "this client's data is being erased (erasure job " + e.Job + "): consent given or renewed is refused until it is done " +
+			"(an opt-out is taken, and kept); record it again once GET /v1/erasures/" + e.Job + " says done"
+	}
 	return "this client's data is being erased (erasure job " + e.Job + "): their session events are refused until it is done; " +
 		"send the event again once GET /v1/erasures/" + e.Job + " says done, if the client is to be followed up afresh"
 }
