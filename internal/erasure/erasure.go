@@ -332,7 +332,7 @@ func (f found) deadLetters(clinic string) func(natsjs.StreamMsg) bool {
 	match := f.matcher(clinic)
 	conv := []byte(inbox.ConversationID(clinic, f.export.Phone))
 	return func(m natsjs.StreamMsg) bool {
-		if !slices.Contains(strings.Split(m.Subject, "."), clinic) {
+		if natsjs.DeadLetterClinic(m.Subject) != clinic {
 			return false
 		}
 		return match(m) || bytes.Contains(m.Data, conv) || strings.Contains(m.Subject, string(conv))

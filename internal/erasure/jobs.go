@@ -155,8 +155,11 @@ func (j *Jobs) Sweep(ctx context.Context) (SweepResult, error) {
 		switch {
 		case errors.Is(err, aftercare.ErrNotFound), err == nil && job.Status == JobDone && job.Phone == "":
 			// No job, or one finished: nothing else takes it down.
-			err = j.Store.ClearErasing(ctx, t.ClinicID, t.Phone)
-			if err == nil {
+			// Only if it still names that job: an erasure requested since
+			// has put up its own.
+			var cleared bool
+			cleared, err = j.Store.ClearErasingOf(ctx, t.ClinicID, t.Phone, t.Job)
+			if err == nil && cleared {
 				res.Cleared++
 				j.Log.Warn("erasure tombstone with no job to take it down: taken down", "clinic", t.ClinicID, "job", t.Job, "client", aftercare.MaskPhone(t.Phone))
 			}

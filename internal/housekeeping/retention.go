@@ -254,7 +254,7 @@ func (r *Retention) expireDeadLetters(ctx context.Context, clinic string, cutoff
 		if !m.At.Before(cutoff) || len(seqs) >= limit {
 			return errEnough
 		}
-		if slices.Contains(strings.Split(m.Subject, "."), clinic) {
+		if natsjs.DeadLetterClinic(m.Subject) == clinic {
 			seqs = append(seqs, m.Seq)
 		}
 		return nil

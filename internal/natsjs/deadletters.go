@@ -84,6 +84,37 @@ func UndecodableSuffix(subject string, clinicAt int) string {
 	return "undecodable"
 }
 
+// DeadLetterClinic is the clinic a dead letter's subject names, read at its
+// kind's place ("" when it names none, as undecodable jobs stored before
+// they were filed by clinic): a clinic's export, erasure and retention take
+// its own dead letters by this, never by a token that only looks like its
+// id (another clinic's session may be called after it).
+func DeadLetterClinic(subject string) string {
+	t := strings.Split(subject, ".")
+	if len(t) < 3 || t[0] != "deadletter" {
+		return ""
+	}
+	switch t[1] {
+	case "session", "record":
+		// deadletter.session.sessions.<clinic>.<session>,
+		// deadletter.record.<bucket>.<clinic>
+		if len(t) < 4 {
+			return ""
+		}
+		return t[3]
+	case "erasure":
+		// deadletter.erasure.erasure.client.<clinic> (the scheduler's),
+		// deadletter.erasure.twilio.<clinic> (the worker's)
+		return t[len(t)-1]
+	}
+	// deadletter.<kind>.<clinic>...: followup, escalation, chain, replies,
+	// delivery, outbox, booking.
+	if len(t) == 3 && t[2] == "undecodable" {
+		return ""
+	}
+	return t[2]
+}
+
 // DeleteDeadLetter removes a dead letter once it has been replayed.
 func (s *Store) DeleteDeadLetter(ctx context.Context, seq uint64) error {
 	stream, err := s.js.Stream(ctx, StreamDeadLetter)

@@ -58,6 +58,45 @@ func (s *Store) ClearErasing(ctx context.Context, clinic, phone string) error {
 	return s.EraseKeys(ctx, BucketErasing, ErasingKey(clinic, phone))
 }
 
+// ClearErasingOf takes a client's tombstone down only if it still names
+// job: a sweep that read it must not take down the tombstone of an erasure
+// requested since. cleared is false when it names another job, or none.
+// The key's history goes too, as ClearErasing's, but only up to the purge
+// this writes: a tombstone put up after it stays.
+func (s *Store) ClearErasingOf(ctx context.Context, clinic, phone, job string) (cleared bool, err error) {
+	key := ErasingKey(clinic, phone)
+	value, rev, err := s.get(ctx, s.erasing, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read erasure tombstone %s: %w", keyForLogs(BucketErasing, key), err)
+	}
+	if string(value) != job {
+		return false, nil
+	}
+	subject := "$KV." + BucketErasing + "." + key
+	purge := nats.NewMsg(subject)
+	purge.Header.Set("KV-Operation", "PURGE")
+	purge.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	ack, err := s.js.PublishMsg(ctx, purge, jetstream.WithExpectLastSequencePerSubject(rev))
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return false, nil // changed since it was read: not ours to take down
+	}
+	if err != nil {
+		return false, fmt.Errorf("take down erasure tombstone %s: %w", keyForLogs(BucketErasing, key), err)
+	}
+	stream, err := s.js.Stream(ctx, "KV_"+BucketErasing)
+	if err == nil {
+		err = stream.Purge(ctx, jetstream.WithPurgeSubject(subject), jetstream.WithPurgeSequence(ack.Sequence+1))
+	}
+	if err != nil {
+		return true, fmt.Errorf("erase tombstone history %s: %w", keyForLogs(BucketErasing, key), err)
+	}
+	return true, nil
+}
+
 // QueueClientErasure hands a requested erasure to the scheduler's
 // erasure runner; the message holds the job's id only.
 func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) error {

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -54,9 +55,11 @@ func (r Rules) Written(e164 string) Written {
 const minDigits = 6
 
 // In reports whether text names the number in one of its forms: its digits
-// from the start of a run of digits to its end, with at most two of the
-// characters numbers are written with (space, dash, dot, slash,
-// brackets) between any two. A longer run of digits that holds the
+// from the start of a run of digits to its end, with at most three of the
+// characters numbers are written with between any two (space, dash, dot,
+// slash, brackets, tab; a no-break, thin or other Unicode space or dash, in
+// UTF-8 or as a JSON escape such as \u00a0, as booking systems' payloads
+// carry what their clients typed). A longer run of digits that holds the
 // number's is another number, and does not match.
 func (w Written) In(text []byte) bool {
 	for i := range text {
@@ -77,8 +80,12 @@ func (w Written) In(text []byte) bool {
 func spelled(text []byte, form string) bool {
 	j := 0
 	for k := range len(form) {
-		for n := 0; k > 0 && n < 2 && j < len(text) && isSeparator(text[j]); n++ {
-			j++
+		for n := 0; k > 0 && n < maxSeparators && j < len(text); n++ {
+			size := separatorAt(text[j:])
+			if size == 0 {
+				break
+			}
+			j += size
 		}
 		if j >= len(text) || text[j] != form[k] {
 			return false
@@ -90,7 +97,39 @@ func spelled(text []byte, form string) bool {
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
-func isSeparator(b byte) bool { return strings.IndexByte(" -./()", b) >= 0 }
+// maxSeparators bounds the separators between two digits ("07700 - 900").
+const maxSeparators = 3
+
+// separatorAt is the length of the separator text starts with, 0 if none:
+// an ASCII one, a Unicode space or dash in UTF-8, or one written as a JSON
+// \uXXXX escape.
+func separatorAt(text []byte) int {
+	if strings.IndexByte(" -./()\t", text[0]) >= 0 {
+		return 1
+	}
+	if len(text) >= 6 && text[0] == '\\' && text[1] == 'u' {
+		if r, err := strconv.ParseUint(string(text[2:6]), 16, 32); err == nil && unicodeSeparator(rune(r)) {
+			return 6
+		}
+		return 0
+	}
+	if r, size := utf8.DecodeRune(text); size > 1 && unicodeSeparator(r) {
+		return size
+	}
+	return 0
+}
+
+// unicodeSeparator: the spaces and dashes people's keyboards and phones
+// put in numbers (no-break, thin and ideographic spaces, hyphens, minus).
+func unicodeSeparator(r rune) bool {
+	switch {
+	case r == 0x00a0, r == 0x202f, r == 0x3000, r == 0x2212:
+		return true
+	case 0x2000 <= r && r <= 0x200b, 0x2010 <= r && r <= 0x2015:
+		return true
+	}
+	return false
+}
 
 func digitsOf(s string) string {
 	return strings.Map(func(r rune) rune {

@@ -28,6 +28,11 @@ func TestWritten(t *testing.T) {
 		{"national in brackets", gb, "+447700900401", "(07700) 900401", true},
 		{"US national", phone.Rules{Countries: []string{"US"}}, "+12025550123", `"(202) 555-0123"`, true},
 		{"US with its 1", phone.Rules{Countries: []string{"US"}}, "+12025550123", "1-202-555-0123", true},
+		{"spaced dash, as typed", gb, "+447700900401", `"07700 - 900 401"`, true},
+		{"no-break spaces in UTF-8", gb, "+447700900401", "+44\u00a07700\u00a0900401", true},
+		{"no-break spaces as JSON escapes", gb, "+447700900401", `"+44\u00a07700\u00A0900401"`, true},
+		{"a thin space and a hyphen", gb, "+447700900401", "07700\u2009900\u2010401", true},
+		{"tabs", gb, "+447700900401", "07700\t900\t401", true},
 
 		{"national, not in the clinic's countries", phone.Rules{Countries: []string{"MX"}}, "+447700900401", "07700 900401", false},
 		{"national, no countries", phone.Rules{}, "+447700900401", "07700 900401", false},
@@ -35,6 +40,9 @@ func TestWritten(t *testing.T) {
 		{"a longer number, written", gb, "+447700900401", "07700 9004015", false},
 		{"inside a longer run", gb, "+447700900401", "9447700900401", false},
 		{"a neighbour", gb, "+447700900401", "+44 7700 900402", false},
+		{"four separators between two digits", gb, "+447700900401", "07700 -- - 900401", false},
+		{"an escape that is no separator", gb, "+447700900401", `07700\u0041900401`, false},
+		{"a letter between", gb, "+447700900401", "07700x900401", false},
 	} {
 		if got := tt.rules.Written(tt.e164).In([]byte(tt.text)); got != tt.found {
 			t.Errorf("%s: Written(%s).In(%q) = %v, want %v", tt.name, tt.e164, tt.text, got, tt.found)

@@ -45,6 +45,9 @@ type Stats struct {
 	RecordsSetAside atomic.Int64
 	// DeadLettered counts texts given up on: each may have been a red flag.
 	DeadLettered atomic.Int64
+	// HeldForErasure counts texts held back while their client was being
+	// erased (takenDuringErasure says which are not).
+	HeldForErasure atomic.Int64
 	// ByClass counts replies per triage class, in triage.Classes() order.
 	ByClass [7]atomic.Int64
 }
@@ -140,6 +143,17 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		}
 	}
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
+	if job, err := p.Store.Erasing(ctx, clinic.ID, in.From); err != nil {
+		return err
+	} else if job != "" && !takenDuringErasure(in.Body, kw) {
+		// The reply and client records this text would write could land
+		// after the erasure's last pass and outlive it. It waits instead:
+		// stored before a pass, the pass erases it and it never comes
+		// back; stored after, it is handled once the erasure is done.
+		p.Stats.HeldForErasure.Add(1)
+		log.Info("text held: the client's erasure is under way", "job", job)
+		return jobs.Snooze(erasureHold, "the client's erasure is under way")
+	}
 	channel := aftercare.ChannelSMSKeyword
 	if kw == triage.NoKeyword && triage.StopIntent(in.Body) {
 		channel = aftercare.ChannelSMSPlainWords
@@ -233,6 +247,21 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 		}
 	}
 	return p.finish(ctx, log, rec, rev, answer, p.fromClinic(clinic, in.From), attempt)
+}
+
+// erasureHold is how long a text held for its client's erasure waits
+// before it is tried again: erasures take seconds.
+const erasureHold = 10 * time.Second
+
+// takenDuringErasure says which texts of a client being erased are handled
+// all the same: an opt-out (the erasure keeps it, and the client must not
+// be texted again, whatever comes after), and one triage escalates (the
+// clinic must hear of worsening; the escalation is a clinical record the
+// erasure keeps, and the reply with it then outlives the erasure, as
+// docs/security.md says). Read without the client's last score, which the
+// erasure may already have removed.
+func takenDuringErasure(body string, kw triage.Keyword) bool {
+	return kw == triage.OptOut || triage.StopIntent(body) || triage.Classify(body, nil).Class.Escalates()
 }
 
 // strangerAnswerGap is how often a number we do not know is answered.
