@@ -408,7 +408,7 @@ func (s *Service) Erase(ctx context.Context, clinic, phone string) (Result, erro
 			return Result{}, fmt.Errorf("erase client: %w", err)
 		}
 		if pass > 1 && !f.erasable() {
-			if err := s.record(ctx, clinic, f, &res); err != nil {
+			if err := s.record(ctx, clinic, f, &res, true); err != nil {
 				return Result{}, fmt.Errorf("erase client: %w", err)
 			}
 			return res, nil
@@ -478,7 +478,10 @@ func (s *Service) Expire(ctx context.Context, clinic, phone string, before time.
 	f.olderThan(before)
 	res, err := s.erase(ctx, clinic, f, before)
 	if err == nil {
-		err = s.record(ctx, clinic, f, &res)
+		// A staff reply kept (written since) holds the conversation: its
+		// audit entries stay linked to it until it goes too.
+		held := slices.ContainsFunc(res.Kept, func(k Kept) bool { return k.What == keptStaffReplies })
+		err = s.record(ctx, clinic, f, &res, !held)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("expire client: %w", err)
@@ -486,8 +489,9 @@ func (s *Service) Expire(ctx context.Context, clinic, phone string, before time.
 	return res, nil
 }
 
-// olderThan keeps of f only the sessions that ended, and the texts that
-// came, before t; the Twilio ids are those of what is left.
+// olderThan keeps of f only the sessions that ended, the texts that came
+// and the staff replies written before t; the Twilio ids are those of
+// what is left.
 func (f *found) olderThan(t time.Time) {
 	x := &f.export
 	newer := map[string]bool{}
@@ -502,6 +506,7 @@ func (f *found) olderThan(t time.Time) {
 	})
 	f.sessions = slices.DeleteFunc(f.sessions, func(id string) bool { return newer[id] })
 	x.Replies = slices.DeleteFunc(x.Replies, func(r aftercare.Reply) bool { return !r.ReceivedAt.Before(t) })
+	x.Conversation.StaffReplies = slices.DeleteFunc(x.Conversation.StaffReplies, func(o inbox.Outbound) bool { return !o.CreatedAt.Before(t) })
 	f.sids = nil
 	for _, se := range x.Sessions {
 		for _, fu := range se.FollowUps {
@@ -578,10 +583,16 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 	if res.Erased.DeliveryStatus, err = st.EraseMessages(ctx, natsjs.StreamDelivery, "delivery."+clinic, match); err != nil {
 		return res, err
 	}
-	if res.Erased.StaffReplies, err = s.Inbox.EraseConversation(ctx, clinic, x.Conversation.ID); err != nil {
+	keptReplies := 0
+	if before.IsZero() {
+		res.Erased.StaffReplies, err = s.Inbox.EraseConversation(ctx, clinic, x.Conversation.ID)
+	} else {
+		res.Erased.StaffReplies, keptReplies, err = s.Inbox.ExpireConversation(ctx, clinic, x.Conversation.ID, before)
+	}
+	if err != nil {
 		return res, err
 	}
-	res.Erased.Conversation = x.Conversation.State != (inbox.State{})
+	res.Erased.Conversation = x.Conversation.State != (inbox.State{}) && keptReplies == 0
 	if res.Erased.DeadLetters, err = st.EraseMessages(ctx, natsjs.StreamDeadLetter, "deadletter.>", matchDead); err != nil {
 		return res, err
 	}
@@ -620,6 +631,10 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 		res.Kept = append(res.Kept, Kept{What: "opt_out", Count: 1,
 			Why: "the client's STOP: kept so that no new session texts them again (a suppression record, as PECR/TCPA opt-outs must be honoured); it goes when the client texts START"})
 	}
+	if keptReplies > 0 {
+		res.Kept = append(res.Kept, Kept{What: keptStaffReplies, Count: keptReplies,
+			Why: "staff replies written since the retention's cutoff (or that cannot be dated), with the conversation's state: retention takes only what is older; they go when they are"})
+	}
 	if keepConsent && (x.Consent != nil || f.badConsent) {
 		res.Kept = append(res.Kept, Kept{What: "consent_record", Count: 1,
 			Why: "the client's agreements, opt-outs and opt-ins with the wording shown: retention keeps them with no age limit, as the evidence a TCPA dispute or 10DLC vetting asks for"})
@@ -627,16 +642,22 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 	return res, nil
 }
 
-// record files the erasure's audit entry, once it is done, and unlinks the
-// conversation's entries from the client.
-func (s *Service) record(ctx context.Context, clinic string, f found, res *Result) error {
+// keptStaffReplies names, in Kept, the staff replies retention leaves.
+const keptStaffReplies = "staff_replies"
+
+// record files the erasure's audit entry, once it is done, and, with
+// forget, unlinks the conversation's entries from the client.
+func (s *Service) record(ctx context.Context, clinic string, f found, res *Result, forget bool) error {
 	x := f.export
 	if s.Audit != nil {
 		// The erasure's own entry, then the link: recorded first, it is
 		// filed under the conversation's audit id like the rest, and a
 		// repeat after a failure between the two records it again.
-		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: len(x.Conversation.Audit) + 1,
-			Why: "staff actions in the conversation (this erasure among them), in the append-only audit trail (6 years); they hold no message text, and the conversation's id in them is a random one whose link to the number is erased now"})
+		why := "staff actions in the conversation (this erasure among them), in the append-only audit trail (6 years); they hold no message text, and the conversation's id in them is a random one whose link to the number is erased now"
+		if !forget {
+			why = "staff actions in the conversation (this expiry among them), in the append-only audit trail (6 years); they hold no message text, and stay linked to the conversation while the staff replies kept hold it"
+		}
+		res.Kept = append(res.Kept, Kept{What: "audit_entries", Count: len(x.Conversation.Audit) + 1, Why: why})
 		if f.badAudit > 0 {
 			res.Kept = append(res.Kept, Kept{What: "audit_entries_undecodable", Count: f.badAudit,
 				Why: "entries filed under the conversation's audit id that cannot be decoded, passed over: the audit trail is append-only, so nothing deletes from it; the link from the number to their id is erased with the rest"})
@@ -650,6 +671,9 @@ func (s *Service) record(ctx context.Context, clinic string, f found, res *Resul
 		}
 		if err := s.Audit.Record(ctx, staff.Entry{ClinicID: clinic, Author: by, Action: "erase", Kind: staff.KindConversation, Target: x.Conversation.ID, Note: res.Summary()}); err != nil {
 			return err
+		}
+		if !forget {
+			return nil
 		}
 		if err := s.Audit.ForgetConversation(ctx, clinic, x.Conversation.ID); err != nil {
 			return err

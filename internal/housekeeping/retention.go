@@ -13,6 +13,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/erasure"
+	"github.com/aftercare/aftercare/internal/inbox"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/staff"
 )
@@ -133,7 +134,9 @@ func (r *Retention) Run(ctx context.Context) (RetentionResult, error) {
 // expireClients erases the clients whose last session and last text are
 // both older than cutoff, as an erasure does (escalations, a STOP and the
 // audit trail stay), but for their consent record and anything newer than
-// cutoff (erasure.Service.Expire).
+// cutoff, a staff reply written since among it (erasure.Service.Expire).
+// A number held only in staff replies is expired once one of them is older
+// than cutoff.
 //
 // One client's failure does not stop the others': it is logged (masked
 // number), counted in failed, and the run goes on.
@@ -174,6 +177,13 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 	for _, rep := range replies {
 		note(rep.From, rep.ReceivedAt)
 	}
+	// A staff reply does not date its client (Expire keeps one written
+	// since the cutoff, and takes the rest); one kept so outlives the
+	// client's records, and its number is expired again once a reply of
+	// it is older than the cutoff.
+	if err := r.noteStaffReplies(ctx, clinic, cutoff, last); err != nil {
+		return 0, 0, err
+	}
 	var expired []string
 	for phone, at := range last {
 		if at.Before(cutoff) && phone != "" {
@@ -201,6 +211,31 @@ func (r *Retention) expireClients(ctx context.Context, clinic string, cutoff tim
 		return n, failed, fmt.Errorf("%d of the clinic's clients could not be expired (see the log)", failed)
 	}
 	return n, 0, nil
+}
+
+// noteStaffReplies adds to last the numbers held only in staff replies
+// (their client's other records gone) of which a reply written before
+// cutoff is held, dated by it. One that cannot be decoded cannot be dated:
+// the bucket's own age (NATS_RETENTION) takes it.
+func (r *Retention) noteStaffReplies(ctx context.Context, clinic string, cutoff time.Time, last map[string]time.Time) error {
+	keys, err := r.Store.Keys(ctx, natsjs.BucketInbox, natsjs.OutboundKey(clinic, "*", "*"))
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		o, _, err := natsjs.GetRecord[inbox.Outbound](ctx, r.Store, r.Store.InboxBucket(), key)
+		if errors.Is(err, aftercare.ErrNotFound) || errors.Is(err, natsjs.ErrCorrupt) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, held := last[o.To]; held || o.To == "" || !o.CreatedAt.Before(cutoff) {
+			continue
+		}
+		last[o.To] = o.CreatedAt
+	}
+	return nil
 }
 
 // expireEscalations deletes resolved escalations closed (resolved, or

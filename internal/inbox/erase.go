@@ -3,7 +3,11 @@ package inbox
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"time"
 
+	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/natsjs"
 )
 
@@ -29,4 +33,63 @@ func (st *Store) EraseConversation(ctx context.Context, clinic, conv string) (in
 		return bytes.Contains(m.Data, needle)
 	})
 	return len(outs), err
+}
+
+// ExpireConversation is EraseConversation for retention (see
+// erasure.Service.Expire): only the staff replies written before before go,
+// with their queued jobs and timers. A newer one is kept, unsent or not,
+// and the conversation's state with it: staff assigned the conversation or
+// marked it done with that reply in view. The state goes with the last
+// reply. A reply that cannot be decoded cannot be dated: it is kept, and
+// the bucket's own age (NATS_RETENTION) takes it. It returns how many
+// replies it erased and how many it kept.
+func (st *Store) ExpireConversation(ctx context.Context, clinic, conv string, before time.Time) (erased, kept int, err error) {
+	keys, err := st.S.Keys(ctx, natsjs.BucketInbox, outboundKey(clinic, conv, "*"))
+	if err != nil {
+		return 0, 0, err
+	}
+	old := map[string]bool{} // reply ids
+	var oldKeys []string
+	for _, key := range keys {
+		o, _, err := natsjs.GetRecord[Outbound](ctx, st.S, st.S.InboxBucket(), key)
+		switch {
+		case errors.Is(err, aftercare.ErrNotFound):
+			continue
+		case errors.Is(err, natsjs.ErrCorrupt):
+			kept++
+			continue
+		case err != nil:
+			return 0, 0, err
+		}
+		if !o.CreatedAt.Before(before) {
+			kept++
+			continue
+		}
+		old[o.ID] = true
+		oldKeys = append(oldKeys, key)
+	}
+	if kept == 0 {
+		n, err := st.EraseConversation(ctx, clinic, conv)
+		return n, 0, err
+	}
+	if len(old) == 0 {
+		return 0, kept, nil
+	}
+	// Jobs and timers before the records, so the worker does not take a
+	// job whose record is gone.
+	for id := range old {
+		if err := st.S.PurgeSubjects(ctx, natsjs.StreamOutbox, "outbox_schedule."+clinic+"."+conv+"."+id); err != nil {
+			return 0, kept, err
+		}
+	}
+	if _, err := st.S.EraseMessages(ctx, natsjs.StreamOutbox, "outbox."+clinic, func(m natsjs.StreamMsg) bool {
+		var job outboxJob
+		return json.Unmarshal(m.Data, &job) == nil && job.ConversationID == conv && old[job.ID]
+	}); err != nil {
+		return 0, kept, err
+	}
+	if err := st.S.EraseKeys(ctx, natsjs.BucketInbox, oldKeys...); err != nil {
+		return 0, kept, err
+	}
+	return len(oldKeys), kept, nil
 }

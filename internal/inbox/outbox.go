@@ -56,7 +56,7 @@ const MaxReplyLength = 640
 // KindStaffReply names a staff reply in status callbacks.
 const KindStaffReply = "staff_reply"
 
-func outboundKey(clinic, conv, id string) string { return "out." + clinic + "." + conv + "." + id }
+func outboundKey(clinic, conv, id string) string { return natsjs.OutboundKey(clinic, conv, id) }
 
 // outboxJob is what the worker's outbox consumer takes.
 type outboxJob struct {
@@ -119,8 +119,9 @@ func validNonce(n string) bool {
 func NewNonce() string { return rand.Text() }
 
 // ConfirmationID is the id of the confirmation text in a conversation: one
-// per client and clinic, so a redelivered event queues it once.
-const ConfirmationID = "confirm"
+// per client and clinic, so a redelivered event queues it once. The store
+// names it, as the planner's undo for an erasure removes it there.
+const ConfirmationID = natsjs.ConfirmationID
 
 // Confirm queues the confirmation text of a client's first session (the
 // clinic's confirm_first_text) on the staff replies' path, so the worker

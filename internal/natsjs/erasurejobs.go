@@ -130,11 +130,17 @@ func ClientEraseConsumer(ctx context.Context, js jetstream.JetStream, ackWait ti
 // EraseClientSession removes an event of a client whose erasure is under
 // way (see planner.ApplyArrived): the message at seq in the sessions
 // stream, when it is the clinic's event eventID; and, when the planner had
-// written it, the session's timers, follow-ups and record, and the client
-// and consent records it may have made again.
+// written it, the session's timers, follow-ups and record, the first-session
+// confirmation text it may have queued, and the client and consent records
+// it may have made again.
 func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone string, seq uint64, eventID string, written bool) error {
 	if !written {
 		return s.eraseEvent(ctx, clinic, seq, eventID)
+	}
+	// The erasure's passes may have ended before the planner queued it:
+	// nothing else would stop the erased client being texted.
+	if err := s.eraseConfirmation(ctx, clinic, phone); err != nil {
+		return err
 	}
 	tok := SessionKey(clinic, session)
 	if err := s.PurgeSubjects(ctx, StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
@@ -157,6 +163,37 @@ func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone s
 		return err
 	}
 	return s.eraseEvent(ctx, clinic, seq, eventID)
+}
+
+// OutboundKey is the inbox bucket's key of a text the clinic sends in a
+// conversation outside the follow-up plan: a staff reply, or the
+// first-session confirmation (ConfirmationID).
+func OutboundKey(clinic, conv, id string) string { return "out." + clinic + "." + conv + "." + id }
+
+// ConfirmationID is the id of the first-session confirmation text in a
+// conversation: one per client and clinic (see inbox.Store.Confirm).
+const ConfirmationID = "confirm"
+
+// eraseConfirmation removes the first-session confirmation text queued for
+// a client: its job on the outbox (and the timer of one waiting for the
+// send window) first, so the worker does not take a job whose record is
+// gone, then its record, which holds the number.
+func (s *Store) eraseConfirmation(ctx context.Context, clinic, phone string) error {
+	conv := aftercare.ConversationID(clinic, phone)
+	if err := s.PurgeSubjects(ctx, StreamOutbox, "outbox_schedule."+clinic+"."+conv+"."+ConfirmationID); err != nil {
+		return err
+	}
+	_, err := s.EraseMessages(ctx, StreamOutbox, "outbox."+clinic, func(m StreamMsg) bool {
+		var job struct {
+			ConversationID string `json:"conversation_id"`
+			ID             string `json:"id"`
+		}
+		return json.Unmarshal(m.Data, &job) == nil && job.ConversationID == conv && job.ID == ConfirmationID
+	})
+	if err != nil {
+		return err
+	}
+	return s.EraseKeys(ctx, BucketInbox, OutboundKey(clinic, conv, ConfirmationID))
 }
 
 func (s *Store) eraseEvent(ctx context.Context, clinic string, seq uint64, eventID string) error {
