@@ -56,6 +56,9 @@ type Jobs struct {
 	// Heartbeat is how often a job in hand tells JetStream it is still
 	// being worked on; keep it well under the consumer's AckWait.
 	Heartbeat time.Duration
+	// PlannerBehind, if set, is told each time a job finds the planner
+	// still on events stored before it began (for tests).
+	PlannerBehind func()
 }
 
 func newJobID() string {
@@ -238,6 +241,9 @@ func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error)
 	}
 	stop := j.keepAlive(msg)
 	defer stop()
+	if err := j.awaitPlanner(ctx, job); err != nil {
+		return job, err
+	}
 	res, err := j.Service.Erase(aftercare.WithAuthor(ctx, job.By), job.ClinicID, job.Phone)
 	if err != nil {
 		j.Log.Warn("erasure failed; it is tried again", "clinic", job.ClinicID, "job", job.ID, "attempt", job.Attempts, "err", err)
@@ -246,6 +252,43 @@ func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error)
 	return j.update(ctx, job.ClinicID, job.ID, func(job *Job) {
 		job.Status, job.DoneAt, job.Result = JobDone, j.Now().UTC(), &res
 	})
+}
+
+// PlannerWait bounds how long an erasure waits for the planner to finish
+// the session events stored before it began (awaitPlanner): one stuck
+// longer (a backlog, a retried event) no longer holds the erasure up.
+const PlannerWait = time.Minute
+
+// awaitPlanner waits until the planner has finished every session event
+// stored before this erasure began, or PlannerWait has passed. One the
+// planner took in before the tombstone went up would otherwise be written
+// after the erasure's last pass, and, the tombstone down by then, the
+// planner's second look would not see it. Events stored later find the
+// tombstone up when the planner looks.
+func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
+	last, err := j.Store.SessionsLastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(PlannerWait)
+	for {
+		done, err := j.Store.PlannerDoneThrough(ctx, last)
+		if err != nil || done {
+			return err
+		}
+		if j.PlannerBehind != nil {
+			j.PlannerBehind()
+		}
+		if time.Now().After(deadline) {
+			j.Log.Warn("erasure goes on with session events still in the planner", "clinic", job.ClinicID, "job", job.ID, "through_seq", last)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // keepAlive tells JetStream the job is in hand until stop is called: an

@@ -97,6 +97,36 @@ func (s *Store) ClearErasingOf(ctx context.Context, clinic, phone, job string) (
 	return true, nil
 }
 
+// SessionsLastSeq is the sequence of the last session event stored.
+func (s *Store) SessionsLastSeq(ctx context.Context) (uint64, error) {
+	stream, err := s.js.Stream(ctx, StreamSessions)
+	if err != nil {
+		return 0, fmt.Errorf("session events: %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("session events: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// PlannerDoneThrough reports whether the planner has finished (acknowledged)
+// every session event stored up to seq; true when there is no planner.
+func (s *Store) PlannerDoneThrough(ctx context.Context, seq uint64) (bool, error) {
+	c, err := s.js.Consumer(ctx, StreamSessions, ConsumerPlanner)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("planner: %w", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("planner: %w", err)
+	}
+	return info.AckFloor.Stream >= seq, nil
+}
+
 // QueueClientErasure hands a requested erasure to the scheduler's
 // erasure runner; the message holds the job's id only.
 func (s *Store) QueueClientErasure(ctx context.Context, clinic, job string) error {

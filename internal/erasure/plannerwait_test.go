@@ -1,0 +1,97 @@
+package erasure_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/erasure"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
+)
+
+// An event the planner took in before the client's tombstone went up may
+// be written after the erasure's passes; were the erasure then done and
+// its tombstone down, the planner's second look would find nothing and the
+// session would outlive the erasure (the second outside review's race).
+// The job waits for the planner to finish every event stored before it
+// began: its passes start only once the planner has acknowledged it, and
+// erase what the planner wrote.
+func TestErasureWaitsForEventsStillInThePlanner(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	js := b.env.Store.JetStream()
+	planner, err := natsjs.PlannerConsumer(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.client(t, "harbour", client, "s1", "SM01") // stores the session's event
+	fetch := func(c jetstream.Consumer, what string) jetstream.Msg {
+		t.Helper()
+		batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			return m
+		}
+		t.Fatalf("no %s", what)
+		return nil
+	}
+	event := fetch(planner, "session event") // in the planner's hands, past its first look
+
+	behind, passes := make(chan struct{}), make(chan struct{})
+	var behindOnce, passesOnce sync.Once
+	b.svc.AtTwilio = func(string) bool {
+		passesOnce.Do(func() { close(passes) })
+		return false
+	}
+	jobs := &erasure.Jobs{Service: b.svc, Store: b.env.Store, Now: func() time.Time { return b.now }, Log: natsjstest.Logger(), Heartbeat: time.Second,
+		PlannerBehind: func() { behindOnce.Do(func() { close(behind) }) }}
+	if _, err := jobs.Request(ctx, "harbour", client, aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}); err != nil {
+		t.Fatal(err)
+	}
+	eraseJobs, err := natsjs.ClientEraseConsumer(ctx, js, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := fetch(eraseJobs, "erasure job")
+	done := make(chan error, 1)
+	go func() { done <- jobs.Handle(ctx, job) }()
+	select {
+	case <-behind:
+	case <-passes:
+		t.Fatal("the erasure's passes began with a session event still in the planner")
+	case err := <-done:
+		t.Fatalf("the erasure finished with a session event still in the planner (%v)", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the erasure neither waited for the planner nor ran")
+	}
+	select {
+	case <-passes:
+		t.Fatal("the erasure's passes began with a session event still in the planner")
+	default:
+	}
+	// The planner writes what it planned, then acknowledges the event.
+	st := b.env.Store
+	if _, err := st.SaveSession(ctx, aftercare.Session{ClinicID: "harbour", SessionID: "s9", Status: aftercare.SessionActive, Client: aftercare.Client{Phone: client}, End: b.now}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Schedule(ctx, aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s9", Step: 1, DueAt: b.now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := event.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, hit := range natsjstest.Find(t, b.env.Conn.JS, []string{"KV_" + natsjs.BucketEscalations}, "447700900401", "harbour.s9") {
+		t.Errorf("after erasure: %s", hit)
+	}
+}
