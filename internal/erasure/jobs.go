@@ -117,7 +117,8 @@ func (j *Jobs) Request(ctx context.Context, clinic, phone string, by aftercare.A
 func (j *Jobs) withdraw(ctx context.Context, clinic, phone, id string, tombstone bool) {
 	ctx = context.WithoutCancel(ctx)
 	if tombstone {
-		if err := j.Store.ClearErasing(ctx, clinic, phone); err != nil {
+		// Only its own: a request made since may have put up another's.
+		if _, err := j.Store.ClearErasingOf(ctx, clinic, phone, id); err != nil {
 			j.Log.Warn("erasure not queued and its tombstone still up; the sweep takes it down", "clinic", clinic, "job", id, "client", aftercare.MaskPhone(phone), "err", err)
 			return // the record tells the sweep it was this job's
 		}
@@ -222,7 +223,9 @@ func (j *Jobs) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if job.Phone == "" {
 		return nil // done before
 	}
-	if err := j.Store.ClearErasing(ctx, clinic, job.Phone); err != nil {
+	// Only while it names this job: a DELETE made since, or a run of this
+	// job handed back after a crash, must not take down a newer erasure's.
+	if _, err := j.Store.ClearErasingOf(ctx, clinic, job.Phone, id); err != nil {
 		return err
 	}
 	if _, err := j.update(ctx, clinic, id, func(job *Job) { job.Phone = "" }); err != nil {
@@ -254,33 +257,40 @@ func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error)
 	})
 }
 
-// PlannerWait bounds how long an erasure waits for the planner to finish
-// the session events stored before it began (awaitPlanner): one stuck
-// longer (a backlog, a retried event) no longer holds the erasure up.
+// PlannerWait bounds how long an erasure waits for the planner and the
+// replies to finish what was stored before it began (awaitPlanner): one
+// stuck longer (a backlog, a retried event) no longer holds it up.
 const PlannerWait = time.Minute
 
-// awaitPlanner waits until the planner has finished every session event
-// stored before this erasure began, or PlannerWait has passed. One the
-// planner took in before the tombstone went up would otherwise be written
-// after the erasure's last pass, and, the tombstone down by then, the
-// planner's second look would not see it. Events stored later find the
-// tombstone up when the planner looks.
+// awaitPlanner waits until the planner has finished every session event,
+// and the worker every client's text, stored before this erasure began, or
+// PlannerWait has passed. One taken in before the tombstone went up would
+// otherwise be written after the erasure's last pass, and, the tombstone
+// down by then, a second look would not see it. What is stored later finds
+// the tombstone up when it is looked at.
 func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
-	last, err := j.Store.SessionsLastSeq(ctx)
-	if err != nil {
-		return err
+	last := make([]uint64, len(natsjs.ErasureWaitsFor))
+	for i, f := range natsjs.ErasureWaitsFor {
+		var err error
+		if last[i], err = j.Store.LastSeq(ctx, f.Stream); err != nil {
+			return err
+		}
 	}
 	deadline := time.Now().Add(PlannerWait)
-	for {
-		done, err := j.Store.PlannerDoneThrough(ctx, last)
-		if err != nil || done {
+	for i := 0; i < len(last); {
+		done, err := j.Store.DoneThrough(ctx, natsjs.ErasureWaitsFor[i], last[i])
+		if err != nil {
 			return err
+		}
+		if done {
+			i++
+			continue
 		}
 		if j.PlannerBehind != nil {
 			j.PlannerBehind()
 		}
 		if time.Now().After(deadline) {
-			j.Log.Warn("erasure goes on with session events still in the planner", "clinic", job.ClinicID, "job", job.ID, "through_seq", last)
+			j.Log.Warn("erasure goes on with work still in hand", "clinic", job.ClinicID, "job", job.ID, "consumer", natsjs.ErasureWaitsFor[i].Consumer, "through_seq", last[i])
 			return nil
 		}
 		select {
@@ -289,6 +299,7 @@ func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 // keepAlive tells JetStream the job is in hand until stop is called: an

@@ -68,12 +68,8 @@ func (st *Store) ExpireConversation(ctx context.Context, clinic, conv string, be
 		old[o.ID] = true
 		oldKeys = append(oldKeys, key)
 	}
-	if kept == 0 {
-		n, err := st.EraseConversation(ctx, clinic, conv)
-		return n, 0, err
-	}
 	if len(old) == 0 {
-		return 0, kept, nil
+		return 0, kept, st.eraseStateIfNoReplies(ctx, clinic, conv, kept)
 	}
 	// Jobs and timers before the records, so the worker does not take a
 	// job whose record is gone.
@@ -91,5 +87,20 @@ func (st *Store) ExpireConversation(ctx context.Context, clinic, conv string, be
 	if err := st.S.EraseKeys(ctx, natsjs.BucketInbox, oldKeys...); err != nil {
 		return 0, kept, err
 	}
-	return len(oldKeys), kept, nil
+	return len(oldKeys), kept, st.eraseStateIfNoReplies(ctx, clinic, conv, kept)
+}
+
+// eraseStateIfNoReplies removes the conversation's state once no staff
+// reply is left: listed again, not taken from the first listing, so that a
+// reply staff wrote meanwhile keeps it (and is not erased with it, as
+// EraseConversation, which lists and erases at once, would).
+func (st *Store) eraseStateIfNoReplies(ctx context.Context, clinic, conv string, kept int) error {
+	if kept > 0 {
+		return nil
+	}
+	outs, err := st.S.Keys(ctx, natsjs.BucketInbox, outboundKey(clinic, conv, "*"))
+	if err != nil || len(outs) > 0 {
+		return err
+	}
+	return st.S.EraseKeys(ctx, natsjs.BucketInbox, stateKey(clinic, conv))
 }

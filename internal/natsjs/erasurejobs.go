@@ -97,32 +97,44 @@ func (s *Store) ClearErasingOf(ctx context.Context, clinic, phone, job string) (
 	return true, nil
 }
 
-// SessionsLastSeq is the sequence of the last session event stored.
-func (s *Store) SessionsLastSeq(ctx context.Context) (uint64, error) {
-	stream, err := s.js.Stream(ctx, StreamSessions)
+// InFlight names a stream and the consumer that works through it: an
+// erasure waits until the consumer has finished what the stream held when
+// the erasure began (see erasure.Jobs).
+type InFlight struct{ Stream, Consumer string }
+
+// ErasureWaitsFor are the consumers whose work an erasure must not race:
+// the planner's session events and the worker's clients' texts, each of
+// which writes records of a client it looked up before the tombstone went
+// up.
+var ErasureWaitsFor = []InFlight{{StreamSessions, ConsumerPlanner}, {StreamReplies, ConsumerReplies}}
+
+// LastSeq is the sequence of the last message stored in stream.
+func (s *Store) LastSeq(ctx context.Context, stream string) (uint64, error) {
+	st, err := s.js.Stream(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("session events: %w", err)
+		return 0, fmt.Errorf("%s: %w", stream, err)
 	}
-	info, err := stream.Info(ctx)
+	info, err := st.Info(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("session events: %w", err)
+		return 0, fmt.Errorf("%s: %w", stream, err)
 	}
 	return info.State.LastSeq, nil
 }
 
-// PlannerDoneThrough reports whether the planner has finished (acknowledged)
-// every session event stored up to seq; true when there is no planner.
-func (s *Store) PlannerDoneThrough(ctx context.Context, seq uint64) (bool, error) {
-	c, err := s.js.Consumer(ctx, StreamSessions, ConsumerPlanner)
+// DoneThrough reports whether f's consumer has finished (acknowledged)
+// every message of its stream up to seq; true when there is no such
+// consumer (nothing works through the stream here).
+func (s *Store) DoneThrough(ctx context.Context, f InFlight, seq uint64) (bool, error) {
+	c, err := s.js.Consumer(ctx, f.Stream, f.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("planner: %w", err)
+		return false, fmt.Errorf("consumer %s: %w", f.Consumer, err)
 	}
 	info, err := c.Info(ctx)
 	if err != nil {
-		return false, fmt.Errorf("planner: %w", err)
+		return false, fmt.Errorf("consumer %s: %w", f.Consumer, err)
 	}
 	return info.AckFloor.Stream >= seq, nil
 }

@@ -63,7 +63,9 @@ const minDigits = 6
 // number's is another number, and does not match.
 func (w Written) In(text []byte) bool {
 	for i := range text {
-		if !isDigit(text[i]) || i > 0 && isDigit(text[i-1]) {
+		// A number starts a run of digits, or follows a separator written
+		// as an escape ("\u00a007700 ..."), whose hex may end in a digit.
+		if !isDigit(text[i]) || i > 0 && isDigit(text[i-1]) && (i < 6 || separatorAt(text[i-6:]) != 6) {
 			continue
 		}
 		for _, f := range w.forms {

@@ -33,6 +33,8 @@ func TestWritten(t *testing.T) {
 		{"no-break spaces as JSON escapes", gb, "+447700900401", `"+44\u00a07700\u00A0900401"`, true},
 		{"a thin space and a hyphen", gb, "+447700900401", "07700\u2009900\u2010401", true},
 		{"tabs", gb, "+447700900401", "07700\t900\t401", true},
+		{"national right after an escaped space", gb, "+447700900401", `"\u00a007700 900401"`, true},
+		{"00 right after an escaped thin space", gb, "+447700900401", `\u20090044 7700 900401`, true},
 
 		{"national, not in the clinic's countries", phone.Rules{Countries: []string{"MX"}}, "+447700900401", "07700 900401", false},
 		{"national, no countries", phone.Rules{}, "+447700900401", "07700 900401", false},

@@ -145,7 +145,7 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 	kw := triage.KeywordOf(in.Body, in.OptOutType)
 	if job, err := p.Store.Erasing(ctx, clinic.ID, in.From); err != nil {
 		return err
-	} else if job != "" && !takenDuringErasure(in.Body, kw) {
+	} else if job != "" && attempt <= maxErasureHolds && !p.takenDuringErasure(ctx, log, clinic.ID, in, kw) {
 		// The reply and client records this text would write could land
 		// after the erasure's last pass and outlive it. It waits instead:
 		// stored before a pass, the pass erases it and it never comes
@@ -250,18 +250,31 @@ func (p *Processor) Process(ctx context.Context, in aftercare.InboundSMS, attemp
 }
 
 // erasureHold is how long a text held for its client's erasure waits
-// before it is tried again: erasures take seconds.
-const erasureHold = 10 * time.Second
+// before it is tried again: erasures take seconds. A held text keeps its
+// place among the replies consumer's texts in hand, shared by every
+// clinic, so it is held at most maxErasureHolds times (about half a
+// minute) and then handled whatever the tombstone says.
+const (
+	erasureHold     = 10 * time.Second
+	maxErasureHolds = 3
+)
 
 // takenDuringErasure says which texts of a client being erased are handled
-// all the same: an opt-out (the erasure keeps it, and the client must not
-// be texted again, whatever comes after), and one triage escalates (the
-// clinic must hear of worsening; the escalation is a clinical record the
-// erasure keeps, and the reply with it then outlives the erasure, as
-// docs/security.md says). Read without the client's last score, which the
-// erasure may already have removed.
-func takenDuringErasure(body string, kw triage.Keyword) bool {
-	return kw == triage.OptOut || triage.StopIntent(body) || triage.Classify(body, nil).Class.Escalates()
+// all the same: a keyword (an opt-out, which the erasure keeps and which
+// must stop every later text; START; HELP, which carriers require us to
+// answer), a plain request to stop, and a text triage escalates, read with
+// the client's last score as triage reads it (the clinic must hear of
+// worsening; the escalation is a clinical record the erasure keeps, and
+// the reply with it outlives the erasure, as docs/security.md says).
+func (p *Processor) takenDuringErasure(ctx context.Context, log *slog.Logger, clinic string, in aftercare.InboundSMS, kw triage.Keyword) bool {
+	if kw != triage.NoKeyword || triage.StopIntent(in.Body) {
+		return true
+	}
+	client, err := p.client(ctx, log, clinic, in.From)
+	if err != nil {
+		return true // unread, the text is handled: never held blind
+	}
+	return triage.Classify(in.Body, client.LastScore).Class.Escalates()
 }
 
 // strangerAnswerGap is how often a number we do not know is answered.

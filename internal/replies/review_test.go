@@ -64,12 +64,16 @@ func TestTextsTakenDuringAnErasure(t *testing.T) {
 	ctx := context.Background()
 	const phone = "+447700900124"
 	b.session(t, 1, "s1", phone, b.clock.Now().Add(-25*time.Hour))
-	if _, err := b.env.Store.SetErasing(ctx, "harbour", phone, "era_texts"); err != nil {
+	textN := func(sid, body string, attempt int) error {
+		return b.processor.Process(ctx, aftercare.InboundSMS{MessageSID: sid, ClinicID: "harbour", From: phone, To: "+447700900100",
+			Body: body, ReceivedAt: b.clock.Now()}, attempt)
+	}
+	text := func(sid, body string) error { return textN(sid, body, 1) }
+	if err := text("SM"+strings.Repeat("0", 32), "pain 3/10 today"); err != nil {
 		t.Fatal(err)
 	}
-	text := func(sid, body string) error {
-		return b.processor.Process(ctx, aftercare.InboundSMS{MessageSID: sid, ClinicID: "harbour", From: phone, To: "+447700900100",
-			Body: body, ReceivedAt: b.clock.Now()}, 1)
+	if _, err := b.env.Store.SetErasing(ctx, "harbour", phone, "era_texts"); err != nil {
+		t.Fatal(err)
 	}
 	if err := text("SM"+strings.Repeat("1", 32), "thanks, feeling fine"); err == nil {
 		t.Error("a plain reply during the erasure was handled, want it held")
@@ -87,6 +91,21 @@ func TestTextsTakenDuringAnErasure(t *testing.T) {
 	}
 	if out, err := b.env.Store.OptedOut(ctx, "harbour", phone); err != nil || !out {
 		t.Errorf("STOP during the erasure: opted out %v (%v)", out, err)
+	}
+	// A bare score read against the last one: 3 then 8 is worsening.
+	if err := text("SM"+strings.Repeat("4", 32), "8"); err != nil {
+		t.Fatalf("a worsening bare score during the erasure: %v, want it handled", err)
+	}
+	if list, err := b.env.Store.Escalations(ctx, "harbour"); err != nil || len(list) != 2 {
+		t.Errorf("a worsening bare score during the erasure: %d escalations (%v), want 2", len(list), err)
+	}
+	if err := text("SM"+strings.Repeat("5", 32), "HELP"); err != nil {
+		t.Errorf("HELP during the erasure: %v, want it answered", err)
+	}
+	// Held a few times at most: the replies consumer's places are every
+	// clinic's.
+	if err := textN("SM"+strings.Repeat("6", 32), "thanks again", 4); err != nil {
+		t.Errorf("a text held three times already: %v, want it handled", err)
 	}
 	if held := b.processor.Stats.HeldForErasure.Load(); held != 1 {
 		t.Errorf("held %d texts, want 1", held)
