@@ -95,3 +95,53 @@ func TestErasureWaitsForEventsStillInThePlanner(t *testing.T) {
 		t.Errorf("after erasure: %s", hit)
 	}
 }
+
+// A job handed back after a crash between taking its tombstone down and
+// forgetting the number finishes without taking down the tombstone of an
+// erasure of the same client requested meanwhile.
+func TestFinishedJobLeavesANewerErasuresTombstone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	st := b.env.Store
+	jobs := &erasure.Jobs{Service: b.svc, Store: st, Now: func() time.Time { return b.now }, Log: natsjstest.Logger(), Heartbeat: time.Second}
+	first, err := jobs.Request(ctx, "harbour", client, aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eraseJobs, err := natsjs.ClientEraseConsumer(ctx, st.JetStream(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := eraseJobs.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg jetstream.Msg
+	for m := range batch.Messages() {
+		msg = m
+	}
+	if msg == nil {
+		t.Fatal("no erasure job queued")
+	}
+	// The first run erased, recorded its answer and took its tombstone
+	// down, then died; a new erasure of the client put up its own.
+	if _, err := natsjs.UpdateRecord(ctx, st, st.ErasureJobsBucket(), natsjs.ErasureJobKey("harbour", first.ID), false, func(j *erasure.Job) (bool, error) {
+		j.Status, j.Result = erasure.JobDone, &erasure.Result{ClinicID: "harbour"}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ClearErasing(ctx, "harbour", client); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetErasing(ctx, "harbour", client, "era_newer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := jobs.Handle(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if job, err := st.Erasing(ctx, "harbour", client); err != nil || job != "era_newer" {
+		t.Errorf("after the first job finished again, the tombstone names %q (%v), want the newer erasure's", job, err)
+	}
+}
