@@ -56,9 +56,9 @@ type Jobs struct {
 	// Heartbeat is how often a job in hand tells JetStream it is still
 	// being worked on; keep it well under the consumer's AckWait.
 	Heartbeat time.Duration
-	// PlannerBehind, if set, is told each time a job finds the planner
-	// still on events stored before it began (for tests).
-	PlannerBehind func()
+	// StillInFlight, if set, is told each time a job finds the planner or
+	// the replies still on what was stored before it began (for tests).
+	StillInFlight func()
 }
 
 func newJobID() string {
@@ -244,7 +244,7 @@ func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error)
 	}
 	stop := j.keepAlive(msg)
 	defer stop()
-	if err := j.awaitPlanner(ctx, job); err != nil {
+	if err := j.awaitInFlight(ctx, job); err != nil {
 		return job, err
 	}
 	res, err := j.Service.Erase(aftercare.WithAuthor(ctx, job.By), job.ClinicID, job.Phone)
@@ -257,18 +257,18 @@ func (j *Jobs) run(ctx context.Context, msg jetstream.Msg, job Job) (Job, error)
 	})
 }
 
-// PlannerWait bounds how long an erasure waits for the planner and the
-// replies to finish what was stored before it began (awaitPlanner): one
+// InFlightWait bounds how long an erasure waits for the planner and the
+// replies to finish what was stored before it began (awaitInFlight): one
 // stuck longer (a backlog, a retried event) no longer holds it up.
-const PlannerWait = time.Minute
+const InFlightWait = time.Minute
 
-// awaitPlanner waits until the planner has finished every session event,
+// awaitInFlight waits until the planner has finished every session event,
 // and the worker every client's text, stored before this erasure began, or
-// PlannerWait has passed. One taken in before the tombstone went up would
+// InFlightWait has passed. One taken in before the tombstone went up would
 // otherwise be written after the erasure's last pass, and, the tombstone
 // down by then, a second look would not see it. What is stored later finds
 // the tombstone up when it is looked at.
-func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
+func (j *Jobs) awaitInFlight(ctx context.Context, job Job) error {
 	last := make([]uint64, len(natsjs.ErasureWaitsFor))
 	for i, f := range natsjs.ErasureWaitsFor {
 		var err error
@@ -276,7 +276,7 @@ func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(PlannerWait)
+	deadline := time.Now().Add(InFlightWait)
 	for i := 0; i < len(last); {
 		done, err := j.Store.DoneThrough(ctx, natsjs.ErasureWaitsFor[i], last[i])
 		if err != nil {
@@ -286,8 +286,8 @@ func (j *Jobs) awaitPlanner(ctx context.Context, job Job) error {
 			i++
 			continue
 		}
-		if j.PlannerBehind != nil {
-			j.PlannerBehind()
+		if j.StillInFlight != nil {
+			j.StillInFlight()
 		}
 		if time.Now().After(deadline) {
 			j.Log.Warn("erasure goes on with work still in hand", "clinic", job.ClinicID, "job", job.ID, "consumer", natsjs.ErasureWaitsFor[i].Consumer, "through_seq", last[i])

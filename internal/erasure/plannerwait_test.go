@@ -52,7 +52,7 @@ func TestErasureWaitsForEventsStillInThePlanner(t *testing.T) {
 		return false
 	}
 	jobs := &erasure.Jobs{Service: b.svc, Store: b.env.Store, Now: func() time.Time { return b.now }, Log: natsjstest.Logger(), Heartbeat: time.Second,
-		PlannerBehind: func() { behindOnce.Do(func() { close(behind) }) }}
+		StillInFlight: func() { behindOnce.Do(func() { close(behind) }) }}
 	if _, err := jobs.Request(ctx, "harbour", client, aftercare.Author{Kind: aftercare.AuthorAPI, Name: "clinic token"}); err != nil {
 		t.Fatal(err)
 	}
