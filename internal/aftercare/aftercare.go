@@ -179,4 +179,35 @@ type DueFollowUp struct {
 	Step        Step      `json:"step"`
 	PlanVersion uint64    `json:"plan_version"`
 	DueAt       time.Time `json:"due_at"`
+	// PlannedRevision, when set, is the revision at which the follow-up's
+	// record was Untouched when this job was made. A worker then knows the
+	// record without reading it: its claim is conditional on that revision,
+	// so it fails if anything has changed the record since, and the worker
+	// reads it then. 0 (older jobs, or a record already touched): read it.
+	PlannedRevision uint64 `json:"planned_revision,omitempty"`
+}
+
+// DueOf is the job of follow-up record f, read or written at revision rev.
+func DueOf(f FollowUp, rev uint64) DueFollowUp {
+	d := DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
+	if f.Untouched() {
+		d.PlannedRevision = rev
+	}
+	return d
+}
+
+// Planned is the record of an untouched follow-up as its job describes it,
+// UpdatedAt aside: what the record holds at PlannedRevision.
+func (d DueFollowUp) Planned() FollowUp {
+	return FollowUp{ClinicID: d.ClinicID, SessionID: d.SessionID, Step: d.Step, PlanVersion: d.PlanVersion, DueAt: d.DueAt, Status: FollowUpScheduled}
+}
+
+// Untouched reports whether a follow-up record is a scheduled step as the
+// plan wrote it, with nothing else in it (no attempt, reason or delivery):
+// all of it but UpdatedAt is then in its job. Compared field by field
+// through Planned, so a field added to FollowUp later counts as a touch.
+func (f FollowUp) Untouched() bool {
+	planned := DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}.Planned()
+	planned.UpdatedAt = f.UpdatedAt
+	return f == planned
 }

@@ -93,34 +93,29 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) error {
 
 // Send sends one due follow-up, or decides it is not to be sent.
 func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error {
+	if job.PlannedRevision != 0 {
+		// Most jobs find their record as planned: one read fewer per text.
+		if err := d.send(ctx, job, true); !errors.Is(err, errNotAsPlanned) {
+			return err
+		}
+	}
+	return d.send(ctx, job, false)
+}
+
+// errNotAsPlanned is send's answer when a write conditional on the job's
+// PlannedRevision finds the record changed since: read it, and decide again.
+var errNotAsPlanned = errors.New("the follow-up's record has changed since its job was made")
+
+// send is Send, with the follow-up's record read, or, when planned is set,
+// taken from the job (Planned, at its PlannedRevision) without a read.
+func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planned bool) error {
 	clinic, ok := d.Clinics.Lookup(job.ClinicID)
 	if !ok {
 		return jobs.GiveUp(fmt.Errorf("unknown clinic %q", job.ClinicID))
 	}
-	// The two records are read at once: one round trip's wait, not two.
-	var (
-		f       aftercare.FollowUp
-		rev     uint64
-		readErr error
-		read    = make(chan struct{})
-	)
-	jobs.Go(func() {
-		defer close(read)
-		f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
-	})
-	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
-	<-read
-	if errors.Is(err, aftercare.ErrNotFound) {
-		return jobs.GiveUp(errors.New("no session record for this follow-up"))
-	}
+	sess, f, rev, err := d.read(ctx, job, planned)
 	if err != nil {
 		return err
-	}
-	if errors.Is(readErr, aftercare.ErrNotFound) {
-		return jobs.GiveUp(errors.New("no follow-up record for this job"))
-	}
-	if readErr != nil {
-		return readErr
 	}
 	log := d.Log.With("clinic", job.ClinicID, "session", job.SessionID, "step", job.Step)
 	now := d.Now()
@@ -142,12 +137,12 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	if sess.Status == aftercare.SessionCancelled {
 		d.Stats.Cancelled.Add(1)
-		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "session cancelled")
+		return d.finish(ctx, f, rev, planned, aftercare.FollowUpCancelled, "session cancelled")
 	}
 	if sess.EscalationID != "" {
 		// The client reported getting worse: the clinic calls, we do not tip.
 		d.Stats.Cancelled.Add(1)
-		return d.finish(ctx, f, rev, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
+		return d.finish(ctx, f, rev, planned, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
 	}
 	// Opted out, or a number that cannot get texts: one read says both.
 	dontText, err := d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone)
@@ -156,7 +151,7 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 	}
 	if dontText != "" {
 		d.Stats.Skipped.Add(1)
-		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, dontText)
+		return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, dontText)
 	}
 	if clinic.RequireConsent {
 		// Skipped with the reason, never silently: the session's record
@@ -168,13 +163,13 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		if !consent.Consented() {
 			d.Stats.Skipped.Add(1)
 			log.Info("follow-up skipped: the clinic requires consent and none is recorded")
-			return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, SkipNoConsent)
+			return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, SkipNoConsent)
 		}
 	}
 	if late := now.Sub(f.DueAt); late > d.Staleness {
 		d.Stats.Skipped.Add(1)
 		log.Warn("follow-up skipped: too late to send", "late", late.Round(time.Second))
-		return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, fmt.Sprintf("stale: %v past due when a worker took it", late.Round(time.Second)))
+		return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, fmt.Sprintf("stale: %v past due when a worker took it", late.Round(time.Second)))
 	}
 	loc := clinic.ClientLocation(sess.Client.TimeZone)
 	if next := clinic.Window.Next(now, loc); next.After(now) {
@@ -197,14 +192,17 @@ func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error 
 		}
 		if dontText != "" {
 			d.Stats.Skipped.Add(1)
-			return d.finish(ctx, f, rev, aftercare.FollowUpSkipped, dontText)
+			return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, dontText)
 		}
 	}
 
 	// Claim it: a concurrent claim makes this write fail.
 	f.Status, f.Attempts, f.ClaimedAt, f.UpdatedAt = aftercare.FollowUpSending, f.Attempts+1, now, now
 	if rev, err = d.Store.SaveFollowUp(ctx, f, rev); err != nil {
-		if errors.Is(err, natsjs.ErrConflict) {
+		switch {
+		case errors.Is(err, natsjs.ErrConflict) && planned:
+			return errNotAsPlanned
+		case errors.Is(err, natsjs.ErrConflict):
 			return jobs.Snooze(100*time.Millisecond, "follow-up changed while claiming")
 		}
 		return err
@@ -397,13 +395,51 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	return time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
 }
 
-func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint64, status aftercare.FollowUpStatus, reason string) error {
+// finish writes a follow-up's last status; planned says the record at rev
+// was taken from the job rather than read.
+func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint64, planned bool, status aftercare.FollowUpStatus, reason string) error {
 	f.Status, f.Reason, f.UpdatedAt = status, reason, d.Now()
 	_, err := d.Store.SaveFollowUp(ctx, f, rev)
-	if errors.Is(err, natsjs.ErrConflict) {
+	switch {
+	case errors.Is(err, natsjs.ErrConflict) && planned:
+		return errNotAsPlanned
+	case errors.Is(err, natsjs.ErrConflict):
 		return jobs.Snooze(100*time.Millisecond, "follow-up changed concurrently")
 	}
 	return err
+}
+
+// read reads the session and the follow-up's record, or with planned, the
+// session alone and the record as its job describes it.
+func (d *Dispatcher) read(ctx context.Context, job aftercare.DueFollowUp, planned bool) (aftercare.Session, aftercare.FollowUp, uint64, error) {
+	var (
+		f       aftercare.FollowUp
+		rev     uint64
+		readErr error
+		read    = make(chan struct{})
+	)
+	if planned {
+		f, rev = job.Planned(), job.PlannedRevision
+		close(read)
+	} else {
+		// The two records are read at once: one round trip's wait, not two.
+		jobs.Go(func() {
+			defer close(read)
+			f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
+		})
+	}
+	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
+	<-read
+	if errors.Is(err, aftercare.ErrNotFound) {
+		return sess, f, 0, jobs.GiveUp(errors.New("no session record for this follow-up"))
+	}
+	if err != nil {
+		return sess, f, 0, err
+	}
+	if errors.Is(readErr, aftercare.ErrNotFound) {
+		return sess, f, 0, jobs.GiveUp(errors.New("no follow-up record for this job"))
+	}
+	return sess, f, rev, readErr
 }
 
 // DeadLetter stores a job given up on and then marks its record dead, in

@@ -73,12 +73,17 @@ func (b bundle) plan(t *testing.T, seq uint64, clinic string) aftercare.DueFollo
 	if err := b.planner.Apply(context.Background(), seq, ev); err != nil {
 		t.Fatal(err)
 	}
-	f, _, err := b.env.Store.FollowUp(context.Background(), clinic, "s1", 1)
+	f, rev, err := b.env.Store.FollowUp(context.Background(), clinic, "s1", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.clock.Advance(f.DueAt.Sub(b.clock.Now()))
-	return aftercare.DueFollowUp{ClinicID: clinic, SessionID: "s1", Step: 1, PlanVersion: seq, DueAt: f.DueAt}
+	// The job as the planner sets it: the record as planned, at its revision.
+	job := aftercare.DueOf(f, rev)
+	if job.PlanVersion != seq || job.PlannedRevision != rev {
+		t.Fatalf("job %+v of record %+v at revision %d", job, f, rev)
+	}
+	return job
 }
 
 func (b bundle) record(t *testing.T, clinic string) aftercare.FollowUp {
@@ -148,6 +153,41 @@ func TestConcurrentDeliveriesSendOnce(t *testing.T) {
 	wg.Wait()
 	if n := len(b.twilio.Messages()); n != 1 {
 		t.Fatalf("%d messages for one follow-up, want 1", n)
+	}
+}
+
+// A job carries its record as planned; a record written since, even as
+// planned again (a merge that held the step back and let it go), is read
+// before the text goes, and the text goes once.
+func TestJobOfARecordWrittenSinceIsReadAndSentOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	f, rev, err := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Status, f.Reason = aftercare.FollowUpSkipped, "capped"
+	if rev, err = b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
+		t.Fatal(err)
+	}
+	// Skipped since the job was made: nothing goes.
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if n := len(b.twilio.Messages()); n != 0 {
+		t.Fatalf("%d messages for a step skipped after its job was made, want 0", n)
+	}
+	f.Status, f.Reason = aftercare.FollowUpScheduled, ""
+	if _, err = b.env.Store.SaveFollowUp(context.Background(), f, rev); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	}
+	if n := len(b.twilio.Messages()); n != 1 {
+		t.Fatalf("%d messages, want 1", n)
+	}
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpSent || f.Attempts != 1 {
+		t.Errorf("record %+v, want sent at the first attempt", f)
 	}
 }
 

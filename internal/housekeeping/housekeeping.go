@@ -39,7 +39,7 @@ func (r *Reconciler) Run(ctx context.Context) (Result, error) {
 	var res Result
 	now := r.Now()
 	floors := map[string]uint64{} // each clinic's lane, read once a run
-	err := r.Store.EachFollowUp(ctx, func(f aftercare.FollowUp, _ uint64) error {
+	err := r.Store.EachFollowUp(ctx, func(f aftercare.FollowUp, rev uint64) error {
 		res.Checked++
 		// Attempts > 0: a worker holds it in retry, with its own delay.
 		if f.Status != aftercare.FollowUpScheduled || f.Attempts > 0 || now.Sub(f.DueAt) < r.Grace {
@@ -55,7 +55,7 @@ func (r *Reconciler) Run(ctx context.Context) (Result, error) {
 		if sess.Status != aftercare.SessionActive || sess.PlanVersion != f.PlanVersion {
 			return nil
 		}
-		job := aftercare.DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
+		job := aftercare.DueOf(f, rev)
 		floor, ok := floors[f.ClinicID]
 		if !ok {
 			if floor, err = r.Store.LaneAckFloor(ctx, f.ClinicID); err != nil {

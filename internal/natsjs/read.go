@@ -22,11 +22,7 @@ import (
 // written. A single server is always its own leader: direct gets are fine.
 func (s *Store) get(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
 	if !s.leaderReads {
-		e, err := kv.Get(ctx, key)
-		if err != nil {
-			return nil, 0, err
-		}
-		return e.Value(), e.Revision(), nil
+		return leanGet(ctx, s.js.Conn(), kv.Bucket(), key)
 	}
 	return leaderGet(ctx, s.js, kv.Bucket(), key)
 }

@@ -105,7 +105,18 @@ func (s *Store) FollowUp(ctx context.Context, clinic, session string, step after
 
 // SaveFollowUp writes a follow-up record if it is still at revision rev (0: new).
 func (s *Store) SaveFollowUp(ctx context.Context, rec aftercare.FollowUp, rev uint64) (uint64, error) {
-	return saveJSON(ctx, s.followUps, followUpKey(rec.ClinicID, rec.SessionID, rec.Step), rec, rev)
+	key := followUpKey(rec.ClinicID, rec.SessionID, rec.Step)
+	if rev == 0 {
+		return saveJSON(ctx, s.followUps, key, rec, rev)
+	}
+	// The worker writes each text's record twice (claimed, sent): the lean
+	// write (lean.go).
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, fmt.Errorf("encode %s %s: %w", BucketFollowUps, keyForLogs(BucketFollowUps, key), err)
+	}
+	rev, err = leanUpdate(ctx, s.js.Conn(), BucketFollowUps, key, data, rev)
+	return saved(BucketFollowUps, key, rev, err)
 }
 
 // FollowUps returns the follow-up records of one session, in step order.
@@ -385,10 +396,9 @@ func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key st
 }
 
 func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) (uint64, error) {
-	logKey := keyForLogs(kv.Bucket(), key)
 	data, err := json.Marshal(v)
 	if err != nil {
-		return 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), logKey, err)
+		return 0, fmt.Errorf("encode %s %s: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), err)
 	}
 	var newRev uint64
 	if rev == 0 {
@@ -396,11 +406,17 @@ func saveJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev
 	} else {
 		newRev, err = kv.Update(ctx, key, data, rev)
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), logKey, ErrConflict)
+	return saved(kv.Bucket(), key, newRev, err)
+}
+
+// saved is a write's answer, with a revision mismatch as ErrConflict and the
+// key as logs may show it.
+func saved(bucket, key string, rev uint64, err error) (uint64, error) {
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, ErrConflict) {
+		return 0, fmt.Errorf("write %s %s: %w", bucket, keyForLogs(bucket, key), ErrConflict)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("write %s %s: %w", kv.Bucket(), logKey, err)
+		return 0, fmt.Errorf("write %s %s: %w", bucket, keyForLogs(bucket, key), err)
 	}
-	return newRev, nil
+	return rev, nil
 }

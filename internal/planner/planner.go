@@ -379,7 +379,7 @@ func (p *Planner) settle(ctx context.Context, f aftercare.FollowUp, rev uint64) 
 		var err error
 		switch f.Status {
 		case aftercare.FollowUpScheduled:
-			err = p.Store.Schedule(ctx, due(f))
+			err = p.Store.Schedule(ctx, aftercare.DueOf(f, rev))
 		case aftercare.FollowUpSkipped, aftercare.FollowUpCancelled:
 			err = p.Store.CancelSchedules(ctx, clinic, session, step)
 		}
@@ -405,10 +405,6 @@ func (p *Planner) settleTimers(ctx context.Context, clinic, session string) erro
 		}
 	}
 	return nil
-}
-
-func due(f aftercare.FollowUp) aftercare.DueFollowUp {
-	return aftercare.DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
 }
 
 // cancelPlan is cancel for a session that still has a plan (its client

@@ -63,8 +63,11 @@ func New(cfg Config) (*Sender, error) {
 	}
 	rt := http.DefaultTransport.(*http.Transport).Clone()
 	// Keep a connection per concurrent send: a new TLS handshake per text
-	// would cost more than the text.
+	// would cost more than the text. The default transport also caps idle
+	// connections at 100 in all: with more sends at once than that, the
+	// rest were closed and dialled again for every text.
 	rt.MaxIdleConnsPerHost = 256
+	rt.MaxIdleConns = 0
 	return &Sender{cfg: cfg, transport: &rebase{base: base, next: rt}}, nil
 }
 
