@@ -102,6 +102,8 @@ func replayOne(ctx context.Context, store *natsjs.Store, kind string, dl natsjs.
 		return errors.New("the follow-up has moved on (sent, replanned or cancelled) since")
 	}
 	// DueAt stays: the worker's staleness check decides whether it is
-	// still worth sending, so a day-old tip is skipped, not sent late.
+	// still worth sending, so a day-old tip is skipped, not sent late. The
+	// record was written just now: the job reads it.
+	job.PlannedRevision = 0
 	return store.FireNow(ctx, job)
 }

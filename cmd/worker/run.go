@@ -337,6 +337,9 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 		if err := json.Unmarshal(msg.Data(), &job); err != nil {
 			return err
 		}
+		// A job waits for a retry's backoff, among others: its record may
+		// have been touched, so the deferred job reads it.
+		job.PlannedRevision = 0
 		// Bounded: while the stream elects a leader, handing the job back
 		// at once beats waiting out the job's deadline for a timer.
 		ctx, cancel := context.WithTimeout(ctx, deferWait)

@@ -148,7 +148,8 @@ func (s FollowUpStatus) Final() bool {
 	return false
 }
 
-// FollowUp is the record of one planned follow-up SMS.
+// FollowUp is the record of one planned follow-up SMS. A field added here
+// changes FollowUpFormat.
 type FollowUp struct {
 	ClinicID    string         `json:"clinic_id"`
 	SessionID   string         `json:"session_id"`
@@ -185,13 +186,28 @@ type DueFollowUp struct {
 	// so it fails if anything has changed the record since, and the worker
 	// reads it then. 0 (older jobs, or a record already touched): read it.
 	PlannedRevision uint64 `json:"planned_revision,omitempty"`
+	// PlannedFormat is the FollowUpFormat of the program that made the job
+	// and judged the record Untouched; the scheduler and the worker are
+	// deployed apart, and one that knows fewer fields would judge wrongly.
+	PlannedFormat int `json:"planned_format,omitempty"`
+}
+
+// FollowUpFormat names FollowUp's fields as this build knows them. Add one
+// to it with any field added to FollowUp, so that a worker does not take a
+// record as planned on the word of a scheduler that cannot see the field.
+const FollowUpFormat = 1
+
+// KnowsRecord reports whether the job describes its record as it is at
+// PlannedRevision (see Planned), in this build's FollowUpFormat.
+func (d DueFollowUp) KnowsRecord() bool {
+	return d.PlannedRevision != 0 && d.PlannedFormat == FollowUpFormat
 }
 
 // DueOf is the job of follow-up record f, read or written at revision rev.
 func DueOf(f FollowUp, rev uint64) DueFollowUp {
 	d := DueFollowUp{ClinicID: f.ClinicID, SessionID: f.SessionID, Step: f.Step, PlanVersion: f.PlanVersion, DueAt: f.DueAt}
 	if f.Untouched() {
-		d.PlannedRevision = rev
+		d.PlannedRevision, d.PlannedFormat = rev, FollowUpFormat
 	}
 	return d
 }

@@ -88,12 +88,17 @@ func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := json.Unmarshal(msg.Data(), &job); err != nil {
 		return jobs.GiveUp(fmt.Errorf("decode follow-up job: %w", err))
 	}
+	if meta, err := msg.Metadata(); err != nil || meta.NumDelivered > 1 {
+		// Handed back before: most likely after an attempt, which touched
+		// the record. Read it rather than spend a send slot finding that out.
+		job.PlannedRevision = 0
+	}
 	return d.Send(ctx, job)
 }
 
 // Send sends one due follow-up, or decides it is not to be sent.
 func (d *Dispatcher) Send(ctx context.Context, job aftercare.DueFollowUp) error {
-	if job.PlannedRevision != 0 {
+	if job.KnowsRecord() {
 		// Most jobs find their record as planned: one read fewer per text.
 		if err := d.send(ctx, job, true); !errors.Is(err, errNotAsPlanned) {
 			return err
@@ -136,13 +141,11 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 		}
 	}
 	if sess.Status == aftercare.SessionCancelled {
-		d.Stats.Cancelled.Add(1)
-		return d.finish(ctx, f, rev, planned, aftercare.FollowUpCancelled, "session cancelled")
+		return d.finish(ctx, f, rev, planned, &d.Stats.Cancelled, aftercare.FollowUpCancelled, "session cancelled")
 	}
 	if sess.EscalationID != "" {
 		// The client reported getting worse: the clinic calls, we do not tip.
-		d.Stats.Cancelled.Add(1)
-		return d.finish(ctx, f, rev, planned, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
+		return d.finish(ctx, f, rev, planned, &d.Stats.Cancelled, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
 	}
 	// Opted out, or a number that cannot get texts: one read says both.
 	dontText, err := d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone)
@@ -150,8 +153,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 		return err
 	}
 	if dontText != "" {
-		d.Stats.Skipped.Add(1)
-		return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, dontText)
+		return d.finish(ctx, f, rev, planned, &d.Stats.Skipped, aftercare.FollowUpSkipped, dontText)
 	}
 	if clinic.RequireConsent {
 		// Skipped with the reason, never silently: the session's record
@@ -161,15 +163,20 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 			return err
 		}
 		if !consent.Consented() {
-			d.Stats.Skipped.Add(1)
+			if err := d.finish(ctx, f, rev, planned, &d.Stats.Skipped, aftercare.FollowUpSkipped, SkipNoConsent); err != nil {
+				return err
+			}
 			log.Info("follow-up skipped: the clinic requires consent and none is recorded")
-			return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, SkipNoConsent)
+			return nil
 		}
 	}
 	if late := now.Sub(f.DueAt); late > d.Staleness {
-		d.Stats.Skipped.Add(1)
+		reason := fmt.Sprintf("stale: %v past due when a worker took it", late.Round(time.Second))
+		if err := d.finish(ctx, f, rev, planned, &d.Stats.Skipped, aftercare.FollowUpSkipped, reason); err != nil {
+			return err
+		}
 		log.Warn("follow-up skipped: too late to send", "late", late.Round(time.Second))
-		return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, fmt.Sprintf("stale: %v past due when a worker took it", late.Round(time.Second)))
+		return nil
 	}
 	loc := clinic.ClientLocation(sess.Client.TimeZone)
 	if next := clinic.Window.Next(now, loc); next.After(now) {
@@ -191,8 +198,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 			return err
 		}
 		if dontText != "" {
-			d.Stats.Skipped.Add(1)
-			return d.finish(ctx, f, rev, planned, aftercare.FollowUpSkipped, dontText)
+			return d.finish(ctx, f, rev, planned, &d.Stats.Skipped, aftercare.FollowUpSkipped, dontText)
 		}
 	}
 
@@ -395,12 +401,14 @@ func (d *Dispatcher) backoff(attempt int) time.Duration {
 	return time.Duration(float64(delay) * (0.8 + 0.4*rand.Float64()))
 }
 
-// finish writes a follow-up's last status; planned says the record at rev
-// was taken from the job rather than read.
-func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint64, planned bool, status aftercare.FollowUpStatus, reason string) error {
+// finish writes a follow-up's last status and, once written, counts it;
+// planned says the record at rev was taken from the job rather than read.
+func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint64, planned bool, count *atomic.Int64, status aftercare.FollowUpStatus, reason string) error {
 	f.Status, f.Reason, f.UpdatedAt = status, reason, d.Now()
 	_, err := d.Store.SaveFollowUp(ctx, f, rev)
 	switch {
+	case err == nil:
+		count.Add(1)
 	case errors.Is(err, natsjs.ErrConflict) && planned:
 		return errNotAsPlanned
 	case errors.Is(err, natsjs.ErrConflict):

@@ -191,6 +191,51 @@ func TestJobOfARecordWrittenSinceIsReadAndSentOnce(t *testing.T) {
 	}
 }
 
+// A job that takes its record as planned counts an outcome only once it
+// is written: a twin of a text already sent is superseded, not also
+// counted as skipped for being late by the time it runs.
+func TestTwinOfASentTextIsCountedOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	b.clock.Advance(13 * time.Hour) // past Staleness
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if n := len(b.twilio.Messages()); n != 1 {
+		t.Fatalf("%d messages, want 1", n)
+	}
+	st := b.dispatcher.Stats
+	if st.Sent.Load() != 1 || st.Superseded.Load() != 1 || st.Skipped.Load() != 0 {
+		t.Errorf("sent %d, superseded %d, skipped %d; want 1, 1, 0", st.Sent.Load(), st.Superseded.Load(), st.Skipped.Load())
+	}
+	if f := b.record(t, "harbour"); f.Status != aftercare.FollowUpSent {
+		t.Errorf("record %+v, want it still sent", f)
+	}
+}
+
+// A job made by a scheduler whose FollowUp has other fields cannot say the
+// record is as planned: the worker reads it, and finds the earlier attempt.
+func TestJobOfAnotherFormatReadsItsRecord(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	b.claimedByADeadWorker(t)
+	f, rev, err := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.PlannedRevision, job.PlannedFormat = rev, aftercare.FollowUpFormat+1
+	if job.KnowsRecord() {
+		t.Fatal("a job of another format knows its record")
+	}
+	// Were it taken as planned, the claim at rev would succeed over the dead
+	// worker's claim, and the text go again with no look-up at Twilio.
+	delay := outcome(t, b.dispatcher.Send(context.Background(), job), "snooze")
+	if delay <= 0 || len(b.twilio.Messages()) != 0 || b.record(t, "harbour") != f {
+		t.Errorf("snoozed %v, %d messages, record %+v; want it held for the other claim", delay, len(b.twilio.Messages()), b.record(t, "harbour"))
+	}
+}
+
 func TestRetryHonoursRetryAfterThenSends(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -23,11 +23,14 @@ import (
 // would need nats.go's own, and the service uses neither.
 
 // leanGet reads a key's latest value and revision with a direct get, or
-// jetstream.ErrKeyNotFound (no value, or a delete or purge marker).
+// jetstream.ErrKeyNotFound (no value, or a delete or purge marker). A bucket
+// that allows no direct gets answers nats.ErrNoResponders (see Store.get).
 func leanGet(ctx context.Context, nc *nats.Conn, bucket, key string) ([]byte, uint64, error) {
 	if !validKey(key) {
 		return nil, 0, jetstream.ErrInvalidKey
 	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	res, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET.KV_"+bucket+".$KV."+bucket+"."+key, nil)
 	if err != nil {
 		return nil, 0, err
@@ -58,6 +61,8 @@ func leanUpdate(ctx context.Context, nc *nats.Conn, bucket, key string, data []b
 	if !validKey(key) {
 		return 0, jetstream.ErrInvalidKey
 	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
 	msg := &nats.Msg{Subject: "$KV." + bucket + "." + key, Data: data,
 		Header: nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)}}}
 	res, err := nc.RequestMsgWithContext(ctx, msg)
@@ -73,6 +78,15 @@ func leanUpdate(ctx context.Context, nc *nats.Conn, bucket, key string, data []b
 		return 0, err
 	}
 	return pubAckSequence(res.Data)
+}
+
+// withDefaultTimeout gives a request without a deadline nats.go's 5 s: a
+// reply lost with its connection would otherwise be waited for forever.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 5*time.Second)
 }
 
 // JetStream's "wrong last sequence", and its form on a replicated stream.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -12,19 +13,8 @@ import (
 
 // The lean requests must answer as nats.go's KeyValue does, on a real server.
 func TestLeanGetAndUpdateAnswerAsKeyValueDoes(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
-	srv, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	t.Parallel()
+	nc, js := leanServer(t)
 	ctx := context.Background()
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "lean"})
 	if err != nil {
@@ -107,4 +97,90 @@ func TestPubAckSequence(t *testing.T) {
 			t.Errorf("%q: %v, want an error that is no conflict", ack, err)
 		}
 	}
+}
+
+// A read or write whose answer never comes ends after nats.go's 5 s even
+// when its caller set no deadline (a reconciler's run, say).
+func TestLeanRequestsWithoutADeadlineEnd(t *testing.T) {
+	t.Parallel()
+	nc, _ := leanServer(t)
+	// Something takes the requests and never answers them.
+	for _, subject := range []string{"$JS.API.DIRECT.GET.KV_mute.>", "$KV.mute.>"} {
+		if _, err := nc.Subscribe(subject, func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 2)
+	go func() { _, _, err := leanGet(context.Background(), nc, "mute", "k"); errs <- err }()
+	go func() { _, err := leanUpdate(context.Background(), nc, "mute", "k", nil, 1); errs <- err }()
+	for range 2 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("unanswered request: %v, want context.DeadlineExceeded", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("an unanswered request without a deadline is still waiting after 20 s")
+		}
+	}
+}
+
+// A bucket made without direct gets is read from its leader instead.
+func TestReadOfABucketWithoutDirectGets(t *testing.T) {
+	t.Parallel()
+	nc, js := leanServer(t)
+	ctx := context.Background()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "nodirect"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "KV_nodirect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stream.CachedInfo().Config
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := kv.Put(ctx, "harbour.s1", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := leanGet(ctx, nc, "nodirect", "harbour.s1"); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("direct get of a bucket without them: %v, want nats.ErrNoResponders", err)
+	}
+	kv, err = js.KeyValue(ctx, "nodirect") // as Provision binds it, knowing the stream's settings
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{js: js}
+	value, got, err := s.get(ctx, kv, "harbour.s1")
+	if err != nil || got != rev || string(value) != "v" {
+		t.Fatalf("read %q at %d (%v), want v at %d", value, got, err, rev)
+	}
+}
+
+func leanServer(t *testing.T) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }

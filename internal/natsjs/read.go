@@ -22,7 +22,17 @@ import (
 // written. A single server is always its own leader: direct gets are fine.
 func (s *Store) get(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
 	if !s.leaderReads {
-		return leanGet(ctx, s.js.Conn(), kv.Bucket(), key)
+		value, rev, err := leanGet(ctx, s.js.Conn(), kv.Bucket(), key)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return value, rev, err
+		}
+		// A bucket made without direct gets (by hand, say): nats.go asks
+		// its leader instead.
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return e.Value(), e.Revision(), nil
 	}
 	return leaderGet(ctx, s.js, kv.Bucket(), key)
 }

@@ -323,8 +323,12 @@ func (p *Planner) scheduleStep(ctx context.Context, clinic *clinics.Clinic, rec 
 	if existing.PlanVersion > rec.PlanVersion {
 		return nil // a newer event is being applied concurrently; it owns the plan
 	}
-	if frev != 0 && existing.PlanVersion == rec.PlanVersion && existing.Status != aftercare.FollowUpScheduled {
-		return nil // this plan's step already moved on (sent, skipped ...)
+	if frev != 0 && existing.PlanVersion == rec.PlanVersion && !existing.Untouched() {
+		// This plan's step already moved on (sent, skipped ...), or a worker
+		// has tried it and holds its retry: written again, the attempt's
+		// "maybe sent" would be lost, and with it the look-up at Twilio
+		// that keeps the retry from texting twice.
+		return nil
 	}
 	f := aftercare.FollowUp{
 		ClinicID: clinic.ID, SessionID: rec.SessionID, Step: step.Step,

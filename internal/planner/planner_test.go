@@ -102,6 +102,33 @@ func TestCompletedPlansThreeTimers(t *testing.T) {
 	}
 }
 
+// An event handed back after its plan's first text was tried (the planner
+// died before acknowledging it) leaves that attempt's record alone: its
+// "maybe sent" is what makes the retry ask Twilio before sending again.
+func TestRedeliveredEventKeepsAnAttemptedStep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	f, rev, err := b.env.Store.FollowUp(ctx, "harbour", "s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A worker's send got no answer; it released the step for a retry.
+	f.Attempts, f.MaybeSentSince, f.Reason = 1, f.DueAt, "last attempt: gave up waiting for Twilio"
+	if _, err := b.env.Store.SaveFollowUp(ctx, f, rev); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.followUps(t)[0]; got.Attempts != 1 || !got.MaybeSentSince.Equal(f.DueAt) || got.Reason != f.Reason {
+		t.Errorf("step 1 after the redelivered event: %+v, want the attempt kept: %+v", got, f)
+	}
+}
+
 func TestCancelRemovesEveryTimer(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
