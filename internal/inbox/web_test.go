@@ -38,7 +38,10 @@ const password = "correct horse battery"
 func setup(t *testing.T) bundle {
 	t.Helper()
 	env := natsjstest.Start(t)
-	clock := natsjstest.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	// Noon tomorrow: the session cookies' expiry comes from this clock, and
+	// the test's HTTP client, on the real clock, drops a cookie already
+	// expired (a fixed date failed every sign-in once it was half a day past).
+	clock := natsjstest.NewClock(time.Now().UTC().Truncate(24 * time.Hour).Add(36 * time.Hour))
 	dir := natsjstest.Clinics(t)
 	log := natsjstest.Logger()
 	svc := staff.New(env.Store, staff.Limits{PerAccount: 10, PerAddress: 100}, clock.Now, log)
