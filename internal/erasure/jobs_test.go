@@ -41,15 +41,7 @@ func TestErasureJobRunsAgainAfterACutShortRun(t *testing.T) {
 	}
 	next := func() jetstream.Msg {
 		t.Helper()
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			return m
-		}
-		t.Fatal("no erasure job queued")
-		return nil
+		return fetchOne(t, cons, "erasure job queued")
 	}
 	msg := next()
 	cut, cancel := context.WithCancel(ctx)
@@ -114,17 +106,7 @@ func TestReviewCorruptRecordOfAnotherClientDoesNotStrandAnErasure(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	if msg == nil {
-		t.Fatal("no erasure job queued")
-	}
+	msg := fetchOne(t, cons, "erasure job queued")
 	if err := jobs.Handle(ctx, msg); err != nil {
 		t.Errorf("erasure job failed (hopeless: %v): %v", errors.Is(err, natsjs.ErrCorrupt), err)
 	}

@@ -30,20 +30,8 @@ func TestErasureWaitsForEventsStillInThePlanner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.client(t, "harbour", client, "s1", "SM01") // stores the session's event
-	fetch := func(c jetstream.Consumer, what string) jetstream.Msg {
-		t.Helper()
-		batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range batch.Messages() {
-			return m
-		}
-		t.Fatalf("no %s", what)
-		return nil
-	}
-	event := fetch(planner, "session event") // in the planner's hands, past its first look
+	b.client(t, "harbour", client, "s1", "SM01")   // stores the session's event
+	event := fetchOne(t, planner, "session event") // in the planner's hands, past its first look
 
 	behind, passes := make(chan struct{}), make(chan struct{})
 	var behindOnce, passesOnce sync.Once
@@ -60,7 +48,7 @@ func TestErasureWaitsForEventsStillInThePlanner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := fetch(eraseJobs, "erasure job")
+	job := fetchOne(t, eraseJobs, "erasure job")
 	done := make(chan error, 1)
 	go func() { done <- jobs.Handle(ctx, job) }()
 	select {
@@ -113,17 +101,7 @@ func TestFinishedJobLeavesANewerErasuresTombstone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := eraseJobs.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	if msg == nil {
-		t.Fatal("no erasure job queued")
-	}
+	msg := fetchOne(t, eraseJobs, "erasure job queued")
 	// The first run erased, recorded its answer and took its tombstone
 	// down, then died; a new erasure of the client put up its own.
 	if _, err := natsjs.UpdateRecord(ctx, st, st.ErasureJobsBucket(), natsjs.ErasureJobKey("harbour", first.ID), false, func(j *erasure.Job) (bool, error) {
@@ -144,4 +122,19 @@ func TestFinishedJobLeavesANewerErasuresTombstone(t *testing.T) {
 	if job, err := st.Erasing(ctx, "harbour", client); err != nil || job != "era_newer" {
 		t.Errorf("after the first job finished again, the tombstone names %q (%v), want the newer erasure's", job, err)
 	}
+}
+
+// fetchOne takes the next message of a consumer, failing the test if none
+// comes within 5 s; what names it in the failure.
+func fetchOne(t *testing.T, c jetstream.Consumer, what string) jetstream.Msg {
+	t.Helper()
+	batch, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		return m
+	}
+	t.Fatalf("no %s", what)
+	return nil
 }

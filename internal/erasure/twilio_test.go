@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/aftercare/aftercare/internal/erasure"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
@@ -45,17 +43,7 @@ func TestTwilioErasureRetriesWhatIsLeft(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg jetstream.Msg
-	for m := range batch.Messages() {
-		msg = m
-	}
-	if msg == nil {
-		t.Fatal("no Twilio erasure job")
-	}
+	msg := fetchOne(t, cons, "Twilio erasure job")
 	eraser := &erasure.TwilioEraser{Deleter: sender, Log: natsjstest.Logger()}
 	action, delay, cause := jobs.Outcome(eraser.Handle(ctx, msg))
 	if action != "retry" || delay < time.Minute {
