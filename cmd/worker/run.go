@@ -106,8 +106,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics.Counters(reg, "send_ledger_fallbacks_total", "Times the shared send-slot ledger did not answer (a JetStream election) and this worker paced a sender on its own for a few seconds.", nil, func() []metrics.Sample {
 		return []metrics.Sample{metrics.One(ledgerDowns.Load())}
 	})
+	// The do-not-text list, held here and kept current, answers for each
+	// text without a read; it stops after the runners, which ask it.
+	doNotTexts := natsjs.NewDoNotTextView(store, log)
+	viewCtx, stopView := context.WithCancel(context.Background())
+	viewStopped := make(chan struct{})
+	go func() { defer close(viewStopped); doNotTexts.Run(viewCtx) }()
+	defer func() { stopView(); <-viewStopped }()
+	metrics.Counters(reg, "do_not_text_answers_total", "Whether-to-text questions, by where the answer came from: the worker's copy of the do-not-text list (copy), or a read of it (read: a listed number, or the copy not current).",
+		[]string{"from"}, func() []metrics.Sample {
+			return []metrics.Sample{metrics.One(doNotTexts.Answered.Load(), "copy"), metrics.One(doNotTexts.Read.Load(), "read")}
+		})
 	dispatcher := &dispatch.Dispatcher{
-		Store: store, Clinics: directory, Sender: sender,
+		Store: store, DoNotTexts: doNotTexts, Clinics: directory, Sender: sender,
 		Staleness: cfg.Staleness, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBaseDelay, RetryMax: cfg.RetryMaxDelay,
 		ClaimLease: cfg.AckWait, StatusCallback: statusCallback,
 		Limits:   pacer,

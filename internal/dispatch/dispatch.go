@@ -44,7 +44,13 @@ type Stats struct {
 
 // Dispatcher sends follow-ups.
 type Dispatcher struct {
-	Store   *natsjs.Store
+	Store *natsjs.Store
+	// DoNotTexts, if set, says whether a client may be texted, in place
+	// of a read of the store for each text: the worker's
+	// natsjs.DoNotTextView, whose answers are as fresh as a read.
+	DoNotTexts interface {
+		DoNotText(ctx context.Context, clinic, phone string) (string, error)
+	}
 	Clinics *clinics.Directory
 	Sender  sms.Sender
 	// Staleness: a job later than this past its due time is skipped.
@@ -122,7 +128,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 	if err != nil {
 		return err
 	}
-	log := d.Log.With("clinic", job.ClinicID, "session", job.SessionID, "step", job.Step)
+	log := &jobLog{base: d.Log, job: job}
 	now := d.Now()
 
 	if sess.PlanVersion != job.PlanVersion || f.PlanVersion != job.PlanVersion || f.Status.Final() {
@@ -148,7 +154,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 		return d.finish(ctx, f, rev, planned, &d.Stats.Cancelled, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
 	}
 	// Opted out, or a number that cannot get texts: one read says both.
-	dontText, err := d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone)
+	dontText, err := d.doNotText(ctx, job.ClinicID, sess.Client.Phone)
 	if err != nil {
 		return err
 	}
@@ -194,7 +200,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 			return jobs.Snooze(time.Second, "shutting down")
 		}
 		// A STOP may have come in while the text waited for its slot.
-		if dontText, err = d.Store.DoNotText(ctx, job.ClinicID, sess.Client.Phone); err != nil {
+		if dontText, err = d.doNotText(ctx, job.ClinicID, sess.Client.Phone); err != nil {
 			return err
 		}
 		if dontText != "" {
@@ -232,14 +238,14 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 	ctx, cancel := d.recordContext(ctx, f)
 	defer cancel()
 	if lookupErr != nil {
-		return d.failed(ctx, log, f, rev, lookupErr)
+		return d.failed(ctx, log.get(), f, rev, lookupErr)
 	}
 	if sendErr != nil {
-		d.noteNumber(ctx, log, sess.ClinicID, sess.Client.Phone, sendErr)
+		d.noteNumber(ctx, log.get(), sess.ClinicID, sess.Client.Phone, sendErr)
 		if sms.MaybeTaken(sendErr) && f.MaybeSentSince.IsZero() {
 			f.MaybeSentSince = f.ClaimedAt
 		}
-		return d.failed(ctx, log, f, rev, sendErr)
+		return d.failed(ctx, log.get(), f, rev, sendErr)
 	}
 	sentAt := d.Now()
 	f.Status, f.MessageSID, f.SentAt, f.Reason, f.UpdatedAt = aftercare.FollowUpSent, sid, sentAt, "", sentAt
@@ -270,15 +276,23 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 	return nil
 }
 
+// doNotText says why a client must not be texted, or "" when they may.
+func (d *Dispatcher) doNotText(ctx context.Context, clinic, phone string) (string, error) {
+	if d.DoNotTexts != nil {
+		return d.DoNotTexts.DoNotText(ctx, clinic, phone)
+	}
+	return d.Store.DoNotText(ctx, clinic, phone)
+}
+
 // findSent asks the provider, when an earlier attempt may have reached it,
 // whether it has the text already; Twilio's API takes no idempotency key, so
 // this is what keeps a crash mid-send from texting the client twice. A
 // temporary failure to ask is a failed attempt, retried later.
-func (d *Dispatcher) findSent(ctx context.Context, log *slog.Logger, f aftercare.FollowUp, m sms.Message) (string, error) {
+func (d *Dispatcher) findSent(ctx context.Context, log *jobLog, f aftercare.FollowUp, m sms.Message) (string, error) {
 	if f.MaybeSentSince.IsZero() {
 		return "", nil
 	}
-	sid, err := sms.FindSent(ctx, log, d.Sender, m, f.MaybeSentSince)
+	sid, err := sms.FindSent(ctx, log.get(), d.Sender, m, f.MaybeSentSince)
 	if err != nil {
 		return "", fmt.Errorf("look up the earlier attempt: %w", err)
 	}
@@ -471,6 +485,32 @@ func (d *Dispatcher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason s
 		d.Log.Warn("dead-lettered but could not mark the record", "err", err)
 	}
 	return nil
+}
+
+// jobLog logs with a job's clinic, session and step. It makes that logger
+// only when a line is written: most texts write none at level warn, and
+// making it for every text cost a sixtieth of the worker's CPU.
+type jobLog struct {
+	base *slog.Logger
+	job  aftercare.DueFollowUp
+	made *slog.Logger
+}
+
+func (l *jobLog) get() *slog.Logger {
+	if l.made == nil {
+		l.made = l.base.With("clinic", l.job.ClinicID, "session", l.job.SessionID, "step", l.job.Step)
+	}
+	return l.made
+}
+
+func (l *jobLog) Info(msg string, args ...any)  { l.log(slog.LevelInfo, msg, args) }
+func (l *jobLog) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args) }
+func (l *jobLog) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args) }
+
+func (l *jobLog) log(level slog.Level, msg string, args []any) {
+	if ctx := context.Background(); l.base.Enabled(ctx, level) {
+		l.get().Log(ctx, level, msg, args...)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
