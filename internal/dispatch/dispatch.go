@@ -90,8 +90,8 @@ type Pacer interface {
 
 // Handle is the jobs.Handler for the due follow-up consumer.
 func (d *Dispatcher) Handle(ctx context.Context, msg jetstream.Msg) error {
-	var job aftercare.DueFollowUp
-	if err := json.Unmarshal(msg.Data(), &job); err != nil {
+	job, err := aftercare.ParseDue(msg.Data())
+	if err != nil {
 		return jobs.GiveUp(fmt.Errorf("decode follow-up job: %w", err))
 	}
 	if meta, err := msg.Metadata(); err != nil || meta.NumDelivered > 1 {

@@ -111,7 +111,7 @@ func (s *Store) SaveFollowUp(ctx context.Context, rec aftercare.FollowUp, rev ui
 	}
 	// The worker writes each text's record twice (claimed, sent): the lean
 	// write (lean.go).
-	data, err := json.Marshal(rec)
+	data, err := aftercare.EncodeFollowUp(rec)
 	if err != nil {
 		return 0, fmt.Errorf("encode %s %s: %w", BucketFollowUps, keyForLogs(BucketFollowUps, key), err)
 	}
