@@ -43,9 +43,11 @@ func parseDueFast(data []byte) (d DueFollowUp, ok bool) {
 		}
 		switch string(key) {
 		case "clinic_id", "session_id", "due_at":
+			quoted := rest
 			if value, rest, ok = plainString(rest); !ok {
 				return d, false
 			}
+			quoted = quoted[:len(quoted)-len(rest)]
 			switch string(key) {
 			case "clinic_id":
 				d.ClinicID = string(value)
@@ -53,7 +55,7 @@ func parseDueFast(data []byte) (d DueFollowUp, ok bool) {
 				d.SessionID = string(value)
 			default:
 				// time.Time's own decoder, on the quoted text, decides.
-				if d.DueAt.UnmarshalJSON(data[len(data)-len(rest)-len(value)-2:len(data)-len(rest)]) != nil {
+				if d.DueAt.UnmarshalJSON(quoted) != nil {
 					return d, false
 				}
 			}

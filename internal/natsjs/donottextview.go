@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,11 +18,11 @@ import (
 // bucket, instead of asking nats-server once for every text.
 //
 // An answer is as fresh as a read made after the question was asked: each
-// waits for a fence, the bucket's last revision asked of its stream's
-// leader, to be in the copy. So a STOP recorded before a worker decides is
-// seen, as with a read. One fence serves every question asked within a few
-// milliseconds of each other: a round trip for a batch of texts instead of
-// one for each.
+// waits for a fence, the bucket's last revision as its stream's leader
+// gives it after the question, to be in the copy. So a STOP recorded before
+// a worker decides is seen, as with a read. One fence serves every question
+// asked within a few milliseconds of each other: a round trip for a batch
+// of texts instead of one for each.
 //
 // The copy says only which numbers are listed. A listed number is read
 // from the store for the reason; that read also answers for a key an
@@ -32,10 +33,11 @@ type DoNotTextView struct {
 	store  *Store
 	log    *slog.Logger
 	gather time.Duration // how long a fence waits for more questions
-	reach  time.Duration // how long a fence waits for the watch to reach it
+	reach  time.Duration // how long a fence waits for the copy to reach it
+	gaps   time.Duration // how long before a fence asks whether the copy waits for a purged revision
 
 	wake chan struct{} // a question is waiting for a fence
-	lag  time.Duration // for tests: a watch that lags this far behind
+	lag  atomic.Int64  // for tests: a watch that applies each change this late (ns)
 
 	// Answered counts answers the copy gave, Read those read from the
 	// store (a listed number, or the copy unable to answer).
@@ -44,15 +46,16 @@ type DoNotTextView struct {
 	mu      sync.Mutex
 	listed  map[string]struct{}
 	applied uint64        // the bucket's last revision in the copy
-	ready   bool          // the copy holds the bucket as of its watch's start
+	copyNo  uint64        // each watch's copy has its own number
+	ready   bool          // the copy holds the bucket as its watch began
 	moved   chan struct{} // closed when applied moves or the copy stops
 	round   *fenceRound   // the fence that questions asked now wait for
 }
 
-// fenceRound is one fence: done closes when it is passed (ok) or failed.
+// fenceRound is one fence; done closes when it is passed or failed.
 type fenceRound struct {
-	done chan struct{}
-	ok   bool
+	done   chan struct{}
+	passed uint64 // the copyNo of the copy that reached the fence; 0: failed
 }
 
 // MaxListed is the most numbers a DoNotTextView holds, about 20 MB; with
@@ -66,7 +69,7 @@ const rebuildEvery = time.Hour
 // it current, and until it does, questions are read from the store.
 func NewDoNotTextView(store *Store, log *slog.Logger) *DoNotTextView {
 	return &DoNotTextView{
-		store: store, log: log, gather: 5 * time.Millisecond, reach: 500 * time.Millisecond,
+		store: store, log: log, gather: 5 * time.Millisecond, reach: 500 * time.Millisecond, gaps: 100 * time.Millisecond,
 		wake: make(chan struct{}, 1), moved: make(chan struct{}),
 		round: &fenceRound{done: make(chan struct{})},
 	}
@@ -75,7 +78,6 @@ func NewDoNotTextView(store *Store, log *slog.Logger) *DoNotTextView {
 // DoNotText returns why a clinic must not text a number, or "" when it may,
 // as Store.DoNotText does.
 func (v *DoNotTextView) DoNotText(ctx context.Context, clinic, phone string) (string, error) {
-	key := optOutKey(clinic, phone)
 	v.mu.Lock()
 	ready, round := v.ready, v.round
 	v.mu.Unlock()
@@ -91,17 +93,17 @@ func (v *DoNotTextView) DoNotText(ctx context.Context, clinic, phone string) (st
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
-	if !round.ok {
+	v.mu.Lock()
+	// Only the copy that reached the fence holds what it promises: one
+	// made since by a new watch may not have caught up yet.
+	current := round.passed != 0 && round.passed == v.copyNo && v.ready
+	_, listed := v.listed[optOutKey(clinic, phone)]
+	v.mu.Unlock()
+	if !current || listed {
 		return v.read(ctx, clinic, phone)
 	}
-	v.mu.Lock()
-	_, listed := v.listed[key]
-	v.mu.Unlock()
-	if !listed {
-		v.Answered.Add(1)
-		return "", nil
-	}
-	return v.read(ctx, clinic, phone)
+	v.Answered.Add(1)
+	return "", nil
 }
 
 func (v *DoNotTextView) read(ctx context.Context, clinic, phone string) (string, error) {
@@ -125,8 +127,7 @@ func (v *DoNotTextView) Run(ctx context.Context) {
 	go func() { defer close(fenced); v.fence(ctx, stream, missed) }()
 	defer func() { <-fenced }()
 	for ctx.Err() == nil {
-		err := v.watch(ctx, stream, missed)
-		v.stop()
+		err := v.watch(ctx, missed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -139,33 +140,30 @@ func (v *DoNotTextView) Run(ctx context.Context) {
 	}
 }
 
-// errFenceMissed ends a watch that did not reach a fence in time: it may
-// be waiting for a revision that was purged before it got there.
+// errFenceMissed ends a watch that did not reach a fence in time.
 var errFenceMissed = errors.New("the watch did not reach a fence in time")
 
-// watch fills the copy from a new watch and applies its updates; it
-// returns nil to be rebuilt after rebuildEvery.
-func (v *DoNotTextView) watch(ctx context.Context, stream jetstream.Stream, missed <-chan struct{}) error {
+// watch fills a new copy from a new watch and applies its updates; it
+// returns nil to be rebuilt after rebuildEvery. The copy is unusable
+// once it returns.
+func (v *DoNotTextView) watch(ctx context.Context, missed <-chan struct{}) error {
 	select {
 	case <-missed: // by the watch before this one
 	default:
 	}
-	info, err := stream.Info(ctx)
+	w, err := v.store.optOuts.WatchAll(ctx)
 	if err != nil {
 		return err
 	}
-	// Every revision up to this one that still stands is in the watch's
-	// first values, and the copy holds it once they are in.
-	start := info.State.LastSeq
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := v.store.optOuts.WatchAll(wctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = w.Stop() }()
+	defer func() {
+		v.stop()
+		_ = w.Stop()
+		// nats.go's watch blocks on a full channel; let it end.
+		for range w.Updates() {
+		}
+	}()
 	listed := map[string]struct{}{}
-	var applied uint64
+	var applied uint64 // revisions delivered: the watch's server may be behind the leader
 	rebuild := time.NewTimer(rebuildEvery)
 	defer rebuild.Stop()
 	for {
@@ -183,11 +181,12 @@ func (v *DoNotTextView) watch(ctx context.Context, stream jetstream.Stream, miss
 			if e == nil { // the first values are in
 				v.mu.Lock()
 				v.listed, v.ready = listed, true
-				v.advance(max(applied, start))
+				v.copyNo++
+				v.advance(applied)
 				v.mu.Unlock()
 				continue
 			}
-			time.Sleep(v.lag)
+			time.Sleep(time.Duration(v.lag.Load()))
 			v.mu.Lock()
 			if e.Operation() == jetstream.KeyValuePut {
 				listed[e.Key()] = struct{}{}
@@ -200,8 +199,11 @@ func (v *DoNotTextView) watch(ctx context.Context, stream jetstream.Stream, miss
 			}
 			v.mu.Unlock()
 			if len(listed) > MaxListed {
-				v.stop()
 				v.log.Warn("do-not-text list: too many numbers to hold; reading it for each text", "max", MaxListed)
+				v.stop()
+				_ = w.Stop()
+				for range w.Updates() { // let nats.go's watch end now
+				}
 				select {
 				case <-ctx.Done():
 				case <-rebuild.C: // try again: numbers come off the list too
@@ -220,10 +222,13 @@ func (v *DoNotTextView) advance(rev uint64) {
 	v.moved = make(chan struct{})
 }
 
-// stop marks the copy unusable until a watch fills it again.
+// stop marks the copy unusable until a watch fills a new one.
 func (v *DoNotTextView) stop() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if !v.ready && v.listed == nil {
+		return
+	}
 	v.ready, v.listed, v.applied = false, nil, 0
 	close(v.moved)
 	v.moved = make(chan struct{})
@@ -237,7 +242,7 @@ func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, miss
 		select {
 		case <-ctx.Done():
 			v.mu.Lock()
-			close(v.round.done) // ok is false: anyone left reads the store
+			close(v.round.done) // passed is 0: anyone left reads the store
 			v.mu.Unlock()
 			return
 		case <-v.wake:
@@ -249,41 +254,82 @@ func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, miss
 		round := v.round
 		v.round = &fenceRound{done: make(chan struct{})}
 		v.mu.Unlock()
-		round.ok = v.reachLast(ctx, stream, missed)
+		round.passed = v.reachLast(ctx, stream, missed)
 		close(round.done)
 	}
 }
 
 // reachLast waits until the copy holds the bucket's last revision as its
-// stream's leader tells it now.
-func (v *DoNotTextView) reachLast(ctx context.Context, stream jetstream.Stream, missed chan<- struct{}) bool {
+// stream's leader tells it now, and returns the copy's number (0: not
+// reached in time).
+func (v *DoNotTextView) reachLast(ctx context.Context, stream jetstream.Stream, missed chan<- struct{}) uint64 {
 	ctx, cancel := context.WithTimeout(ctx, v.reach)
 	defer cancel()
 	info, err := stream.Info(ctx)
-	if err != nil {
-		return false
+	if err != nil || (info.Cluster != nil && info.Cluster.Leader == "") {
+		// A stream with no leader has a member answer, perhaps one behind.
+		return 0
 	}
 	last := info.State.LastSeq
+	gaps := time.NewTimer(v.gaps)
+	defer gaps.Stop()
 	for {
 		v.mu.Lock()
-		ready, applied, moved := v.ready, v.applied, v.moved
+		ready, applied, moved, copyNo := v.ready, v.applied, v.moved, v.copyNo
 		v.mu.Unlock()
 		switch {
 		case !ready:
-			return false
+			return 0
 		case applied >= last:
-			return true
+			return copyNo
 		}
 		select {
 		case <-moved:
+		case <-gaps.C:
+			// The copy may wait for a revision purged before the watch
+			// saw it (an erasure), or one the watch's server has yet to
+			// get. The leader says which: the first message after the
+			// copy's, if any, must be in the copy before it answers.
+			next, err := v.firstAfter(ctx, applied)
+			if err == nil && next > last {
+				v.mu.Lock()
+				same := v.ready && v.copyNo == copyNo && v.applied >= applied
+				v.mu.Unlock()
+				if same {
+					return copyNo
+				}
+			}
+			gaps.Reset(v.gaps)
 		case <-ctx.Done():
 			select {
 			case missed <- struct{}{}:
 			default:
 			}
-			return false
+			return 0
 		}
 	}
+}
+
+// firstAfter asks the stream's leader for the revision of the first message
+// after rev; math.MaxUint64 when there is none.
+func (v *DoNotTextView) firstAfter(ctx context.Context, rev uint64) (uint64, error) {
+	req, _ := json.Marshal(map[string]any{"seq": rev + 1, "next_by_subj": "$KV." + BucketOptOuts + ".>"})
+	res, err := v.store.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+BucketOptOuts, req)
+	if err != nil {
+		return 0, err
+	}
+	var r msgGetResponse
+	switch err := json.Unmarshal(res.Data, &r); {
+	case err != nil:
+		return 0, err
+	case r.Error != nil && r.Error.ErrorCode == errCodeNoMessage:
+		return ^uint64(0), nil
+	case r.Error != nil:
+		return 0, fmt.Errorf("%s (%d)", r.Error.Description, r.Error.ErrorCode)
+	case r.Message == nil:
+		return 0, errors.New("empty answer")
+	}
+	return r.Message.Sequence, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

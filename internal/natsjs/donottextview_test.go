@@ -139,6 +139,34 @@ func TestDoNotTextViewWaitsForALaggingWatch(t *testing.T) {
 	}
 }
 
+// TestDoNotTextViewPastARevisionPurged: an erasure purged the bucket's last
+// message, so no watch ever delivers the revision the leader calls last;
+// the copy still answers, once the leader says nothing after it remains.
+func TestDoNotTextViewPastARevisionPurged(t *testing.T) {
+	t.Parallel()
+	env := natsjstest.Start(t)
+	ctx := context.Background()
+	if err := env.Store.SetOptOut(ctx, "harbour", "+15558880000", true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Store.MarkFailing(ctx, "harbour", "+15558880001", "Twilio error 21211", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, erased, err := env.Store.EraseOptOutKey(ctx, "harbour", "+15558880001"); err != nil || !erased {
+		t.Fatalf("erase the mark: %v, %v", erased, err)
+	}
+	view := runView(t, env.Store) // fails unless the copy answers
+	answered := view.Answered.Load()
+	for phone, want := range map[string]string{"+15558880000": "client opted out", "+15558880001": "", "+15558880002": ""} {
+		if got, err := view.DoNotText(ctx, "harbour", phone); got != want || err != nil {
+			t.Errorf("%s: %q, %v; want %q", phone, got, err, want)
+		}
+	}
+	if view.Answered.Load() != answered+2 {
+		t.Errorf("the copy answered %d of the two numbers not listed", view.Answered.Load()-answered)
+	}
+}
+
 func TestDoNotTextViewOnAClusterAnswersAsALeaderRead(t *testing.T) {
 	t.Parallel()
 	cluster := natsjstest.StartCluster(t, 3)
