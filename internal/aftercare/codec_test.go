@@ -114,3 +114,46 @@ func FuzzParseDueAsJSONDoes(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { sameAsJSON(t, data) })
 }
+
+// The floor is encoding/json on the same values, in the same run:
+//
+//	go test -run XXX -bench 'Due|FollowUpRecord' -benchmem ./internal/aftercare/
+func BenchmarkDecodeDue(b *testing.B) {
+	job, _ := json.Marshal(DueOf(FollowUp{ClinicID: "harbour", SessionID: "appt-5521", Step: 1, PlanVersion: 1,
+		DueAt: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Status: FollowUpScheduled}, 42))
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var d DueFollowUp
+			if err := json.Unmarshal(job, &d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ParseDue", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ParseDue(job); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkEncodeFollowUpRecord(b *testing.B) {
+	now := time.Date(2026, 12, 2, 9, 0, 0, 123456789, time.UTC)
+	f := FollowUp{ClinicID: "harbour", SessionID: "appt-5521", Step: 2, PlanVersion: 3, DueAt: now, Status: FollowUpSent,
+		Attempts: 1, ClaimedAt: now, MessageSID: "SM0123456789abcdef0123456789abcdef", SentAt: now, UpdatedAt: now}
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("EncodeFollowUp", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := EncodeFollowUp(f); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
