@@ -127,7 +127,7 @@ func plainUint(b []byte) (n uint64, rest []byte, ok bool) {
 // EncodeFollowUp encodes a follow-up's record as json.Marshal does, byte
 // for byte.
 func EncodeFollowUp(f FollowUp) ([]byte, error) {
-	if b, ok := appendFollowUp(make([]byte, 0, 320), f); ok {
+	if b, ok := appendFollowUp(make([]byte, 0, 512), f); ok {
 		return b, nil
 	}
 	return json.Marshal(f)
