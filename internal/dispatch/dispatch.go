@@ -153,7 +153,7 @@ func (d *Dispatcher) send(ctx context.Context, job aftercare.DueFollowUp, planne
 		// The client reported getting worse: the clinic calls, we do not tip.
 		return d.finish(ctx, f, rev, planned, &d.Stats.Cancelled, aftercare.FollowUpCancelled, "client escalated to the clinic: "+sess.EscalationID)
 	}
-	// Opted out, or a number that cannot get texts: one read says both.
+	// Opted out, or a number that cannot get texts: one answer says both.
 	dontText, err := d.doNotText(ctx, job.ClinicID, sess.Client.Phone)
 	if err != nil {
 		return err

@@ -21,8 +21,8 @@ import (
 // waits for a fence, the bucket's last revision as its stream's leader
 // gives it after the question, to be in the copy. So a STOP recorded before
 // a worker decides is seen, as with a read. One fence serves every question
-// asked within a few milliseconds of each other: a round trip for a batch
-// of texts instead of one for each.
+// asked within a few milliseconds of each other, under load: a round trip
+// for a batch of texts instead of one for each.
 //
 // The copy says only which numbers are listed. A listed number is read
 // from the store for the reason; that read also answers for a key an
@@ -55,6 +55,7 @@ type DoNotTextView struct {
 // fenceRound is one fence; done closes when it is passed or failed.
 type fenceRound struct {
 	done   chan struct{}
+	asked  int    // questions waiting for it (under v.mu)
 	passed uint64 // the copyNo of the copy that reached the fence; 0: failed
 }
 
@@ -80,6 +81,7 @@ func NewDoNotTextView(store *Store, log *slog.Logger) *DoNotTextView {
 func (v *DoNotTextView) DoNotText(ctx context.Context, clinic, phone string) (string, error) {
 	v.mu.Lock()
 	ready, round := v.ready, v.round
+	round.asked++
 	v.mu.Unlock()
 	if !ready {
 		return v.read(ctx, clinic, phone)
@@ -235,9 +237,11 @@ func (v *DoNotTextView) stop() {
 }
 
 // fence passes rounds of questions: after the first question of a round, it
-// waits a moment for more, asks the stream's leader for its last revision,
-// and waits for the copy to hold it.
+// waits a moment for more (when the round before had more than one: a
+// text alone is not held back), asks the stream's leader for its last
+// revision, and waits for the copy to hold it.
 func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, missed chan<- struct{}) {
+	busy := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,12 +251,13 @@ func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, miss
 			return
 		case <-v.wake:
 		}
-		if sleepCtx(ctx, v.gather) != nil {
+		if busy && sleepCtx(ctx, v.gather) != nil {
 			continue
 		}
 		v.mu.Lock()
 		round := v.round
 		v.round = &fenceRound{done: make(chan struct{})}
+		busy = round.asked > 1
 		v.mu.Unlock()
 		round.passed = v.reachLast(ctx, stream, missed)
 		close(round.done)
