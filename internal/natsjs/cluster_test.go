@@ -103,14 +103,7 @@ func TestReadsSeeTheirOwnWritesOnACluster(t *testing.T) {
 	cluster := natsjstest.StartCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	open := func(url string) (*natsjs.Conn, *natsjs.Store) {
-		conn, store, err := natsjs.Open(ctx, config.NATS{URL: url, Replicas: 3, Retention: 720 * time.Hour}, t.Name(), natsjstest.Logger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(conn.Close)
-		return conn, store
-	}
+	open := func(url string) (*natsjs.Conn, *natsjs.Store) { return openReplicated(ctx, t, url) }
 	_, writes := open(cluster.Servers[0].ClientURL())
 	const keys = 2000
 	write := func(from, to int) {
@@ -160,4 +153,16 @@ func TestReadsSeeTheirOwnWritesOnACluster(t *testing.T) {
 	if _, _, err := reads.FollowUp(ctx, "harbour", "s7", 1); !errors.Is(err, aftercare.ErrNotFound) {
 		t.Errorf("a deleted record reads as %v, want not found", err)
 	}
+}
+
+// openReplicated connects to a cluster's server at url, with every stream
+// at R3, until the test ends.
+func openReplicated(ctx context.Context, t *testing.T, url string) (*natsjs.Conn, *natsjs.Store) {
+	t.Helper()
+	conn, store, err := natsjs.Open(ctx, config.NATS{URL: url, Replicas: 3, Retention: 720 * time.Hour}, t.Name(), natsjstest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	return conn, store
 }

@@ -130,10 +130,16 @@ func (v *DoNotTextView) Run(ctx context.Context) {
 	defer func() { <-fenced }()
 	for ctx.Err() == nil {
 		err := v.watch(ctx, missed)
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return
-		}
-		if err != nil {
+		case errors.Is(err, errTooMany):
+			v.log.Warn("do-not-text list: too many numbers to hold; reading it for each text", "max", MaxListed)
+			// Try again later: numbers come off the list too.
+			if sleepCtx(ctx, rebuildEvery) != nil {
+				return
+			}
+		case err != nil:
 			v.log.Warn("do-not-text list: watch ended; reading it for each text until it is back", "err", err)
 			if sleepCtx(ctx, time.Second) != nil {
 				return
@@ -142,8 +148,12 @@ func (v *DoNotTextView) Run(ctx context.Context) {
 	}
 }
 
-// errFenceMissed ends a watch that did not reach a fence in time.
-var errFenceMissed = errors.New("the watch did not reach a fence in time")
+var (
+	// errFenceMissed ends a watch that did not reach a fence in time.
+	errFenceMissed = errors.New("the watch did not reach a fence in time")
+	// errTooMany ends a watch of more than MaxListed numbers.
+	errTooMany = errors.New("more numbers listed than a copy holds")
+)
 
 // watch fills a new copy from a new watch and applies its updates; it
 // returns nil to be rebuilt after rebuildEvery. The copy is unusable
@@ -201,16 +211,7 @@ func (v *DoNotTextView) watch(ctx context.Context, missed <-chan struct{}) error
 			}
 			v.mu.Unlock()
 			if len(listed) > MaxListed {
-				v.log.Warn("do-not-text list: too many numbers to hold; reading it for each text", "max", MaxListed)
-				v.stop()
-				_ = w.Stop()
-				for range w.Updates() { // let nats.go's watch end now
-				}
-				select {
-				case <-ctx.Done():
-				case <-rebuild.C: // try again: numbers come off the list too
-				}
-				return nil
+				return errTooMany
 			}
 		}
 	}

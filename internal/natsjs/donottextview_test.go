@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aftercare/aftercare/internal/config"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
 )
@@ -173,11 +172,7 @@ func TestDoNotTextViewOnAClusterAnswersAsALeaderRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	open := func(url string) *natsjs.Store {
-		conn, store, err := natsjs.Open(ctx, config.NATS{URL: url, Replicas: 3, Retention: 720 * time.Hour}, t.Name(), natsjstest.Logger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(conn.Close)
+		_, store := openReplicated(ctx, t, url)
 		return store
 	}
 	// Written through one server, asked through another.
