@@ -43,6 +43,7 @@ type engineJob struct {
 // step at the same due times as the service's run, sends them, and
 // measures them as the service's are measured.
 func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out io.Writer) (delivery, error) {
+	cpuAtStart := selfCPU()
 	sys, err := harness.StartSystem(harness.Config{Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, NATSOnly: true})
 	if err != nil {
 		return delivery{}, err
@@ -97,7 +98,7 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	stop()
-	res.procs = usages(sys.Procs(), 0)
+	res.procs = usages(sys.Procs(), cpuAtStart)
 	return res, nil
 }
 

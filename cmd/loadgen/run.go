@@ -45,6 +45,7 @@ type options struct {
 	profileIntake bool
 	lead          time.Duration
 	compare       bool
+	half          bool
 	caps          bool
 }
 
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.caps, "caps", false, "plan with the frequency caps' merge on (3 a day, 21 a week: nothing held back), to measure what the merge costs")
 	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
 	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
+	fs.BoolVar(&o.half, "half", false, "with -compare: first run the bare engine at -sessions to find its capacity, then compare at half of it (the peak rate asked)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 || (o.nodes != 1 && o.nodes != 3) {
 		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1, -nodes 1 or 3")
 	}
+	o.compare = o.compare || o.half
 	o.engine = o.engine || o.compare
 	if o.lead == 0 {
 		// Every follow-up falls due after the intake (or the engine's
@@ -114,8 +117,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return sys.fairRun(ctx, o, stdout)
 	}
 
-	fmt.Fprintf(stdout, "loadgen: %d sessions, %d follow-ups due within %v (%.0f texts/s asked); fsync=%s; %d node(s); %d CPUs\n",
-		o.sessions, 3*o.sessions, o.window, float64(3*o.sessions)/o.window.Seconds(), o.fsync, o.nodes, runtime.NumCPU())
+	printLoad(stdout, o)
+	if o.half {
+		sessions, err := halfCapacity(ctx, o, filepath.Join(dir, "capacity"), stdout)
+		if err != nil {
+			return err
+		}
+		o.sessions = sessions
+		printLoad(stdout, o)
+	}
 	var floor *delivery
 	if o.engine {
 		ends := dueEnds(o, time.Now().Add(o.lead))
@@ -133,6 +143,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		floor = &d
 	}
 
+	cpuAtStart := selfCPU()
 	sys, err := startSystem(o, filepath.Join(dir, "service"))
 	if err != nil {
 		return err
@@ -162,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		profiles = sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
-	res.procs = usages(sys.Procs(), loadgenCPU(floor))
+	res.procs = usages(sys.Procs(), cpuAtStart)
 	if at, ok := <-planned; ok {
 		fmt.Fprintf(stdout, "planning    every event planned %v after the first was posted: %v %s the first due time\n",
 			at.Sub(postedAt).Round(time.Millisecond), at.Sub(firstDue).Abs().Round(time.Millisecond), map[bool]string{true: "after", false: "before"}[at.After(firstDue)])
@@ -176,6 +187,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	profiles.Wait()
 	return res.check()
+}
+
+func printLoad(out io.Writer, o options) {
+	fmt.Fprintf(out, "loadgen: %d sessions, %d follow-ups due within %v (%.0f texts/s asked on average, %.0f at the peak); fsync=%s; %d node(s); %d CPUs\n",
+		o.sessions, 3*o.sessions, o.window, float64(3*o.sessions)/o.window.Seconds(), peakRate(o.sessions, o.window), o.fsync, o.nodes, runtime.NumCPU())
+}
+
+// peakRate is the texts a second asked while all three steps' due times
+// overlap (see dueEnds): a quarter above the average over a 10 s window.
+func peakRate(sessions int, window time.Duration) float64 {
+	return 3 * float64(sessions) / (window - offsets[2] + offsets[0]).Seconds()
+}
+
+// halfCapacity runs the bare engine at o's load to find its capacity (the
+// rate it sends at when asked for more), and returns the sessions whose
+// peak rate asked is half of that: the load at which issue 19 wants the
+// service's p99 lateness under 1 s.
+func halfCapacity(ctx context.Context, o options, dir string, out io.Writer) (int, error) {
+	d, err := engineRun(ctx, o, dir, dueEnds(o, time.Now().Add(o.lead)), out)
+	if err != nil {
+		return 0, err
+	}
+	d.print(out, "capacity")
+	if err := d.check(); err != nil {
+		return 0, fmt.Errorf("bare engine: %w", err)
+	}
+	if asked := float64(3*o.sessions) / o.window.Seconds(); d.rate > 0.9*asked {
+		return 0, fmt.Errorf("the bare engine kept up with %.0f texts/s asked (it sent %.0f/s): ask for more to find its capacity", asked, d.rate)
+	}
+	sessions := int(d.rate / 2 * (o.window - offsets[2] + offsets[0]).Seconds() / 3)
+	fmt.Fprintf(out, "half        the bare engine's capacity is %.0f texts/s: next, both at %.0f texts/s at the peak\n\n", d.rate, d.rate/2)
+	return max(sessions, 1), nil
 }
 
 // planned says when the planner has no event left to plan (closed,
@@ -242,22 +285,19 @@ func awaitTexts(ctx context.Context, o options, stand *twiliotest.Server, ends [
 	return delivery{result: measure(stand.Messages(), loadBatch, ends), want: want}
 }
 
-// loadgenCPU is what this process spent on the engine's run, if any.
-func loadgenCPU(engine *delivery) time.Duration {
-	if engine == nil {
+// selfCPU is the CPU this process has spent so far.
+func selfCPU() time.Duration {
+	var self syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil {
 		return 0
 	}
-	for _, u := range engine.procs {
-		if u.name == "loadgen" {
-			return u.cpu
-		}
-	}
-	return 0
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano())
 }
 
-// usages reads each process's peak RSS and CPU, and this process's: the
-// Twilio stand-in, the posting and the measuring (and the bare engine's
-// sender) are CPU a real deployment would not spend here.
+// usages reads each process's peak RSS and CPU, and this process's CPU
+// since the run began (at since): the Twilio stand-in, the posting and
+// the measuring (and the bare engine's sender) are CPU a real deployment
+// would not spend here.
 func usages(procs []*harness.Proc, since time.Duration) []usage {
 	var us []usage
 	for _, p := range procs {
@@ -266,8 +306,7 @@ func usages(procs []*harness.Proc, since time.Duration) []usage {
 	}
 	var self syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
-		cpu := time.Duration(self.Utime.Nano() + self.Stime.Nano())
-		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: cpu - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too)"})
+		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: selfCPU() - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too)"})
 	}
 	return us
 }
