@@ -32,7 +32,7 @@ type Config struct {
 	APIKeySID    string
 	APIKeySecret string
 	BaseURL      string        // DefaultBaseURL when empty
-	Timeout      time.Duration // per request; twilio-go requests carry no context
+	Timeout      time.Duration // per request, reading the answer included
 	// Observe, if set, is told how long each call took and how it ended:
 	// "ok", "temporary" or "permanent".
 	Observe func(took time.Duration, outcome string)
@@ -72,8 +72,8 @@ func New(cfg Config) (*Sender, error) {
 }
 
 // Send creates the message. twilio-go keeps no response headers and takes no
-// context, so each call gets its own small client whose transport records the
-// HTTP status and Retry-After, and the context bounds the wait for it.
+// context, so each call gets its own small client whose transport gives the
+// request ctx and records the HTTP status and Retry-After.
 func (s *Sender) Send(ctx context.Context, m sms.Message) (string, error) {
 	start := time.Now()
 	sid, err := s.send(ctx, m)
@@ -103,7 +103,7 @@ func (s *Sender) send(ctx context.Context, m sms.Message) (string, error) {
 		params.SetStatusCallback(m.StatusCallback)
 	}
 	rec := &recorder{next: s.transport}
-	msg, err := call(ctx, func() (*openapi.ApiV2010Message, error) { return s.api(rec).CreateMessage(params) })
+	msg, err := call(ctx, s, rec, func(api *openapi.ApiService) (*openapi.ApiV2010Message, error) { return api.CreateMessage(params) })
 	switch {
 	case errors.Is(err, errAbandoned):
 		// The request may still reach Twilio: an unknown outcome, which the
@@ -126,7 +126,7 @@ func (s *Sender) Call(ctx context.Context, c sms.Call) (string, error) {
 	params.SetFrom(c.From)
 	params.SetTwiml(c.Twiml)
 	rec := &recorder{next: s.transport}
-	resp, err := call(ctx, func() (*openapi.ApiV2010Call, error) { return s.api(rec).CreateCall(params) })
+	resp, err := call(ctx, s, rec, func(api *openapi.ApiService) (*openapi.ApiV2010Call, error) { return api.CreateCall(params) })
 	switch {
 	case errors.Is(err, errAbandoned):
 		return "", &sms.TemporaryError{Err: fmt.Errorf("create call: %w", err)}
@@ -156,7 +156,9 @@ func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (
 	params.SetTo(m.To)
 	params.SetPageSize(findPageSize)
 	rec := &recorder{next: s.transport}
-	page, err := call(ctx, func() (*openapi.ListMessageResponse, error) { return s.api(rec).PageMessage(params, "", "") })
+	page, err := call(ctx, s, rec, func(api *openapi.ApiService) (*openapi.ListMessageResponse, error) {
+		return api.PageMessage(params, "", "")
+	})
 	if errors.Is(err, errAbandoned) {
 		return "", &sms.TemporaryError{Err: fmt.Errorf("list messages: %w", err)}
 	}
@@ -190,7 +192,7 @@ func (s *Sender) FindSent(ctx context.Context, m sms.Message, since time.Time) (
 // delivery is over, minutes later.
 func (s *Sender) DeleteMessage(ctx context.Context, sid string) error {
 	rec := &recorder{next: s.transport}
-	_, err := call(ctx, func() (struct{}, error) { return struct{}{}, s.api(rec).DeleteMessage(sid, nil) })
+	_, err := call(ctx, s, rec, func(api *openapi.ApiService) (struct{}, error) { return struct{}{}, api.DeleteMessage(sid, nil) })
 	var rest *twclient.TwilioRestError
 	switch {
 	case err == nil:
@@ -225,7 +227,6 @@ func (s *Sender) api(rec *recorder) *openapi.ApiService {
 		Credentials: twclient.NewCredentials(user, password),
 		HTTPClient: &http.Client{
 			Transport:     rec,
-			Timeout:       s.cfg.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
@@ -233,28 +234,28 @@ func (s *Sender) api(rec *recorder) *openapi.ApiService {
 	return openapi.NewApiServiceWithClient(c)
 }
 
-// errAbandoned is call's error when ctx ended before Twilio answered.
+// errAbandoned is call's error when ctx, or the per-request timeout, ended
+// before Twilio's answer was read.
 var errAbandoned = errors.New("gave up waiting for Twilio")
 
-// call runs a twilio-go request, which takes no context, and stops waiting
-// for it when ctx ends (the request itself runs to its HTTP timeout).
-func call[T any](ctx context.Context, request func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := request()
-		done <- result{v, err}
-	}()
-	select {
-	case <-ctx.Done():
+// call runs a twilio-go request on an API client whose transport is rec.
+// twilio-go's requests take no context, so rec gives each HTTP request ctx,
+// bounded by the configured timeout: the request ends when ctx does. (A
+// goroutine per request that stopped waiting for it instead cost a twentieth
+// of the worker's CPU, growing each new goroutine's stack to twilio-go's.)
+func call[T any](ctx context.Context, s *Sender, rec *recorder, request func(*openapi.ApiService) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	rec.ctx = ctx
+	v, err := request(s.api(rec))
+	var rest *twclient.TwilioRestError
+	if err != nil && ctx.Err() != nil && !errors.As(err, &rest) {
+		// Not Twilio's answer but our giving up on it: the request may
+		// still have reached Twilio.
 		var zero T
 		return zero, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
-	case r := <-done:
-		return r.v, r.err
 	}
+	return v, err
 }
 
 // Twilio error codes that retrying will not fix.
@@ -321,14 +322,19 @@ func (r *rebase) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.next.RoundTrip(req)
 }
 
-// recorder keeps the status and Retry-After of the one response it sees.
+// recorder gives the request it sees its context, and keeps the status
+// and Retry-After of the response.
 type recorder struct {
 	next       http.RoundTripper
+	ctx        context.Context
 	status     int
 	retryAfter time.Duration
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.ctx != nil {
+		req = req.WithContext(r.ctx)
+	}
 	res, err := r.next.RoundTrip(req)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,45 @@ func TestSendTimeoutIsTemporary(t *testing.T) {
 	}
 }
 
+// A send ends its request when its context ends, or at the sender's own
+// timeout, without waiting for Twilio's late answer; either way the
+// outcome is unknown, so the error is temporary and says it gave up.
+func TestSendGivesUpAtItsContextOrItsTimeout(t *testing.T) {
+	t.Parallel()
+	stand := twiliotest.NewServer()
+	t.Cleanup(stand.Close)
+	newSender := func(timeout time.Duration) *twilio.Sender {
+		s, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL, Timeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const answerAfter = time.Second
+	for _, tc := range []struct {
+		name    string
+		sender  *twilio.Sender
+		ctxWait time.Duration
+	}{
+		{"context", newSender(10 * time.Second), 50 * time.Millisecond},
+		{"timeout", newSender(50 * time.Millisecond), time.Minute},
+	} {
+		stand.Script(twiliotest.Reply{Delay: answerAfter})
+		ctx, cancel := context.WithTimeout(context.Background(), tc.ctxWait)
+		start := time.Now()
+		_, err := tc.sender.Send(ctx, sms.Message{To: "+447700900123", From: "+447700900100", Body: "x"})
+		took := time.Since(start)
+		cancel()
+		var temp *sms.TemporaryError
+		if !errors.As(err, &temp) || !strings.Contains(err.Error(), "gave up waiting for Twilio") {
+			t.Errorf("%s: want a TemporaryError that gave up waiting, got %v", tc.name, err)
+		}
+		if took >= answerAfter {
+			t.Errorf("%s: the send waited %v, for Twilio's answer", tc.name, took)
+		}
+	}
+}
+
 func TestWrongCredentialsArePermanent(t *testing.T) {
 	t.Parallel()
 	stand := twiliotest.NewServer()
@@ -213,4 +253,27 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 	if _, err := twilio.New(twilio.Config{BaseURL: "ftp://x"}); err == nil {
 		t.Fatal("want an error for a non-http base URL")
 	}
+}
+
+// A text's trip through twilio-go to the local stand-in, sixteen at once,
+// as a worker sends them; the stand-in's share is in the figure too:
+//
+//	go test -run XXX -bench Send -benchmem ./internal/twilio/
+func BenchmarkSend(b *testing.B) {
+	stand := twiliotest.NewServer()
+	defer stand.Close()
+	s, err := twilio.New(twilio.Config{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, BaseURL: stand.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := sms.Message{To: "+447700900123", From: "+447700900100", Body: "Harbour Clinic: Day 1: drink plenty of water today. Reply STOP to opt out"}
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Send(context.Background(), msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
