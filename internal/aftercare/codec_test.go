@@ -14,7 +14,7 @@ import (
 // filled too, so a codec that does not know it fails the comparison.
 func randomFill(t *testing.T, r *rand.Rand, v any) {
 	t.Helper()
-	strs := []string{"", "harbour", "sess-12_A", `say "hi"`, "a<b>&c", "héllo", "line\nbreak", "back\\slash", "SM0123456789abcdef"}
+	strs := []string{"", "harbour", "sess-12_A", `say "hi"`, "a<b>&c", "héllo", "José Ñúñez", "line\nbreak", "back\\slash", "SM0123456789abcdef"}
 	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -8*3600), time.FixedZone("", 59)}
 	s := reflect.ValueOf(v).Elem()
 	for i := range s.NumField() {
@@ -40,6 +40,17 @@ func randomFill(t *testing.T, r *rand.Rand, v any) {
 			f.SetInt([]int64{0, 1, 3, -1, math.MaxInt32, math.MaxInt64}[r.IntN(6)])
 		case f.Kind() == reflect.Uint64:
 			f.SetUint([]uint64{0, 1, 7, 1 << 40, math.MaxUint64}[r.IntN(5)])
+		case f.Kind() == reflect.Struct:
+			randomFill(t, r, f.Addr().Interface())
+		case f.Type() == reflect.TypeFor[[]string]():
+			var texts []string // nil, empty, or a few
+			if n := r.IntN(5); n > 0 {
+				texts = []string{}
+				for range n - 1 {
+					texts = append(texts, strs[r.IntN(len(strs))])
+				}
+			}
+			f.Set(reflect.ValueOf(texts))
 		default:
 			t.Fatalf("randomFill knows no %s field %s: teach it, and the codec", f.Kind(), s.Type().Field(i).Name)
 		}
@@ -115,9 +126,58 @@ func FuzzParseDueAsJSONDoes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) { sameAsJSON(t, data) })
 }
 
+func TestParseSessionAsJSONDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	fast := 0
+	for range 20000 {
+		var s Session
+		randomFill(t, r, &s)
+		data, err := json.Marshal(s)
+		if err != nil {
+			continue // a time JSON cannot write
+		}
+		sessionSameAsJSON(t, data)
+		if _, ok := parseSessionFast(data); ok {
+			fast++
+		}
+	}
+	end := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	record, _ := json.Marshal(Session{ClinicID: "harbour", SessionID: "appt-5521", Status: SessionActive,
+		Client: Client{Phone: "+447700900123", Name: "José", TimeZone: "Europe/London", Locale: "es"}, End: end,
+		PlanVersion: 7, RecentEvents: []string{"evt-1", "evt-2"}, UpdatedAt: end})
+	if _, ok := parseSessionFast(record); !ok || fast < 1000 {
+		t.Errorf("the fast way was taken for %d of 20000 records, and for a planner's record: %v", fast, ok)
+	}
+}
+
+// sessionSameAsJSON checks ParseSession gives what json.Unmarshal gives,
+// error or not.
+func sessionSameAsJSON(t *testing.T, data []byte) {
+	t.Helper()
+	var want Session
+	wantErr := json.Unmarshal(data, &want)
+	got, err := ParseSession(data)
+	if (err != nil) != (wantErr != nil) || (err == nil && !reflect.DeepEqual(got, want)) {
+		t.Fatalf("ParseSession(%s)\n = %+v, %v\nwant %+v, %v", data, got, err, want, wantErr)
+	}
+}
+
+func FuzzParseSessionAsJSONDoes(f *testing.F) {
+	for _, seed := range []string{
+		`{"clinic_id":"harbour","session_id":"s1","status":"completed","client":{"phone":"+447700900123","name":"José","time_zone":"Europe/London","locale":"es"},"end":"2026-12-02T09:00:00Z","plan_version":7,"recent_events":["e1","e2"],"updated_at":"2026-12-02T09:00:01Z"}`,
+		`{}`, `{"client":{}}`, `{"client":null}`, `{"client":{"name":"a"},"client":{"phone":"b"}}`, `{"recent_events":[]}`,
+		`{"recent_events":null}`, `{"recent_events":["a"],"recent_events":null}`, `{"recent_events":["a",]}`, `{"recent_events":[1]}`,
+		"{\"client\":{\"name\":\"bad\xffutf8\"}}", `{"client":{"name":"\u00e9"}}`, `{"Client":{"Name":"a"}}`, `{"plan_version":1.0}`,
+		`{"end":"2026-12-02T09:00:00+01:00"}`, `{"end":null}`, `{"status":"cancelled"} `, `{"clinic_id":"a","unknown":1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { sessionSameAsJSON(t, data) })
+}
+
 // The floor is encoding/json on the same values, in the same run:
 //
-//	go test -run XXX -bench 'Due|FollowUpRecord' -benchmem ./internal/aftercare/
+//	go test -run XXX -bench 'Due|Session|FollowUpRecord' -benchmem ./internal/aftercare/
 func BenchmarkDecodeDue(b *testing.B) {
 	job, _ := json.Marshal(DueOf(FollowUp{ClinicID: "harbour", SessionID: "appt-5521", Step: 1, PlanVersion: 1,
 		DueAt: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Status: FollowUpScheduled}, 42))
@@ -132,6 +192,28 @@ func BenchmarkDecodeDue(b *testing.B) {
 	b.Run("ParseDue", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := ParseDue(job); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeSession(b *testing.B) {
+	end := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	record, _ := json.Marshal(Session{ClinicID: "harbour", SessionID: "appt-5521", Status: SessionActive,
+		Client: Client{Phone: "+447700900123", Name: "José", TimeZone: "Europe/London", Locale: "es"}, End: end,
+		PlanVersion: 7, RecentEvents: []string{"evt-1", "evt-2"}, UpdatedAt: end})
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var s Session
+			if err := json.Unmarshal(record, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ParseSession", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ParseSession(record); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -90,7 +90,8 @@ func (s *Store) PublishEvent(ctx context.Context, clinic string, ev aftercare.Se
 
 // Session returns a session record and its revision, or aftercare.ErrNotFound.
 func (s *Store) Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
-	return getJSON[aftercare.Session](ctx, s, s.sessions, sessionKey(clinic, session))
+	// A worker reads one for every text: decoded without reflection.
+	return getDecoded(ctx, s, s.sessions, sessionKey(clinic, session), aftercare.ParseSession)
 }
 
 // SaveSession writes a session record if it is still at revision rev (0: new).
@@ -378,7 +379,18 @@ func (s *Store) ClearFailing(ctx context.Context, clinic, phone string) error {
 	return nil
 }
 
+// getJSON reads a record and decodes it with encoding/json.
 func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string) (T, uint64, error) {
+	return getDecoded(ctx, s, kv, key, func(data []byte) (T, error) {
+		var v T
+		err := json.Unmarshal(data, &v)
+		return v, err
+	})
+}
+
+// getDecoded is getJSON with a decoder of the record's own, which must
+// answer as json.Unmarshal does.
+func getDecoded[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, decode func([]byte) (T, error)) (T, uint64, error) {
 	var v T
 	value, rev, err := s.get(ctx, kv, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -387,7 +399,7 @@ func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key st
 	if err != nil {
 		return v, 0, fmt.Errorf("read %s %s: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), err)
 	}
-	if err := json.Unmarshal(value, &v); err != nil {
+	if v, err = decode(value); err != nil {
 		// json's messages name the type and at most one character of the
 		// value, never the value itself.
 		return v, 0, fmt.Errorf("decode %s %s: %w: %w", kv.Bucket(), keyForLogs(kv.Bucket(), key), ErrCorrupt, err)
