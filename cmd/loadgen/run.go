@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -82,6 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 || (o.nodes != 1 && o.nodes != 3) {
 		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1, -nodes 1 or 3")
+	}
+	if o.half && o.window < 4*time.Second {
+		// Under 4 s the three steps' due times never all overlap: no peak.
+		return errors.New("-half wants -window >= 4s")
 	}
 	o.compare = o.compare || o.half
 	o.engine = o.engine || o.compare
@@ -179,6 +184,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			at.Sub(postedAt).Round(time.Millisecond), at.Sub(firstDue).Abs().Round(time.Millisecond), map[bool]string{true: "after", false: "before"}[at.After(firstDue)])
 	}
 	res.print(stdout, "service")
+	printLogged(stdout, sys.Scheduler, sys.Worker)
+	printCounters(stdout, sys.Worker, "aftercare_followups_total", "aftercare_do_not_text_answers_total")
 	if floor != nil {
 		compare(stdout, *floor, res)
 	}
@@ -204,7 +211,12 @@ func peakRate(sessions int, window time.Duration) float64 {
 // rate it sends at when asked for more), and returns the sessions whose
 // peak rate asked is half of that: the load at which issue 19 wants the
 // service's p99 lateness under 1 s.
+//
+// The capacity is the engine's rate from the first due time to the last
+// text, which takes in the first seconds' ramp (see dueEnds), when it is
+// not yet behind: asked twice what it can do, it reads a few per cent low.
 func halfCapacity(ctx context.Context, o options, dir string, out io.Writer) (int, error) {
+	o.pprof = "" // profiles are of the runs compared
 	d, err := engineRun(ctx, o, dir, dueEnds(o, time.Now().Add(o.lead)), out)
 	if err != nil {
 		return 0, err
@@ -285,6 +297,50 @@ func awaitTexts(ctx context.Context, o options, stand *twiliotest.Server, ends [
 	return delivery{result: measure(stand.Messages(), loadBatch, ends), want: want}
 }
 
+// printLogged counts what each program logged at warn and above (the
+// level of a load run) by message: retries and the like are work a run's
+// figures would otherwise hide.
+func printLogged(out io.Writer, procs ...*harness.Proc) {
+	for _, p := range procs {
+		counts := map[string]int{}
+		for line := range strings.Lines(p.Logs()) {
+			var entry struct{ Level, Msg string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg != "" {
+				counts[entry.Level+" "+entry.Msg]++
+			}
+		}
+		if len(counts) == 0 {
+			fmt.Fprintf(out, "logged      %-11s nothing at warn or above\n", p.Name)
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(counts))
+		slices.SortStableFunc(keys, func(a, b string) int { return counts[b] - counts[a] })
+		for _, k := range keys[:min(len(keys), 5)] {
+			fmt.Fprintf(out, "logged      %-11s %6d × %s\n", p.Name, counts[k], k)
+		}
+	}
+}
+
+// printCounters prints a program's nonzero counters of the given names
+// from its /metrics: what it did with the texts, besides sending them.
+func printCounters(out io.Writer, p *harness.Proc, names ...string) {
+	res, err := http.Get("http://" + p.Addr + "/metrics")
+	if err != nil {
+		fmt.Fprintf(out, "counted     %-11s could not read its metrics: %v\n", p.Name, err)
+		return
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var counted []string
+	for line := range strings.Lines(string(body)) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if value != "0" && slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(name, n+"{") || name == n }) {
+			counted = append(counted, strings.TrimPrefix(name, "aftercare_")+" "+value)
+		}
+	}
+	fmt.Fprintf(out, "counted     %-11s %s\n", p.Name, strings.Join(counted, ", "))
+}
+
 // selfCPU is the CPU this process has spent so far.
 func selfCPU() time.Duration {
 	var self syscall.Rusage
@@ -306,7 +362,7 @@ func usages(procs []*harness.Proc, since time.Duration) []usage {
 	}
 	var self syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
-		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: selfCPU() - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too)"})
+		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: selfCPU() - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too; RSS: this process's peak so far)"})
 	}
 	return us
 }

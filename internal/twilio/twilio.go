@@ -251,9 +251,12 @@ func call[T any](ctx context.Context, s *Sender, rec *recorder, request func(*op
 	var rest *twclient.TwilioRestError
 	if err != nil && ctx.Err() != nil && !errors.As(err, &rest) {
 		// Not Twilio's answer but our giving up on it: the request may
-		// still have reached Twilio.
+		// still have reached Twilio. (A failure of its own that came as
+		// ctx ended is taken as this too: the safe side, as the next
+		// attempt looks for the text before sending.) The error says at
+		// which step; its URL can hold the client's number.
 		var zero T
-		return zero, fmt.Errorf("%w: %w", errAbandoned, ctx.Err())
+		return zero, fmt.Errorf("%w: %w (%w)", errAbandoned, ctx.Err(), masked{err})
 	}
 	return v, err
 }
