@@ -15,13 +15,19 @@ import (
 // anything else to encoding/json: the result is always what it would give.
 
 // ParseDue decodes a DueFollowUp job, as json.Unmarshal does.
-func ParseDue(data []byte) (DueFollowUp, error) {
-	if d, ok := parseDueFast(data); ok {
-		return d, nil
+func ParseDue(data []byte) (DueFollowUp, error) { return parse(data, parseDueFast) }
+
+// ParseSession decodes a Session record, as json.Unmarshal does.
+func ParseSession(data []byte) (Session, error) { return parse(data, parseSessionFast) }
+
+// parse takes the fast way when it can, and encoding/json's otherwise.
+func parse[T any](data []byte, fast func([]byte) (T, bool)) (T, error) {
+	if v, ok := fast(data); ok {
+		return v, nil
 	}
-	var d DueFollowUp
-	err := json.Unmarshal(data, &d)
-	return d, err
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
 }
 
 // parseDueFast reads a flat object of the job's own keys with plain string
@@ -47,16 +53,6 @@ func parseDueFast(data []byte) (d DueFollowUp, ok bool) {
 		return nil, false
 	})
 	return d, ok && len(rest) == 0
-}
-
-// ParseSession decodes a Session record, as json.Unmarshal does.
-func ParseSession(data []byte) (Session, error) {
-	if s, ok := parseSessionFast(data); ok {
-		return s, nil
-	}
-	var s Session
-	err := json.Unmarshal(data, &s)
-	return s, err
 }
 
 // parseSessionFast reads a session record in the form encoding/json

@@ -91,7 +91,7 @@ func TestParseDueAsJSONDoes(t *testing.T) {
 		if err != nil {
 			continue // a time JSON cannot write
 		}
-		sameAsJSON(t, data)
+		sameAsJSON(t, data, ParseDue)
 		if _, ok := parseDueFast(data); ok {
 			fast++
 		}
@@ -103,14 +103,14 @@ func TestParseDueAsJSONDoes(t *testing.T) {
 	}
 }
 
-// sameAsJSON checks ParseDue gives what json.Unmarshal gives, error or not.
-func sameAsJSON(t *testing.T, data []byte) {
+// sameAsJSON checks parse gives what json.Unmarshal gives, error or not.
+func sameAsJSON[T any](t *testing.T, data []byte, parse func([]byte) (T, error)) {
 	t.Helper()
-	var want DueFollowUp
+	var want T
 	wantErr := json.Unmarshal(data, &want)
-	got, err := ParseDue(data)
+	got, err := parse(data)
 	if (err != nil) != (wantErr != nil) || (err == nil && !reflect.DeepEqual(got, want)) {
-		t.Fatalf("ParseDue(%s)\n = %+v, %v\nwant %+v, %v", data, got, err, want, wantErr)
+		t.Fatalf("parse(%s)\n = %+v, %v\nwant %+v, %v", data, got, err, want, wantErr)
 	}
 }
 
@@ -123,7 +123,7 @@ func FuzzParseDueAsJSONDoes(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { sameAsJSON(t, data) })
+	f.Fuzz(func(t *testing.T, data []byte) { sameAsJSON(t, data, ParseDue) })
 }
 
 func TestParseSessionAsJSONDoes(t *testing.T) {
@@ -136,7 +136,7 @@ func TestParseSessionAsJSONDoes(t *testing.T) {
 		if err != nil {
 			continue // a time JSON cannot write
 		}
-		sessionSameAsJSON(t, data)
+		sameAsJSON(t, data, ParseSession)
 		if _, ok := parseSessionFast(data); ok {
 			fast++
 		}
@@ -150,18 +150,6 @@ func TestParseSessionAsJSONDoes(t *testing.T) {
 	}
 }
 
-// sessionSameAsJSON checks ParseSession gives what json.Unmarshal gives,
-// error or not.
-func sessionSameAsJSON(t *testing.T, data []byte) {
-	t.Helper()
-	var want Session
-	wantErr := json.Unmarshal(data, &want)
-	got, err := ParseSession(data)
-	if (err != nil) != (wantErr != nil) || (err == nil && !reflect.DeepEqual(got, want)) {
-		t.Fatalf("ParseSession(%s)\n = %+v, %v\nwant %+v, %v", data, got, err, want, wantErr)
-	}
-}
-
 func FuzzParseSessionAsJSONDoes(f *testing.F) {
 	for _, seed := range []string{
 		`{"clinic_id":"harbour","session_id":"s1","status":"completed","client":{"phone":"+447700900123","name":"José","time_zone":"Europe/London","locale":"es"},"end":"2026-12-02T09:00:00Z","plan_version":7,"recent_events":["e1","e2"],"updated_at":"2026-12-02T09:00:01Z"}`,
@@ -172,7 +160,7 @@ func FuzzParseSessionAsJSONDoes(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) { sessionSameAsJSON(t, data) })
+	f.Fuzz(func(t *testing.T, data []byte) { sameAsJSON(t, data, ParseSession) })
 }
 
 // The floor is encoding/json on the same values, in the same run:
