@@ -228,7 +228,7 @@ func halfCapacity(ctx context.Context, o options, dir string, out io.Writer) (in
 	if asked := float64(3*o.sessions) / o.window.Seconds(); d.rate > 0.9*asked {
 		return 0, fmt.Errorf("the bare engine kept up with %.0f texts/s asked (it sent %.0f/s): ask for more to find its capacity", asked, d.rate)
 	}
-	sessions := int(d.rate / 2 * (o.window - offsets[2] + offsets[0]).Seconds() / 3)
+	sessions := int(d.rate / 2 / peakRate(1, o.window))
 	fmt.Fprintf(out, "half        the bare engine's capacity is %.0f texts/s: next, both at %.0f texts/s at the peak\n\n", d.rate, d.rate/2)
 	return max(sessions, 1), nil
 }
@@ -343,11 +343,14 @@ func printCounters(out io.Writer, p *harness.Proc, names ...string) {
 
 // selfCPU is the CPU this process has spent so far.
 func selfCPU() time.Duration {
-	var self syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil {
-		return 0
-	}
+	self, _ := rusage()
 	return time.Duration(self.Utime.Nano() + self.Stime.Nano())
+}
+
+func rusage() (syscall.Rusage, bool) {
+	var self syscall.Rusage
+	ok := syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil
+	return self, ok
 }
 
 // usages reads each process's peak RSS and CPU, and this process's CPU
@@ -360,8 +363,7 @@ func usages(procs []*harness.Proc, since time.Duration) []usage {
 		u := p.Usage()
 		us = append(us, usage{name: p.Name, rss: u.PeakRSS, cpu: u.CPU})
 	}
-	var self syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) == nil {
+	if self, ok := rusage(); ok {
 		us = append(us, usage{name: "loadgen", rss: self.Maxrss << 10, cpu: selfCPU() - since, remark: " (the Twilio stand-in, the load; for the engine, its sender too; RSS: this process's peak so far)"})
 	}
 	return us
