@@ -185,7 +185,8 @@ func TestAckReplyStopsTheChain(t *testing.T) {
 }
 
 // The worker is stopped before the first deadline and started after it,
-// then killed between the steps: each step still fires, once.
+// then killed once step 1 has texted the backup (its call maybe not yet
+// made): each page is still made, once.
 func TestChainSurvivesWorkerRestart(t *testing.T) {
 	t.Parallel()
 	s := setupChain(t)
@@ -205,7 +206,11 @@ func TestChainSurvivesWorkerRestart(t *testing.T) {
 	s.stop(worker, syscall.SIGKILL)
 	time.Sleep(time.Until(sent.Add(7 * time.Second))) // step 2 falls due with no worker
 	s.worker()
+	// The kill may land between step 1's text and its call: the step's
+	// timer then comes back after AckWait (6 s here) and only the call is
+	// made, so wait for each page, then make sure none comes twice.
 	waitFor(t, 15*time.Second, "the clinic's email", func() bool { return len(s.mail.Mails()) >= 1 })
+	waitFor(t, 15*time.Second, "the backup's call", func() bool { return len(s.twilio.Calls()) >= 1 })
 	time.Sleep(2 * time.Second)
 	if texts, calls := s.pages(); len(texts) != 1 || len(calls) != 1 || len(s.mail.Mails()) != 1 {
 		t.Fatalf("across restarts: %d backup texts, %d calls, %d emails; want one each", len(texts), len(calls), len(s.mail.Mails()))
