@@ -47,6 +47,7 @@ type options struct {
 	lead          time.Duration
 	compare       bool
 	half          bool
+	repeat        int
 	caps          bool
 }
 
@@ -77,12 +78,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
 	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
 	fs.BoolVar(&o.half, "half", false, "with -compare: first run the bare engine at -sessions to find its capacity, then compare at half of it (the peak rate asked)")
+	fs.IntVar(&o.repeat, "repeat", 1, "with -compare: run this many engine-then-service pairs and print each pair's ratio and the medians")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.sessions < 1 || o.window < 3*time.Second || o.concurrency < 1 || (o.nodes != 1 && o.nodes != 3) {
 		return errors.New("want -sessions >= 1, -window >= 3s, -concurrency >= 1, -nodes 1 or 3")
+	}
+	if o.repeat < 1 {
+		return errors.New("want -repeat >= 1")
 	}
 	if o.half && o.window < 4*time.Second {
 		// Under 4 s the three steps' due times never all overlap: no peak.
@@ -131,27 +136,73 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.sessions = sessions
 		printLoad(stdout, o)
 	}
-	var floor *delivery
-	if o.engine {
-		ends := dueEnds(o, time.Now().Add(o.lead))
-		d, err := engineRun(ctx, o, filepath.Join(dir, "engine"), ends, stdout)
+	if !o.compare {
+		if o.engine {
+			d, err := engineDelivery(ctx, o, filepath.Join(dir, "engine"), stdout)
+			if err != nil {
+				return err
+			}
+			return writeCSV(o.csv, d.rows)
+		}
+		res, err := serviceDelivery(ctx, o, filepath.Join(dir, "service"), stdout, stderr)
 		if err != nil {
 			return err
 		}
-		d.print(stdout, "engine")
-		if err := d.check(); err != nil {
-			return fmt.Errorf("bare engine: %w", err)
+		if err := writeCSV(o.csv, res.rows); err != nil {
+			return err
 		}
-		if !o.compare {
-			return writeCSV(o.csv, d.rows)
-		}
-		floor = &d
+		return res.check()
 	}
+	var pairs [][2]delivery
+	for i := range o.repeat {
+		if o.repeat > 1 {
+			fmt.Fprintf(stdout, "\npair        %d of %d\n", i+1, o.repeat)
+		}
+		floor, err := engineDelivery(ctx, o, filepath.Join(dir, "engine"+strconv.Itoa(i)), stdout)
+		if err != nil {
+			return err
+		}
+		res, err := serviceDelivery(ctx, o, filepath.Join(dir, "service"+strconv.Itoa(i)), stdout, stderr)
+		if err != nil {
+			return err
+		}
+		compare(stdout, floor, res)
+		if err := writeCSV(o.csv, res.rows); err != nil {
+			return err
+		}
+		if err := res.check(); err != nil {
+			return err
+		}
+		pairs = append(pairs, [2]delivery{floor, res})
+	}
+	if len(pairs) > 1 {
+		printPairs(stdout, pairs)
+	}
+	return nil
+}
 
-	cpuAtStart := selfCPU()
-	sys, err := startSystem(o, filepath.Join(dir, "service"))
+// engineDelivery runs the bare engine at o's load and checks that it sent
+// each text once.
+func engineDelivery(ctx context.Context, o options, dir string, out io.Writer) (delivery, error) {
+	d, err := engineRun(ctx, o, dir, dueEnds(o, time.Now().Add(o.lead)), out)
 	if err != nil {
-		return err
+		return delivery{}, err
+	}
+	d.print(out, "engine")
+	if err := d.check(); err != nil {
+		return delivery{}, fmt.Errorf("bare engine: %w", err)
+	}
+	return d, nil
+}
+
+// serviceDelivery runs nats-server, the scheduler and the worker, posts
+// the sessions over the intake and measures the texts that come of them.
+// The caller checks the result: a lost or doubled text is an error.
+func serviceDelivery(ctx context.Context, o options, dir string, stdout, stderr io.Writer) (delivery, error) {
+	cpuAtStart := selfCPU()
+	sys, err := startSystem(o, dir)
+	if err != nil {
+		return delivery{}, err
 	}
 	defer sys.Stop()
 	fmt.Fprintf(stdout, "service     nats-server %s\n", sys.NATSVersion)
@@ -163,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	postedAt := time.Now()
 	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
 	if err != nil {
-		return err
+		return delivery{}, err
 	}
 	fmt.Fprintf(stdout, "intake      %d events in %v = %.0f events/s; ack p50 %v, p99 %v, max %v (%d at once)\n",
 		o.sessions, in.took.Round(time.Millisecond), float64(o.sessions)/in.took.Seconds(),
@@ -186,14 +237,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	res.print(stdout, "service")
 	printLogged(stdout, sys.Scheduler, sys.Worker)
 	printCounters(stdout, sys.Worker, "aftercare_followups_total", "aftercare_do_not_text_answers_total")
-	if floor != nil {
-		compare(stdout, *floor, res)
-	}
-	if err := writeCSV(o.csv, res.rows); err != nil {
-		return err
-	}
 	profiles.Wait()
-	return res.check()
+	return res, nil
+}
+
+// printPairs sums up -repeat: each pair's rates and ratio, and the
+// medians. Under sync_interval always the engine's rate alone varies by
+// half from one run to the next on this machine (docs/performance.md), so
+// one pair's ratio can mislead either way.
+func printPairs(out io.Writer, pairs [][2]delivery) {
+	fmt.Fprintf(out, "\n| pair | bare engine texts/s | service texts/s | service / engine | engine p99 late | service p99 late |\n|---|---|---|---|---|---|\n")
+	var engines, services, ratios []float64
+	for i, p := range pairs {
+		engine, service := p[0], p[1]
+		ratio := 0.0
+		if engine.rate > 0 {
+			ratio = service.rate / engine.rate
+		}
+		engines, services, ratios = append(engines, engine.rate), append(services, service.rate), append(ratios, ratio)
+		fmt.Fprintf(out, "| %d | %.0f | %.0f | %.2f | %v | %v |\n", i+1, engine.rate, service.rate, ratio, pct(engine.lateness, 0.99), pct(service.lateness, 0.99))
+	}
+	fmt.Fprintf(out, "| **median** | %.0f | %.0f | **%.2f** (of medians: %.2f) | | |\n",
+		median(engines), median(services), median(ratios), median(services)/median(engines))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func printLoad(out io.Writer, o options) {
