@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -44,10 +45,12 @@ type engineJob struct {
 // measures them as the service's are measured.
 func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out io.Writer) (delivery, error) {
 	cpuAtStart := selfCPU()
-	sys, err := harness.StartSystem(harness.Config{Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, NATSOnly: true})
+	sys, err := harness.StartSystem(harness.Config{Bin: o.bin, Dir: dir, Fsync: o.fsync, Nodes: o.nodes, NATSOnly: true, Pprof: o.pprof != ""})
 	if err != nil {
 		return delivery{}, err
 	}
+	// Only nats-server runs here; the others' profile ports are unused.
+	maps.DeleteFunc(sys.ProfAddr, func(name, _ string) bool { return name != "nats-server" })
 	defer sys.Stop()
 	nc, err := nats.Connect(sys.NATSURL)
 	if err != nil {
@@ -91,11 +94,18 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 	if err != nil {
 		return delivery{}, err
 	}
+	profiles := &sync.WaitGroup{}
 	if o.pprof != "" {
-		// This process is the engine: profile it over the window.
+		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
+			return delivery{}, err
+		}
+		// This process is the engine: profile it, and its nats-server,
+		// over the window.
 		stopProfile := profileSelf(filepath.Join(o.pprof, "engine.pprof"), time.Until(ends[0]), o.window)
 		defer stopProfile()
+		profiles = (&system{sys}).profile(o.pprof, "engine-", time.Until(ends[0]), o.window, os.Stderr)
 	}
+	defer profiles.Wait()
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	stop()
 	res.procs = usages(sys.Procs(), cpuAtStart)

@@ -209,7 +209,7 @@ func serviceDelivery(ctx context.Context, o options, dir string, stdout, stderr 
 	ends := dueEnds(o, time.Now().Add(o.lead))
 	firstDue := ends[0].Add(offsets[0])
 	if o.profileIntake {
-		sys.profile(o.pprof, 0, o.lead, stderr)
+		sys.profile(o.pprof, "", 0, o.lead, stderr)
 	}
 	postedAt := time.Now()
 	in, err := sys.intake(ctx, loadBatch, ends, o.concurrency)
@@ -226,7 +226,7 @@ func serviceDelivery(ctx context.Context, o options, dir string, stdout, stderr 
 
 	profiles := &sync.WaitGroup{}
 	if !o.profileIntake {
-		profiles = sys.profile(o.pprof, time.Until(firstDue), o.window, stderr)
+		profiles = sys.profile(o.pprof, "", time.Until(firstDue), o.window, stderr)
 	}
 	res := awaitTexts(ctx, o, sys.Twilio, ends)
 	res.procs = usages(sys.Procs(), cpuAtStart)
@@ -553,8 +553,8 @@ func followUpOffsets(o options) string {
 }
 
 // profile fetches a CPU profile of each process over the delivery window,
-// into dir (go tool pprof <file>).
-func (s *system) profile(dir string, after, window time.Duration, stderr io.Writer) *sync.WaitGroup {
+// into dir as <prefix><process>.pprof (go tool pprof <file>).
+func (s *system) profile(dir, prefix string, after, window time.Duration, stderr io.Writer) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	if dir == "" {
 		return &wg
@@ -570,7 +570,7 @@ func (s *system) profile(dir string, after, window time.Duration, stderr io.Writ
 			}
 			defer res.Body.Close()
 			data, _ := io.ReadAll(res.Body)
-			path := filepath.Join(dir, name+".pprof")
+			path := filepath.Join(dir, prefix+name+".pprof")
 			if err := os.WriteFile(path, data, 0o644); err == nil {
 				fmt.Fprintf(stderr, "loadgen: CPU profile of %s in %s\n", name, path)
 			}
