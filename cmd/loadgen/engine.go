@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +51,7 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 		return delivery{}, err
 	}
 	// Only nats-server runs here; the others' profile ports are unused.
-	maps.DeleteFunc(sys.ProfAddr, func(name, _ string) bool { return name != "nats-server" })
+	maps.DeleteFunc(sys.ProfAddr, func(name, _ string) bool { return !strings.HasPrefix(name, "nats-server") })
 	defer sys.Stop()
 	nc, err := nats.Connect(sys.NATSURL)
 	if err != nil {

@@ -101,18 +101,28 @@ func (s *System) start() error {
 		if nodes > 1 {
 			conf += fmt.Sprintf("cluster {\n  name: aftercare\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n", ports[3*i+1], strings.Join(routes, ", "))
 		}
+		if cfg.Pprof {
+			// Every node's profile: at R3 the streams' leaders are spread
+			// over them. The first is "nats-server", the others by name.
+			port, err := FreePort()
+			if err != nil {
+				return err
+			}
+			conf += fmt.Sprintf("prof_port: %d\n", port)
+			name := "nats-server"
+			if i > 0 {
+				name += "-" + n.Name
+			}
+			s.ProfAddr[name] = fmt.Sprintf("127.0.0.1:%d", port)
+		}
 		if cfg.Pprof && i == 0 {
-			profPorts := make([]int, 3)
-			for j := range profPorts {
-				var err error
-				if profPorts[j], err = FreePort(); err != nil {
+			for _, program := range []string{"scheduler", "worker"} {
+				port, err := FreePort()
+				if err != nil {
 					return err
 				}
+				s.ProfAddr[program] = fmt.Sprintf("127.0.0.1:%d", port)
 			}
-			conf += fmt.Sprintf("prof_port: %d\n", profPorts[0])
-			s.ProfAddr["nats-server"] = fmt.Sprintf("127.0.0.1:%d", profPorts[0])
-			s.ProfAddr["scheduler"] = fmt.Sprintf("127.0.0.1:%d", profPorts[1])
-			s.ProfAddr["worker"] = fmt.Sprintf("127.0.0.1:%d", profPorts[2])
 			schedProf = []string{"PPROF_ADDR=" + s.ProfAddr["scheduler"]}
 			workerProf = []string{"PPROF_ADDR=" + s.ProfAddr["worker"]}
 		}
