@@ -102,9 +102,11 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 		}
 		// This process is the engine: profile it, and its nats-server,
 		// over the window.
-		stopProfile := profileSelf(filepath.Join(o.pprof, "engine.pprof"), time.Until(ends[0]), o.window)
+		// From the first due time, as the service's profiles.
+		firstDue := ends[0].Add(offsets[0])
+		stopProfile := profileSelf(filepath.Join(o.pprof, "engine.pprof"), time.Until(firstDue), o.window)
 		defer stopProfile()
-		profiles = (&system{sys}).profile(o.pprof, "engine-", time.Until(ends[0]), o.window, os.Stderr)
+		profiles = (&system{sys}).profile(o.pprof, "engine-", time.Until(firstDue), o.window, os.Stderr)
 	}
 	defer profiles.Wait()
 	res := awaitTexts(ctx, o, sys.Twilio, ends)

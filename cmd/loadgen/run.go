@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.engine, "engine", false, "run the bare engine alone on the same settings: schedules, one pull consumer, twilio-go, ack")
 	fs.BoolVar(&o.compare, "compare", false, "run the bare engine, then the service, and print the service's figures as a ratio of the engine's")
 	fs.BoolVar(&o.half, "half", false, "with -compare: first run the bare engine at -sessions to find its capacity, then compare at half of it (the peak rate asked)")
-	fs.IntVar(&o.repeat, "repeat", 1, "with -compare: run this many engine-then-service pairs and print each pair's ratio and the medians")
+	fs.IntVar(&o.repeat, "repeat", 1, "run this many engine-then-service pairs (implies -compare) and print each pair's ratio and the medians; -csv and -pprof keep the last pair's")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up waiting for texts after this long past the window (default: 30s + 1s per 1000 texts)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Under 4 s the three steps' due times never all overlap: no peak.
 		return errors.New("-half wants -window >= 4s")
 	}
-	o.compare = o.compare || o.half
+	o.compare = o.compare || o.half || o.repeat > 1
 	o.engine = o.engine || o.compare
 	if o.lead == 0 {
 		// Every follow-up falls due after the intake (or the engine's
@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		if err := res.check(); err != nil {
-			return err
+			return fmt.Errorf("pair %d of %d: %w", i+1, o.repeat, err)
 		}
 		pairs = append(pairs, [2]delivery{floor, res})
 	}

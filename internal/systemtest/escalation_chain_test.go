@@ -1,6 +1,7 @@
 package systemtest
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -203,16 +204,36 @@ func TestChainSurvivesWorkerRestart(t *testing.T) {
 	if len(texts) != 1 {
 		t.Fatalf("%d backup texts after the restart", len(texts))
 	}
+	// Killed once the text is recorded as done: a kill between Twilio's
+	// answer and that record would send it again, which the README owns
+	// to. The call may not be made yet.
+	store, _ := s.store()
+	waitFor(t, 10*time.Second, "step 1's text recorded", func() bool {
+		list, err := store.Escalations(context.Background(), "harbour")
+		return err == nil && len(list) == 1 && stepDone(list[0], 1, "text:"+backupPhone)
+	})
+	killed := time.Now()
 	s.stop(worker, syscall.SIGKILL)
 	time.Sleep(time.Until(sent.Add(7 * time.Second))) // step 2 falls due with no worker
 	s.worker()
-	// The kill may land between step 1's text and its call: the step's
-	// timer then comes back after AckWait (6 s here) and only the call is
-	// made, so wait for each page, then make sure none comes twice.
+	// If the kill came before the call, step 1's timer comes back after
+	// AckWait (6 s here) and only the call is made. Count after that
+	// redelivery, so that a page made twice would show.
 	waitFor(t, 15*time.Second, "the clinic's email", func() bool { return len(s.mail.Mails()) >= 1 })
 	waitFor(t, 15*time.Second, "the backup's call", func() bool { return len(s.twilio.Calls()) >= 1 })
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Until(killed.Add(6*time.Second + 2*time.Second)))
 	if texts, calls := s.pages(); len(texts) != 1 || len(calls) != 1 || len(s.mail.Mails()) != 1 {
 		t.Fatalf("across restarts: %d backup texts, %d calls, %d emails; want one each", len(texts), len(calls), len(s.mail.Mails()))
 	}
+}
+
+// stepDone says whether the escalation's record has action key of the
+// chain's step done.
+func stepDone(e aftercare.Escalation, step int, key string) bool {
+	for _, r := range e.Chain.Steps {
+		if _, done := r.Done[key]; r.Step == step && done {
+			return true
+		}
+	}
+	return false
 }
