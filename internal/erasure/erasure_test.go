@@ -38,7 +38,10 @@ type bundle struct {
 func setup(t *testing.T) bundle {
 	t.Helper()
 	env := natsjstest.Start(t)
-	clock := natsjstest.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
+	// From the real hour: a client's follow-ups get real JetStream timers,
+	// due a day or more after it, which must not fire during the test (a
+	// fixed date made them fire at once once it was a day past).
+	clock := natsjstest.NewClock(time.Now().UTC().Truncate(time.Hour))
 	in := &inbox.Store{S: env.Store, Clinics: natsjstest.Clinics(t), Steps: 3}
 	audit := &staff.Audit{JS: env.Store.JetStream(), Now: clock.Now}
 	svc := &erasure.Service{Store: env.Store, Inbox: in, Audit: audit, Steps: 3, Now: clock.Now, EscalationRetention: natsjs.DefaultEscalationRetention}
