@@ -97,12 +97,8 @@ func engineRun(ctx context.Context, o options, dir string, ends []time.Time, out
 	}
 	profiles := &sync.WaitGroup{}
 	if o.pprof != "" {
-		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
-			return delivery{}, err
-		}
 		// This process is the engine: profile it, and its nats-server,
-		// over the window.
-		// From the first due time, as the service's profiles.
+		// over the window from the first due time, as the service's.
 		firstDue := ends[0].Add(offsets[0])
 		stopProfile := profileSelf(filepath.Join(o.pprof, "engine.pprof"), time.Until(firstDue), o.window)
 		defer stopProfile()

@@ -108,6 +108,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.timeout = 30*time.Second + time.Duration(3*o.sessions)*time.Millisecond
 	}
 
+	if o.pprof != "" {
+		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
+			return err
+		}
+	}
 	dir, bin, err := harness.Workspace(ctx, "loadgen", o.bin, stderr)
 	if err != nil {
 		return err
@@ -242,9 +247,9 @@ func serviceDelivery(ctx context.Context, o options, dir string, stdout, stderr 
 }
 
 // printPairs sums up -repeat: each pair's rates and ratio, and the
-// medians. Under sync_interval always the engine's rate alone varies by
-// half from one run to the next on this machine (docs/performance.md), so
-// one pair's ratio can mislead either way.
+// medians. Under sync_interval always a run's rate varies widely from one
+// run to the next on this machine (docs/performance.md), so one pair's
+// ratio can mislead either way.
 func printPairs(out io.Writer, pairs [][2]delivery) {
 	fmt.Fprintf(out, "\n| pair | bare engine texts/s | service texts/s | service / engine | engine p99 late | service p99 late |\n|---|---|---|---|---|---|\n")
 	var engines, services, ratios []float64
@@ -580,11 +585,6 @@ func (s *system) profile(dir, prefix string, after, window time.Duration, stderr
 }
 
 func startSystem(o options, dir string) (*system, error) {
-	if o.pprof != "" {
-		if err := os.MkdirAll(o.pprof, 0o755); err != nil {
-			return nil, err
-		}
-	}
 	clinics, rate, burst := loadClinic, "1000000", "100000"
 	if o.fair > 0 {
 		// Each clinic's sender at one text a second, as a US long code.

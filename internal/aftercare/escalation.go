@@ -61,6 +61,17 @@ func (c *Chain) StepRecord(n int) *ChainStepRecord {
 	return &c.Steps[len(c.Steps)-1]
 }
 
+// ActionDone says whether step n's record has the action key (as in
+// ChainStepRecord.Done) done.
+func (c Chain) ActionDone(n int, key string) bool {
+	for _, r := range c.Steps {
+		if _, done := r.Done[key]; r.Step == n && done {
+			return true
+		}
+	}
+	return false
+}
+
 // ErrUnchanged means the change was already made: repeating it is harmless.
 var ErrUnchanged = errors.New("already so")
 

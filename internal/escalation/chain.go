@@ -177,10 +177,8 @@ func (c *Chain) act(ctx context.Context, log *slog.Logger, clinic *clinics.Clini
 	if err != nil {
 		return err
 	}
-	for _, r := range e.Chain.Steps {
-		if _, done := r.Done[key]; r.Step == step && done {
-			return nil
-		}
+	if e.Chain.ActionDone(step, key) {
+		return nil
 	}
 	if e.Status != aftercare.EscalationOpen {
 		return nil // acknowledged meanwhile: page no one else

@@ -210,7 +210,7 @@ func TestChainSurvivesWorkerRestart(t *testing.T) {
 	store, _ := s.store()
 	waitFor(t, 10*time.Second, "step 1's text recorded", func() bool {
 		list, err := store.Escalations(context.Background(), "harbour")
-		return err == nil && len(list) == 1 && stepDone(list[0], 1, "text:"+backupPhone)
+		return err == nil && len(list) == 1 && list[0].Chain.ActionDone(1, "text:"+backupPhone)
 	})
 	killed := time.Now()
 	s.stop(worker, syscall.SIGKILL)
@@ -225,15 +225,4 @@ func TestChainSurvivesWorkerRestart(t *testing.T) {
 	if texts, calls := s.pages(); len(texts) != 1 || len(calls) != 1 || len(s.mail.Mails()) != 1 {
 		t.Fatalf("across restarts: %d backup texts, %d calls, %d emails; want one each", len(texts), len(calls), len(s.mail.Mails()))
 	}
-}
-
-// stepDone says whether the escalation's record has action key of the
-// chain's step done.
-func stepDone(e aftercare.Escalation, step int, key string) bool {
-	for _, r := range e.Chain.Steps {
-		if _, done := r.Done[key]; r.Step == step && done {
-			return true
-		}
-	}
-	return false
 }
