@@ -153,6 +153,28 @@ func TestReadsSeeTheirOwnWritesOnACluster(t *testing.T) {
 	if _, _, err := reads.FollowUp(ctx, "harbour", "s7", 1); !errors.Is(err, aftercare.ErrNotFound) {
 		t.Errorf("a deleted record reads as %v, want not found", err)
 	}
+
+	// A read from any replica may be behind, but not for long, and it
+	// answers with the leader's revision once caught up.
+	if _, _, err := reads.SessionFromAnyReplica(ctx, "harbour", "s1"); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("a session never written reads as %v, want not found", err)
+	}
+	rev, err := writes.SaveSession(ctx, aftercare.Session{ClinicID: "harbour", SessionID: "s1", PlanVersion: 4}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		sess, got, err := reads.SessionFromAnyReplica(ctx, "harbour", "s1")
+		if err == nil && got == rev && sess.PlanVersion == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("any replica's read: plan %d at revision %d, %v; want plan 4 at %d", sess.PlanVersion, got, err, rev)
+		}
+	}
+	if _, _, err := reads.SessionFromAnyReplica(ctx, "sol", "s1"); !errors.Is(err, aftercare.ErrNotFound) {
+		t.Errorf("another clinic's session of the same id reads as %v, want not found", err)
+	}
 }
 
 // openReplicated connects to a cluster's server at url, with every stream

@@ -94,6 +94,21 @@ func (s *Store) Session(ctx context.Context, clinic, session string) (aftercare.
 	return getDecoded(ctx, s, s.sessions, sessionKey(clinic, session), aftercare.ParseSession)
 }
 
+// SessionFromAnyReplica is Session read from whichever replica of the
+// sessions stream answers first (a direct get), not from its leader, so on
+// a cluster it may be behind: an older revision, or not found for a record
+// written moments ago. It is for a reader that can tell an answer too old
+// to use and ask Session instead, and whose decision a later write,
+// conditional on a record at the leader, confirms (package dispatch: the
+// job's plan version, the claim). At R3 it costs nats-server a fraction of
+// a leader read, which goes through the JetStream API, and it spreads the
+// reads over the replicas. On a single server it is Session.
+func (s *Store) SessionFromAnyReplica(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
+	key := sessionKey(clinic, session)
+	value, rev, err := anyReplicaGet(ctx, s.js, s.sessions, key)
+	return decoded(s.sessions, key, value, rev, err, aftercare.ParseSession)
+}
+
 // SaveSession writes a session record if it is still at revision rev (0: new).
 func (s *Store) SaveSession(ctx context.Context, rec aftercare.Session, rev uint64) (uint64, error) {
 	return saveJSON(ctx, s.sessions, sessionKey(rec.ClinicID, rec.SessionID), rec, rev)
@@ -391,8 +406,13 @@ func getJSON[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key st
 // getDecoded is getJSON with a decoder of the record's own, which must
 // answer as json.Unmarshal does.
 func getDecoded[T any](ctx context.Context, s *Store, kv jetstream.KeyValue, key string, decode func([]byte) (T, error)) (T, uint64, error) {
-	var v T
 	value, rev, err := s.get(ctx, kv, key)
+	return decoded(kv, key, value, rev, err, decode)
+}
+
+// decoded is getDecoded's answer from what a read of kv's key gave.
+func decoded[T any](kv jetstream.KeyValue, key string, value []byte, rev uint64, err error, decode func([]byte) (T, error)) (T, uint64, error) {
+	var v T
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return v, 0, aftercare.ErrNotFound
 	}
