@@ -241,7 +241,7 @@ func serviceDelivery(ctx context.Context, o options, dir string, stdout, stderr 
 	}
 	res.print(stdout, "service")
 	printLogged(stdout, sys.Scheduler, sys.Worker)
-	printCounters(stdout, sys.Worker, "aftercare_followups_total", "aftercare_do_not_text_answers_total", "aftercare_session_reads_behind_total")
+	printCounters(stdout, sys.Worker, "aftercare_followups_total", "aftercare_do_not_text_answers_total", "aftercare_session_reads_total")
 	profiles.Wait()
 	return res, nil
 }

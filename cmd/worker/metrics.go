@@ -49,9 +49,6 @@ func workerMetrics(reg *prometheus.Registry, d *dispatch.Stats, r *replies.Stats
 			metrics.One(d.DeadLettered.Load(), "dead_lettered"),
 		}
 	})
-	metrics.Counters(reg, "session_reads_behind_total", "Sessions of due follow-ups read again from their stream's leader because the replica that answered had an older plan, or none: high while a node catches up.", nil, func() []metrics.Sample {
-		return []metrics.Sample{metrics.One(d.SessionsBehind.Load())}
-	})
 	metrics.Counters(reg, "replies_total", "Clients' texts triaged, by class.", []string{"class"}, func() []metrics.Sample {
 		var out []metrics.Sample
 		for i, class := range triage.Classes() {

@@ -117,8 +117,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		[]string{"from"}, func() []metrics.Sample {
 			return []metrics.Sample{metrics.One(doNotTexts.Answered.Load(), "copy"), metrics.One(doNotTexts.Read.Load(), "read")}
 		})
+	// Sessions are read from any replica, fenced to be as fresh as a leader read.
+	sessions := natsjs.NewSessionReads(store)
+	metrics.Counters(reg, "session_reads_total", "Session reads for due follow-ups, by who answered: a replica that had reached the leader's last write (replica), or the stream's leader (leader: a single server, a replica behind, or a session not found).",
+		[]string{"from"}, func() []metrics.Sample {
+			return []metrics.Sample{metrics.One(sessions.Replica.Load(), "replica"), metrics.One(sessions.Leader.Load(), "leader")}
+		})
 	dispatcher := &dispatch.Dispatcher{
-		Store: store, DoNotTexts: doNotTexts, Clinics: directory, Sender: sender,
+		Store: store, DoNotTexts: doNotTexts, Sessions: sessions, Clinics: directory, Sender: sender,
 		Staleness: cfg.Staleness, MaxAttempts: cfg.MaxAttempts, RetryBase: cfg.RetryBaseDelay, RetryMax: cfg.RetryMaxDelay,
 		ClaimLease: cfg.AckWait, StatusCallback: statusCallback,
 		Limits:   pacer,

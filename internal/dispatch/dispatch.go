@@ -33,9 +33,6 @@ type Stats struct {
 	Skipped    atomic.Int64 // stale or opted out
 	Cancelled  atomic.Int64
 	Superseded atomic.Int64 // job from an older plan, or already done
-	// SessionsBehind counts session reads a replica answered with an older
-	// plan than the job's, or none, and the leader was asked instead.
-	SessionsBehind atomic.Int64
 	// Found counts texts an earlier attempt had sent without our knowing,
 	// found at the provider instead of being sent again.
 	Found        atomic.Int64
@@ -54,14 +51,12 @@ type Dispatcher struct {
 	DoNotTexts interface {
 		DoNotText(ctx context.Context, clinic, phone string) (string, error)
 	}
-	// Replicas, if set, reads the session of a job that knows its
-	// follow-up's record, in place of Store's SessionFromAnyReplica; for
-	// tests that play a replica behind its leader.
-	Replicas interface {
-		SessionFromAnyReplica(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error)
-	}
-	Clinics *clinics.Directory
-	Sender  sms.Sender
+	// Sessions, if set, reads sessions in place of Store, with answers as
+	// fresh as Store's: the worker's natsjs.SessionReads, which at R3 reads
+	// from any replica instead of the leader.
+	Sessions SessionReader
+	Clinics  *clinics.Directory
+	Sender   sms.Sender
 	// Staleness: a job later than this past its due time is skipped.
 	Staleness   time.Duration
 	MaxAttempts int
@@ -80,6 +75,12 @@ type Dispatcher struct {
 	Now      func() time.Time
 	Log      *slog.Logger
 	Stats    *Stats
+}
+
+// SessionReader reads a session record and its revision, or
+// aftercare.ErrNotFound.
+type SessionReader interface {
+	Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error)
 }
 
 // SkipNoConsent is the reason a follow-up of a clinic that requires consent
@@ -443,25 +444,27 @@ func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint6
 // read reads the session and the follow-up's record, or with planned, the
 // session alone and the record as its job describes it.
 func (d *Dispatcher) read(ctx context.Context, job aftercare.DueFollowUp, planned bool) (aftercare.Session, aftercare.FollowUp, uint64, error) {
-	if planned {
-		sess, err := d.sessionOfPlan(ctx, job)
-		if errors.Is(err, aftercare.ErrNotFound) {
-			return sess, aftercare.FollowUp{}, 0, jobs.GiveUp(errors.New("no session record for this follow-up"))
-		}
-		return sess, job.Planned(), job.PlannedRevision, err
-	}
 	var (
 		f       aftercare.FollowUp
 		rev     uint64
 		readErr error
 		read    = make(chan struct{})
 	)
-	// The two records are read at once: one round trip's wait, not two.
-	jobs.Go(func() {
-		defer close(read)
-		f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
-	})
-	sess, _, err := d.Store.Session(ctx, job.ClinicID, job.SessionID)
+	if planned {
+		f, rev = job.Planned(), job.PlannedRevision
+		close(read)
+	} else {
+		// The two records are read at once: one round trip's wait, not two.
+		jobs.Go(func() {
+			defer close(read)
+			f, rev, readErr = d.Store.FollowUp(ctx, job.ClinicID, job.SessionID, job.Step)
+		})
+	}
+	var sessions SessionReader = d.Store
+	if d.Sessions != nil {
+		sessions = d.Sessions
+	}
+	sess, _, err := sessions.Session(ctx, job.ClinicID, job.SessionID)
 	<-read
 	if errors.Is(err, aftercare.ErrNotFound) {
 		return sess, f, 0, jobs.GiveUp(errors.New("no session record for this follow-up"))
@@ -473,34 +476,6 @@ func (d *Dispatcher) read(ctx context.Context, job aftercare.DueFollowUp, planne
 		return sess, f, 0, jobs.GiveUp(errors.New("no follow-up record for this job"))
 	}
 	return sess, f, rev, readErr
-}
-
-// sessionOfPlan reads the session of a job that knows its follow-up's
-// record from whichever replica answers, which may be behind the leader.
-// That is safe because of what follows: the claim is a write conditional
-// on the follow-up's record at its planned revision, at the leader, and
-// everything that must stop the text marks that record (a cancellation, a
-// move, an escalation's hold, an erasure), so it makes the claim fail
-// however old the session read was, and the follow-up is read again from
-// the leader. What an old answer could still do is take the job's own plan
-// for superseded and drop its text: so an answer of an older plan than the
-// job's, or none, is asked of the leader again.
-func (d *Dispatcher) sessionOfPlan(ctx context.Context, job aftercare.DueFollowUp) (aftercare.Session, error) {
-	var replicas interface {
-		SessionFromAnyReplica(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error)
-	} = d.Store
-	if d.Replicas != nil {
-		replicas = d.Replicas
-	}
-	sess, _, err := replicas.SessionFromAnyReplica(ctx, job.ClinicID, job.SessionID)
-	if err == nil && sess.PlanVersion >= job.PlanVersion {
-		return sess, nil
-	}
-	if err == nil || errors.Is(err, aftercare.ErrNotFound) {
-		d.Stats.SessionsBehind.Add(1)
-	}
-	sess, _, err = d.Store.Session(ctx, job.ClinicID, job.SessionID)
-	return sess, err
 }
 
 // DeadLetter stores a job given up on and then marks its record dead, in

@@ -22,26 +22,19 @@ import (
 // written. A single server is always its own leader: direct gets are fine.
 func (s *Store) get(ctx context.Context, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
 	if !s.leaderReads {
-		return anyReplicaGet(ctx, s.js, kv, key)
+		value, rev, err := leanGet(ctx, s.js.Conn(), kv.Bucket(), key)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return value, rev, err
+		}
+		// A bucket made without direct gets (by hand, say): nats.go asks
+		// its leader instead.
+		e, err := kv.Get(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		return e.Value(), e.Revision(), nil
 	}
 	return leaderGet(ctx, s.js, kv.Bucket(), key)
-}
-
-// anyReplicaGet reads a key's latest value with a direct get, which
-// whichever replica of the bucket's stream answers first serves: on a
-// cluster it may be behind the leader.
-func anyReplicaGet(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, key string) ([]byte, uint64, error) {
-	value, rev, err := leanGet(ctx, js.Conn(), kv.Bucket(), key)
-	if !errors.Is(err, nats.ErrNoResponders) {
-		return value, rev, err
-	}
-	// A bucket made without direct gets (by hand, say): nats.go asks its
-	// leader instead.
-	e, err := kv.Get(ctx, key)
-	if err != nil {
-		return nil, 0, err
-	}
-	return e.Value(), e.Revision(), nil
 }
 
 // msgGetResponse is the JetStream API's answer to STREAM.MSG.GET.

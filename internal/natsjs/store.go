@@ -94,21 +94,6 @@ func (s *Store) Session(ctx context.Context, clinic, session string) (aftercare.
 	return getDecoded(ctx, s, s.sessions, sessionKey(clinic, session), aftercare.ParseSession)
 }
 
-// SessionFromAnyReplica is Session read from whichever replica of the
-// sessions stream answers first (a direct get), not from its leader, so on
-// a cluster it may be behind: an older revision, or not found for a record
-// written moments ago. It is for a reader that can tell an answer too old
-// to use and ask Session instead, and whose decision a later write,
-// conditional on a record at the leader, confirms (package dispatch: the
-// job's plan version, the claim). At R3 it costs nats-server a fraction of
-// a leader read, which goes through the JetStream API, and it spreads the
-// reads over the replicas. On a single server it is Session.
-func (s *Store) SessionFromAnyReplica(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
-	key := sessionKey(clinic, session)
-	value, rev, err := anyReplicaGet(ctx, s.js, s.sessions, key)
-	return decoded(s.sessions, key, value, rev, err, aftercare.ParseSession)
-}
-
 // SaveSession writes a session record if it is still at revision rev (0: new).
 func (s *Store) SaveSession(ctx context.Context, rec aftercare.Session, rev uint64) (uint64, error) {
 	return saveJSON(ctx, s.sessions, sessionKey(rec.ClinicID, rec.SessionID), rec, rev)

@@ -1,0 +1,241 @@
+package natsjs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+)
+
+// SessionReads reads session records for a worker from whichever replica of
+// the sessions stream answers first, each answer as fresh as a read from
+// the stream's leader made after the question was asked.
+//
+// At R3 a leader read goes through the JetStream API, which costs
+// nats-server several times what a direct get costs, and every read lands
+// on one node. But a replica may be behind its leader (one just restarted,
+// or a few ms behind under load), and a session read from it could miss a
+// cancellation, a move or an escalation's hold written a moment before. So
+// each read is a direct get for the key's last message that also says how
+// far the answering replica has got (a multi-subject direct get ends with
+// the replica's last sequence, Nats-UpTo-Sequence), and its answer is taken
+// only when that reaches a fence: the stream's last sequence as its leader
+// gives it after the question was asked. One fence serves every read asked
+// while the one before was out, so under load there is one leader request
+// a round trip, not one a text. An answer short of its fence, or none, is
+// read from the leader.
+//
+// On a single server (no leader reads) it is Store.Session.
+type SessionReads struct {
+	store *Store
+	nc    *nats.Conn
+	get   string // the direct get's subject
+	// Replica and Leader count the answers taken from a replica and the
+	// reads that went to the leader.
+	Replica, Leader atomic.Int64
+
+	mu      sync.Mutex
+	sub     *nats.Subscription
+	inbox   string // replies come to inbox.<id>
+	lastID  uint64
+	waiting map[string]chan *nats.Msg
+	fencing bool          // a fence request is out
+	next    *sessionFence // the fence that reads asked now wait for
+}
+
+// sessionFence is one fence: the stream's last sequence at its leader.
+type sessionFence struct {
+	done chan struct{}
+	last uint64
+	err  error
+}
+
+// NewSessionReads makes a session reader on the store's connection.
+func NewSessionReads(store *Store) *SessionReads {
+	return &SessionReads{store: store, nc: store.js.Conn(), get: "$JS.API.DIRECT.GET.KV_" + BucketSessions, waiting: map[string]chan *nats.Msg{}}
+}
+
+// Session is Store.Session, read from any replica with a fence.
+func (r *SessionReads) Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
+	if !r.store.leaderReads {
+		return r.store.Session(ctx, clinic, session)
+	}
+	key := sessionKey(clinic, session)
+	if !validKey(key) {
+		return r.store.Session(ctx, clinic, session) // answers the key's error
+	}
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+	fence := r.fence()
+	value, rev, upTo, err := r.replicaGet(ctx, key)
+	if err == nil {
+		select {
+		case <-fence.done:
+		case <-ctx.Done():
+			return aftercare.Session{}, 0, ctx.Err()
+		}
+		if fence.err == nil && upTo >= fence.last {
+			r.Replica.Add(1)
+			return decoded(r.store.sessions, key, value, rev, nil, aftercare.ParseSession)
+		}
+	}
+	// Not found, behind, no fence or no answer: the leader knows.
+	r.Leader.Add(1)
+	return r.store.Session(ctx, clinic, session)
+}
+
+// fence returns the fence that a read asked now waits for: one whose
+// request to the leader is sent after this call.
+func (r *SessionReads) fence() *sessionFence {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.next
+	if f == nil {
+		f = &sessionFence{done: make(chan struct{})}
+		r.next = f
+	}
+	if !r.fencing {
+		r.fencing = true
+		go r.fences()
+	}
+	return f
+}
+
+// fences asks the leader for one fence after another while reads wait.
+func (r *SessionReads) fences() {
+	for {
+		r.mu.Lock()
+		f := r.next
+		r.next = nil
+		if f == nil {
+			r.fencing = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		f.last, f.err = r.leaderLastSeq()
+		close(f.done)
+	}
+}
+
+// leaderLastSeq asks the sessions stream's leader for its last sequence.
+func (r *SessionReads) leaderLastSeq() (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaderReadAttempt)
+	defer cancel()
+	res, err := r.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO.KV_"+BucketSessions, nil)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+		State struct {
+			LastSeq uint64 `json:"last_seq"`
+		} `json:"state"`
+		Cluster *struct {
+			Leader string `json:"leader"`
+		} `json:"cluster"`
+	}
+	switch err := json.Unmarshal(res.Data, &info); {
+	case err != nil:
+		return 0, err
+	case info.Error != nil:
+		return 0, errors.New(info.Error.Description)
+	case info.Cluster != nil && info.Cluster.Leader == "":
+		// A stream with no leader has a member answer, perhaps one behind.
+		return 0, errors.New("the sessions stream has no leader")
+	}
+	return info.State.LastSeq, nil
+}
+
+// errNoAnswer is a replica's get that cannot be taken: no message, a delete
+// marker, or an answer not of the expected shape.
+var errNoAnswer = errors.New("no usable answer from a replica")
+
+// replicaGet reads key's last message from whichever replica answers, and
+// that replica's last sequence when it answered.
+func (r *SessionReads) replicaGet(ctx context.Context, key string) (value []byte, rev, upTo uint64, err error) {
+	replies, reply, err := r.await()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer r.forget(reply)
+	req := []byte(`{"multi_last":["$KV.` + BucketSessions + `.` + key + `"]}`)
+	if err := r.nc.PublishRequest(r.get, reply, req); err != nil {
+		return nil, 0, 0, err
+	}
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-replies:
+		case <-ctx.Done():
+			return nil, 0, 0, ctx.Err()
+		}
+		switch m.Header.Get("Status") {
+		case "":
+			// The key's message: a delete or purge marker is no session.
+			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+				return nil, 0, 0, errNoAnswer
+			}
+			if rev, err = strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err != nil {
+				return nil, 0, 0, errNoAnswer
+			}
+			value = m.Data
+		case "204": // the end, with how far the replica had got
+			upTo, err = strconv.ParseUint(m.Header.Get("Nats-UpTo-Sequence"), 10, 64)
+			if err != nil || value == nil {
+				return nil, 0, 0, errNoAnswer
+			}
+			return value, rev, upTo, nil
+		default: // 404 and the like
+			return nil, 0, 0, errNoAnswer
+		}
+	}
+}
+
+// await makes a reply subject for one get and the channel its answers
+// come to. One subscription serves every get, so a get costs no SUB and
+// UNSUB, which each server of the cluster would have to process.
+func (r *SessionReads) await() (<-chan *nats.Msg, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sub == nil {
+		inbox := nats.NewInbox()
+		sub, err := r.nc.Subscribe(inbox+".*", r.route)
+		if err != nil {
+			return nil, "", fmt.Errorf("subscribe to session answers: %w", err)
+		}
+		r.sub, r.inbox = sub, inbox
+	}
+	r.lastID++
+	reply := r.inbox + "." + strconv.FormatUint(r.lastID, 10)
+	ch := make(chan *nats.Msg, 2) // the message and the end
+	r.waiting[reply] = ch
+	return ch, reply, nil
+}
+
+func (r *SessionReads) route(m *nats.Msg) {
+	r.mu.Lock()
+	ch := r.waiting[m.Subject]
+	r.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- m:
+		default: // more than a get's answer: dropped, the get gives up on its shape
+		}
+	}
+}
+
+func (r *SessionReads) forget(reply string) {
+	r.mu.Lock()
+	delete(r.waiting, reply)
+	r.mu.Unlock()
+}
