@@ -73,22 +73,43 @@ func (r *SessionReads) Session(ctx context.Context, clinic, session string) (aft
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	if value, rev, ok := r.fromReplica(ctx, key); ok {
+		r.Replica.Add(1)
+		return decoded(r.store.sessions, key, value, rev, nil, aftercare.ParseSession)
+	}
+	// Not found, behind, no fence or no answer in time: the leader knows.
+	r.Leader.Add(1)
+	return r.store.Session(ctx, clinic, session)
+}
+
+// fromReplica reads key from a replica that has reached a fence, within a
+// second (leaderReadAttempt): an answer lost with a replica that stopped
+// must not take the job's whole time. The first get goes out with the
+// fence's request; when its replica had not reached the fence (it may be a
+// write or two behind under load), one more is made once the fence is
+// known, before the leader is asked.
+func (r *SessionReads) fromReplica(ctx context.Context, key string) (value []byte, rev uint64, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, leaderReadAttempt)
+	defer cancel()
 	fence := r.fence()
-	value, rev, upTo, err := r.replicaGet(ctx, key)
-	if err == nil {
+	for attempt := 0; attempt < 2; attempt++ {
+		value, rev, upTo, err := r.replicaGet(ctx, key)
+		if err != nil {
+			return nil, 0, false
+		}
 		select {
 		case <-fence.done:
 		case <-ctx.Done():
-			return aftercare.Session{}, 0, ctx.Err()
+			return nil, 0, false
 		}
-		if fence.err == nil && upTo >= fence.last {
-			r.Replica.Add(1)
-			return decoded(r.store.sessions, key, value, rev, nil, aftercare.ParseSession)
+		if fence.err != nil {
+			return nil, 0, false
+		}
+		if upTo >= fence.last {
+			return value, rev, true
 		}
 	}
-	// Not found, behind, no fence or no answer: the leader knows.
-	r.Leader.Add(1)
-	return r.store.Session(ctx, clinic, session)
+	return nil, 0, false
 }
 
 // fence returns the fence that a read asked now waits for: one whose
@@ -141,7 +162,10 @@ func (r *SessionReads) leaderLastSeq() (uint64, error) {
 			LastSeq uint64 `json:"last_seq"`
 		} `json:"state"`
 		Cluster *struct {
-			Leader string `json:"leader"`
+			Leader   string `json:"leader"`
+			Replicas []struct {
+				Name string `json:"name"`
+			} `json:"replicas"`
 		} `json:"cluster"`
 	}
 	switch err := json.Unmarshal(res.Data, &info); {
@@ -152,6 +176,16 @@ func (r *SessionReads) leaderLastSeq() (uint64, error) {
 	case info.Cluster != nil && info.Cluster.Leader == "":
 		// A stream with no leader has a member answer, perhaps one behind.
 		return 0, errors.New("the sessions stream has no leader")
+	case info.Cluster != nil:
+		// A member that is not the leader may answer too (nats-server
+		// lets a stream's preferred member answer for a moment after it
+		// is made or moved). The answering server leaves itself out of
+		// the replicas: the leader listed there means another answered.
+		for _, peer := range info.Cluster.Replicas {
+			if peer.Name == info.Cluster.Leader {
+				return 0, errors.New("a member that is not the sessions stream's leader answered")
+			}
+		}
 	}
 	return info.State.LastSeq, nil
 }

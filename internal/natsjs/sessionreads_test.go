@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -32,12 +34,14 @@ func TestSessionReadsTakeNoAnswerBehindTheLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Two replicas take turns to answer: one that has applied nothing
-	// since the first write, and the stream itself.
+	// Replicas take turns to answer: two that have applied nothing since
+	// the first write, then the stream itself. A read asks a replica twice
+	// before the leader, so reads alternate: the leader's answer, then a
+	// current replica's after a stale one.
 	stale, _ := json.Marshal(first)
-	turn := 0
+	var turn atomic.Int32
 	replicas, err := env.Conn.NC.Subscribe("test.replicas", func(m *nats.Msg) {
-		if turn++; turn%2 == 0 {
+		if turn.Add(1)%3 == 0 {
 			_ = env.Conn.NC.PublishRequest("$JS.API.DIRECT.GET.KV_"+natsjs.BucketSessions, m.Reply, m.Data)
 			return
 		}
@@ -58,12 +62,40 @@ func TestSessionReadsTakeNoAnswerBehindTheLeader(t *testing.T) {
 			t.Fatalf("read %d: plan %d %s, %v; want plan 2 cancelled", i, sess.PlanVersion, sess.Status, err)
 		}
 	}
-	if reads.Leader.Load() != 30 || reads.Replica.Load() != 30 {
-		t.Errorf("%d answers taken from a replica, %d reads sent to the leader; want the current one's 30 and the other 30",
-			reads.Replica.Load(), reads.Leader.Load())
+	if reads.Leader.Load() != 30 || reads.Replica.Load() != 30 || turn.Load() != 90 {
+		t.Errorf("%d answers taken from a replica, %d reads sent to the leader, %d replica gets; want 30, 30 and 90",
+			reads.Replica.Load(), reads.Leader.Load(), turn.Load())
 	}
 
 	if _, _, err := reads.Session(ctx, "sol", "s1"); err != aftercare.ErrNotFound {
 		t.Errorf("another clinic's session of the same id: %v, want not found", err)
+	}
+}
+
+// A replica's answer lost (the replica stopped as it was asked) costs a
+// read a second, not the job's whole time: the leader is asked then.
+func TestSessionReadsAskTheLeaderWhenNoReplicaAnswers(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	env := natsjstest.Start(t)
+	natsjs.UseLeaderReads(env.Store)
+	if _, err := env.Store.SaveSession(ctx, aftercare.Session{ClinicID: "harbour", SessionID: "s1", PlanVersion: 3}, 0); err != nil {
+		t.Fatal(err)
+	}
+	silent, err := env.Conn.NC.Subscribe("test.silent", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Unsubscribe()
+	reads := natsjs.NewSessionReads(env.Store)
+	natsjs.RouteSessionGets(reads, "test.silent")
+	start := time.Now()
+	sess, _, err := reads.Session(ctx, "harbour", "s1")
+	if err != nil || sess.PlanVersion != 3 {
+		t.Fatalf("plan %d, %v; want plan 3", sess.PlanVersion, err)
+	}
+	if took := time.Since(start); took > 5*time.Second || reads.Leader.Load() != 1 {
+		t.Errorf("took %v with %d leader reads; want the leader's answer after about a second", took, reads.Leader.Load())
 	}
 }
