@@ -65,6 +65,7 @@ func NewSessionReads(store *Store) *SessionReads {
 // Session is Store.Session, read from any replica with a fence.
 func (r *SessionReads) Session(ctx context.Context, clinic, session string) (aftercare.Session, uint64, error) {
 	if !r.store.leaderReads {
+		r.Leader.Add(1) // a single server is its own leader
 		return r.store.Session(ctx, clinic, session)
 	}
 	key := sessionKey(clinic, session)
