@@ -243,7 +243,9 @@ func (r *SessionReads) await() (<-chan *nats.Msg, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sub == nil {
-		inbox := nats.NewInbox()
+		// Under the connection's own inbox prefix: a principal may
+		// subscribe only there (natsauth).
+		inbox := r.nc.NewInbox()
 		sub, err := r.nc.Subscribe(inbox+".*", r.route)
 		if err != nil {
 			return nil, "", fmt.Errorf("subscribe to session answers: %w", err)
