@@ -116,17 +116,17 @@ func (v *DoNotTextView) read(ctx context.Context, clinic, phone string) (string,
 // Run keeps the copy current until ctx ends: it watches the bucket, and
 // starts over when the watch ends, a fence is missed, or an hour passes.
 func (v *DoNotTextView) Run(ctx context.Context) {
-	stream, err := v.store.js.Stream(ctx, "KV_"+BucketOptOuts)
+	_, err := v.store.js.Stream(ctx, "KV_"+BucketOptOuts)
 	for err != nil {
 		v.log.Warn("do-not-text list: no stream yet; reading it for each text", "err", err)
 		if sleepCtx(ctx, time.Second) != nil {
 			return
 		}
-		stream, err = v.store.js.Stream(ctx, "KV_"+BucketOptOuts)
+		_, err = v.store.js.Stream(ctx, "KV_"+BucketOptOuts)
 	}
 	missed := make(chan struct{}, 1)
 	fenced := make(chan struct{})
-	go func() { defer close(fenced); v.fence(ctx, stream, missed) }()
+	go func() { defer close(fenced); v.fence(ctx, missed) }()
 	defer func() { <-fenced }()
 	for ctx.Err() == nil {
 		err := v.watch(ctx, missed)
@@ -241,7 +241,7 @@ func (v *DoNotTextView) stop() {
 // waits a moment for more (when the round before had more than one: a
 // text alone is not held back), asks the stream's leader for its last
 // revision, and waits for the copy to hold it.
-func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, missed chan<- struct{}) {
+func (v *DoNotTextView) fence(ctx context.Context, missed chan<- struct{}) {
 	busy := false
 	for {
 		select {
@@ -260,7 +260,7 @@ func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, miss
 		v.round = &fenceRound{done: make(chan struct{})}
 		busy = round.asked > 1
 		v.mu.Unlock()
-		round.passed = v.reachLast(ctx, stream, missed)
+		round.passed = v.reachLast(ctx, missed)
 		close(round.done)
 	}
 }
@@ -268,15 +268,13 @@ func (v *DoNotTextView) fence(ctx context.Context, stream jetstream.Stream, miss
 // reachLast waits until the copy holds the bucket's last revision as its
 // stream's leader tells it now, and returns the copy's number (0: not
 // reached in time).
-func (v *DoNotTextView) reachLast(ctx context.Context, stream jetstream.Stream, missed chan<- struct{}) uint64 {
+func (v *DoNotTextView) reachLast(ctx context.Context, missed chan<- struct{}) uint64 {
 	ctx, cancel := context.WithTimeout(ctx, v.reach)
 	defer cancel()
-	info, err := stream.Info(ctx)
-	if err != nil || (info.Cluster != nil && info.Cluster.Leader == "") {
-		// A stream with no leader has a member answer, perhaps one behind.
+	last, err := leaderLastSeq(ctx, v.store.js.Conn(), "KV_"+BucketOptOuts)
+	if err != nil {
 		return 0
 	}
-	last := info.State.LastSeq
 	gaps := time.NewTimer(v.gaps)
 	defer gaps.Stop()
 	for {

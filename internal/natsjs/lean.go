@@ -44,7 +44,7 @@ func leanGet(ctx context.Context, nc *nats.Conn, bucket, key string) ([]byte, ui
 			return nil, 0, fmt.Errorf("nats: direct get: %s %s", status, res.Header.Get("Description"))
 		}
 	}
-	if op := res.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+	if deleteMarker(res.Header) {
 		return nil, 0, jetstream.ErrKeyNotFound
 	}
 	rev, err := strconv.ParseUint(res.Header.Get("Nats-Sequence"), 10, 64)

@@ -112,9 +112,60 @@ func decodeMsgGet(data []byte, bucket string) ([]byte, uint64, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s from its leader: %w", bucket, err)
 		}
-		if op := hdr.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		if deleteMarker(hdr) {
 			return nil, 0, jetstream.ErrKeyNotFound
 		}
 	}
 	return r.Message.Data, r.Message.Sequence, nil
+}
+
+// deleteMarker says whether a key-value message marks its key deleted or
+// purged: such a key has no value.
+func deleteMarker(h nats.Header) bool {
+	op := h.Get("KV-Operation")
+	return op == "DEL" || op == "PURGE"
+}
+
+// leaderLastSeq asks a stream's leader for the stream's last sequence: a
+// fence that a copy or replica must reach to be as fresh as a leader read
+// made now. Only the leader's answer will do: a stream with no leader has a
+// member answer, perhaps one behind, and a member other than the leader may
+// answer too (nats-server lets a stream's preferred member answer for a
+// moment after it is made or moved).
+func leaderLastSeq(ctx context.Context, nc *nats.Conn, stream string) (uint64, error) {
+	res, err := nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO."+stream, nil)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+		State struct {
+			LastSeq uint64 `json:"last_seq"`
+		} `json:"state"`
+		Cluster *struct {
+			Leader   string `json:"leader"`
+			Replicas []struct {
+				Name string `json:"name"`
+			} `json:"replicas"`
+		} `json:"cluster"`
+	}
+	switch err := json.Unmarshal(res.Data, &info); {
+	case err != nil:
+		return 0, err
+	case info.Error != nil:
+		return 0, errors.New(info.Error.Description)
+	case info.Cluster != nil && info.Cluster.Leader == "":
+		return 0, fmt.Errorf("stream %s has no leader", stream)
+	case info.Cluster != nil:
+		// The answering server leaves itself out of the replicas: the
+		// leader listed there means another member answered.
+		for _, peer := range info.Cluster.Replicas {
+			if peer.Name == info.Cluster.Leader {
+				return 0, fmt.Errorf("a member other than stream %s's leader answered", stream)
+			}
+		}
+	}
+	return info.State.LastSeq, nil
 }

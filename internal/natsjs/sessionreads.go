@@ -2,7 +2,6 @@ package natsjs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -142,53 +141,11 @@ func (r *SessionReads) fences() {
 			return
 		}
 		r.mu.Unlock()
-		f.last, f.err = r.leaderLastSeq()
+		ctx, cancel := context.WithTimeout(context.Background(), leaderReadAttempt)
+		f.last, f.err = leaderLastSeq(ctx, r.nc, "KV_"+BucketSessions)
+		cancel()
 		close(f.done)
 	}
-}
-
-// leaderLastSeq asks the sessions stream's leader for its last sequence.
-func (r *SessionReads) leaderLastSeq() (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), leaderReadAttempt)
-	defer cancel()
-	res, err := r.nc.RequestWithContext(ctx, "$JS.API.STREAM.INFO.KV_"+BucketSessions, nil)
-	if err != nil {
-		return 0, err
-	}
-	var info struct {
-		Error *struct {
-			Description string `json:"description"`
-		} `json:"error"`
-		State struct {
-			LastSeq uint64 `json:"last_seq"`
-		} `json:"state"`
-		Cluster *struct {
-			Leader   string `json:"leader"`
-			Replicas []struct {
-				Name string `json:"name"`
-			} `json:"replicas"`
-		} `json:"cluster"`
-	}
-	switch err := json.Unmarshal(res.Data, &info); {
-	case err != nil:
-		return 0, err
-	case info.Error != nil:
-		return 0, errors.New(info.Error.Description)
-	case info.Cluster != nil && info.Cluster.Leader == "":
-		// A stream with no leader has a member answer, perhaps one behind.
-		return 0, errors.New("the sessions stream has no leader")
-	case info.Cluster != nil:
-		// A member that is not the leader may answer too (nats-server
-		// lets a stream's preferred member answer for a moment after it
-		// is made or moved). The answering server leaves itself out of
-		// the replicas: the leader listed there means another answered.
-		for _, peer := range info.Cluster.Replicas {
-			if peer.Name == info.Cluster.Leader {
-				return 0, errors.New("a member that is not the sessions stream's leader answered")
-			}
-		}
-	}
-	return info.State.LastSeq, nil
 }
 
 // errNoAnswer is a replica's get that cannot be taken: no message, a delete
@@ -217,7 +174,7 @@ func (r *SessionReads) replicaGet(ctx context.Context, key string) (value []byte
 		switch m.Header.Get("Status") {
 		case "":
 			// The key's message: a delete or purge marker is no session.
-			if op := m.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			if deleteMarker(m.Header) {
 				return nil, 0, 0, errNoAnswer
 			}
 			if rev, err = strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64); err != nil {

@@ -161,7 +161,7 @@ func (s *Store) EachFollowUp(ctx context.Context, fn func(aftercare.FollowUp, ui
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			if op := msg.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			if deleteMarker(msg.Headers()) {
 				continue
 			}
 			meta, err := msg.Metadata()
