@@ -102,24 +102,32 @@ func untilAnswered(ctx context.Context, write func() error) error {
 	}
 }
 
-// settledLeader waits until stream has had the same leader for a second:
-// just after a stream is made, its leadership may still move.
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.Info(ctx)
+}
+
+// settledLeader waits until stream has had the same leader, and only the
+// leader has answered the fences' question, for a second: just after a
+// stream is made its leadership may still move, and its preferred member
+// may answer for a while as well.
 func settledLeader(ctx context.Context, t *testing.T, js jetstream.JetStream, stream string) {
 	t.Helper()
 	var leader string
 	var since time.Time
 	for time.Since(since) < time.Second || leader == "" {
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			t.Fatal(err)
+		if ctx.Err() != nil {
+			t.Fatalf("stream %s: no settled leader: %v", stream, ctx.Err())
 		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.Cluster == nil || info.Cluster.Leader != leader {
+		// Errors are the election this waits out: ask again.
+		info, err := streamInfo(ctx, js, stream)
+		_, fenceErr := natsjs.LeaderLastSeq(ctx, js.Conn(), stream)
+		if err != nil || fenceErr != nil || info.Cluster == nil || info.Cluster.Leader != leader {
 			leader, since = "", time.Now()
-			if info.Cluster != nil {
+			if err == nil && fenceErr == nil && info.Cluster != nil {
 				leader = info.Cluster.Leader
 			}
 		}

@@ -12,3 +12,6 @@ func UseLeaderReads(s *Store) { s.leaderReads = true }
 // RouteSessionGets sends a session reader's direct gets to subject, where a
 // test plays the stream's replicas.
 func RouteSessionGets(r *SessionReads, subject string) { r.get = subject }
+
+// LeaderLastSeq is the fences' question to a stream's leader.
+var LeaderLastSeq = leaderLastSeq

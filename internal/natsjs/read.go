@@ -141,7 +141,7 @@ func leaderLastSeq(ctx context.Context, nc *nats.Conn, stream string) (uint64, e
 		Error *struct {
 			Description string `json:"description"`
 		} `json:"error"`
-		State struct {
+		State *struct {
 			LastSeq uint64 `json:"last_seq"`
 		} `json:"state"`
 		Cluster *struct {
@@ -156,6 +156,9 @@ func leaderLastSeq(ctx context.Context, nc *nats.Conn, stream string) (uint64, e
 		return 0, err
 	case info.Error != nil:
 		return 0, errors.New(info.Error.Description)
+	case info.State == nil:
+		// A fence of 0 would pass any copy: no state, no fence.
+		return 0, fmt.Errorf("stream %s's info has no state", stream)
 	case info.Cluster != nil && info.Cluster.Leader == "":
 		return 0, fmt.Errorf("stream %s has no leader", stream)
 	case info.Cluster != nil:
