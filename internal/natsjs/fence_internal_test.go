@@ -13,8 +13,13 @@ import (
 // plainServer is a nats-server without JetStream: the test answers the
 // JetStream API itself, as a cluster's members would.
 func plainServer(t *testing.T) *nats.Conn {
+	return startServer(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+}
+
+// startServer starts an embedded nats-server for the test and connects.
+func startServer(t *testing.T, opts *server.Options) *nats.Conn {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	srv, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
