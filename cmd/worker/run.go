@@ -355,8 +355,9 @@ func senderLanes(lanes []jetstream.Consumer, cfg config.Worker, d *dispatch.Disp
 			return err
 		}
 		// A job waits for a retry's backoff, among others: its record may
-		// have been touched, so the deferred job reads it.
-		job.PlannedRevision = 0
+		// have been touched, so the deferred job reads it, and the session
+		// with it.
+		job.PlannedRevision, job.Client, job.Service = 0, nil, ""
 		// Bounded: while the stream elects a leader, handing the job back
 		// at once beats waiting out the job's deadline for a timer.
 		ctx, cancel := context.WithTimeout(ctx, deferWait)

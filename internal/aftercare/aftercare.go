@@ -190,6 +190,15 @@ type DueFollowUp struct {
 	// and judged the record Untouched; the scheduler and the worker are
 	// deployed apart, and one that knows fewer fields would judge wrongly.
 	PlannedFormat int `json:"planned_format,omitempty"`
+	// Client and Service, set with PlannedRevision, are the session's as
+	// its plan was made: the worker sends without reading the session.
+	// Whatever would stop the text changes the follow-up's record, so the
+	// claim fails and the worker reads both: a move or cancellation
+	// rewrites the plan's records, an escalation's hold cancels them, and
+	// the planner reads the session again once a plan is written, for a
+	// change that came while it wrote (see planner.recheck).
+	Client  *Client `json:"client,omitempty"`
+	Service string  `json:"service,omitempty"`
 }
 
 // FollowUpFormat names FollowUp's fields as this build knows them. Add one
@@ -210,6 +219,29 @@ func DueOf(f FollowUp, rev uint64) DueFollowUp {
 		d.PlannedRevision, d.PlannedFormat = rev, FollowUpFormat
 	}
 	return d
+}
+
+// DueWithSession is DueOf for a job that also carries what its send needs
+// from session s, when s is the active, unescalated session of f's plan
+// and f is untouched; otherwise the worker reads the session.
+func DueWithSession(f FollowUp, rev uint64, s *Session) DueFollowUp {
+	d := DueOf(f, rev)
+	if s != nil && d.PlannedRevision != 0 && s.PlanVersion == f.PlanVersion &&
+		s.Status == SessionActive && s.EscalationID == "" && s.ClinicID == f.ClinicID && s.SessionID == f.SessionID {
+		client := s.Client
+		d.Client, d.Service = &client, s.Service
+	}
+	return d
+}
+
+// PlannedSession is the session as the job's plan saw it, when the job
+// carries it (see DueWithSession) and describes its record.
+func (d DueFollowUp) PlannedSession() (Session, bool) {
+	if d.Client == nil || !d.KnowsRecord() {
+		return Session{}, false
+	}
+	return Session{ClinicID: d.ClinicID, SessionID: d.SessionID, Status: SessionActive,
+		PlanVersion: d.PlanVersion, Service: d.Service, Client: *d.Client}, true
 }
 
 // Planned is the record of an untouched follow-up as its job describes it,

@@ -30,8 +30,9 @@ func parse[T any](data []byte, fast func([]byte) (T, bool)) (T, error) {
 	return v, err
 }
 
-// parseDueFast reads a flat object of the job's own keys with plain string
-// and unsigned integer values; ok is false for anything else.
+// parseDueFast reads an object of the job's own keys with plain string and
+// unsigned integer values, and its client as parseSessionFast reads one; ok
+// is false for anything else.
 func parseDueFast(data []byte) (d DueFollowUp, ok bool) {
 	rest, ok := object(data, func(key, b []byte) ([]byte, bool) {
 		switch string(key) {
@@ -49,6 +50,13 @@ func parseDueFast(data []byte) (d DueFollowUp, ok bool) {
 			return uintValue(b, &d.PlannedRevision)
 		case "planned_format":
 			return smallIntValue(b, &d.PlannedFormat)
+		case "service":
+			return textValue(b, &d.Service)
+		case "client":
+			if d.Client == nil {
+				d.Client = &Client{}
+			}
+			return clientValue(b, d.Client)
 		}
 		return nil, false
 	})
@@ -81,24 +89,29 @@ func parseSessionFast(data []byte) (s Session, ok bool) {
 		case "recent_events":
 			return textsValue(b, &s.RecentEvents)
 		case "client":
-			// Into the same Client, as encoding/json does with a key given twice.
-			return object(b, func(key, b []byte) ([]byte, bool) {
-				switch string(key) {
-				case "phone":
-					return textValue(b, &s.Client.Phone)
-				case "name":
-					return textValue(b, &s.Client.Name)
-				case "time_zone":
-					return textValue(b, &s.Client.TimeZone)
-				case "locale":
-					return textValue(b, &s.Client.Locale)
-				}
-				return nil, false
-			})
+			return clientValue(b, &s.Client)
 		}
 		return nil, false
 	})
 	return s, ok && len(rest) == 0
+}
+
+// clientValue reads a client object into c: into the same Client, as
+// encoding/json does with a key given twice.
+func clientValue(b []byte, c *Client) ([]byte, bool) {
+	return object(b, func(key, b []byte) ([]byte, bool) {
+		switch string(key) {
+		case "phone":
+			return textValue(b, &c.Phone)
+		case "name":
+			return textValue(b, &c.Name)
+		case "time_zone":
+			return textValue(b, &c.TimeZone)
+		case "locale":
+			return textValue(b, &c.Locale)
+		}
+		return nil, false
+	})
 }
 
 // object reads an object with no spaces, handing each key to field, which

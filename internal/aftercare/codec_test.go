@@ -42,6 +42,12 @@ func randomFill(t *testing.T, r *rand.Rand, v any) {
 			f.SetUint([]uint64{0, 1, 7, 1 << 40, math.MaxUint64}[r.IntN(5)])
 		case f.Kind() == reflect.Struct:
 			randomFill(t, r, f.Addr().Interface())
+		case f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct:
+			if r.IntN(2) == 0 { // nil, or a filled struct
+				p := reflect.New(f.Type().Elem())
+				randomFill(t, r, p.Interface())
+				f.Set(p)
+			}
 		case f.Type() == reflect.TypeFor[[]string]():
 			var texts []string // nil, empty, or a few
 			if n := r.IntN(5); n > 0 {
@@ -96,10 +102,17 @@ func TestParseDueAsJSONDoes(t *testing.T) {
 			fast++
 		}
 	}
-	job, _ := json.Marshal(DueOf(FollowUp{ClinicID: "harbour", SessionID: "appt-5521", Step: 1, PlanVersion: 1,
-		DueAt: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Status: FollowUpScheduled}, 42))
-	if _, ok := parseDueFast(job); !ok || fast < 1000 {
+	f := FollowUp{ClinicID: "harbour", SessionID: "appt-5521", Step: 1, PlanVersion: 1,
+		DueAt: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Status: FollowUpScheduled}
+	sess := Session{ClinicID: "harbour", SessionID: "appt-5521", Status: SessionActive, PlanVersion: 1,
+		Service: "deep tissue", Client: Client{Phone: "+447700900123", Name: "José", TimeZone: "Europe/London", Locale: "es"}}
+	job, _ := json.Marshal(DueWithSession(f, 42, &sess))
+	got, ok := parseDueFast(job)
+	if !ok || fast < 1000 {
 		t.Errorf("the fast way was taken for %d of 20000 jobs, and for a planner's job: %v", fast, ok)
+	}
+	if s, carried := got.PlannedSession(); !carried || !reflect.DeepEqual(s.Client, sess.Client) || s.Service != sess.Service {
+		t.Errorf("the planner's job %s carries %+v, %v; want its session's client and service", job, s, carried)
 	}
 }
 
@@ -120,6 +133,8 @@ func FuzzParseDueAsJSONDoes(f *testing.F) {
 		`{}`, `{"step":01}`, `{"step":-1}`, `{"Step":2}`, `{"step":1,"step":2}`, `{"due_at":"2026-12-03T24:00:00Z"}`,
 		`{"clinic_id":"a\"b"}`, `{"step":99999999999999999999}`, `{"step":1} `, `{"step":1,}`, `{"unknown":1}`,
 		`{"due_at":null}`, `{"plan_version":18446744073709551615}`, `{"planned_format":2147483648}`,
+		`{"client":{"phone":"+447700900123","name":"Ann"},"service":"sports"}`, `{"client":null}`,
+		`{"client":{"phone":"+1"},"client":{"name":"B"}}`, `{"client":{"pin":1}}`, `{"client":{}}`,
 	} {
 		f.Add([]byte(seed))
 	}

@@ -1,6 +1,7 @@
 package aftercare
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -37,5 +38,49 @@ func TestDueOfCarriesTheRevisionOfAnUntouchedRecordOnly(t *testing.T) {
 		if job := DueOf(f, 43); job.PlannedRevision != 0 {
 			t.Errorf("%s: the job carries planned revision %d; a worker would take the record as planned", name, job.PlannedRevision)
 		}
+	}
+}
+
+func TestDueWithSessionCarriesOnlyAnActivePlansSession(t *testing.T) {
+	due := time.Date(2037, 11, 24, 10, 0, 0, 0, time.UTC)
+	planned := FollowUp{ClinicID: "harbour", SessionID: "s1", Step: 2, PlanVersion: 7, DueAt: due, Status: FollowUpScheduled}
+	active := Session{ClinicID: "harbour", SessionID: "s1", Status: SessionActive, PlanVersion: 7, Service: "sports",
+		Client: Client{Phone: "+447700900123", Name: "Ann", TimeZone: "Europe/London", Locale: "en"}}
+	job := DueWithSession(planned, 42, &active)
+	got, ok := job.PlannedSession()
+	if !ok {
+		t.Fatalf("job %+v of an active session carries no session", job)
+	}
+	active.UpdatedAt, active.End, active.RecentEvents = time.Time{}, time.Time{}, nil
+	if !reflect.DeepEqual(got, active) {
+		t.Errorf("the job's session is %+v, want %+v", got, active)
+	}
+
+	notCarried := map[string]func(*Session, *FollowUp){
+		"no session":           nil,
+		"cancelled":            func(s *Session, _ *FollowUp) { s.Status = SessionCancelled },
+		"escalated":            func(s *Session, _ *FollowUp) { s.EscalationID = "esc_SM1" },
+		"a later plan":         func(s *Session, _ *FollowUp) { s.PlanVersion = 8 },
+		"another session":      func(s *Session, _ *FollowUp) { s.SessionID = "s2" },
+		"another clinic":       func(s *Session, _ *FollowUp) { s.ClinicID = "elm" },
+		"a record tried once":  func(_ *Session, f *FollowUp) { f.Attempts = 1 },
+		"a record already set": func(_ *Session, f *FollowUp) { f.Status = FollowUpSkipped },
+	}
+	for name, change := range notCarried {
+		s, f := active, planned
+		sp := &s
+		if change == nil {
+			sp = nil
+		} else {
+			change(&s, &f)
+		}
+		if got, ok := DueWithSession(f, 42, sp).PlannedSession(); ok {
+			t.Errorf("%s: the job carries %+v; the worker would not read the session", name, got)
+		}
+	}
+	old := job
+	old.PlannedFormat = FollowUpFormat + 1
+	if _, ok := old.PlannedSession(); ok {
+		t.Error("a job of another record format carries its session: the worker would not read either record")
 	}
 }

@@ -441,9 +441,15 @@ func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint6
 	return err
 }
 
-// read reads the session and the follow-up's record, or with planned, the
-// session alone and the record as its job describes it.
+// read reads the session and the follow-up's record. With planned, it
+// takes the record as its job describes it, and the session too when the
+// job carries it: the claim, conditional on the record's revision, fails
+// if anything has changed the record since, cancellations and holds
+// included (aftercare.DueWithSession), and the job is read in full then.
 func (d *Dispatcher) read(ctx context.Context, job aftercare.DueFollowUp, planned bool) (aftercare.Session, aftercare.FollowUp, uint64, error) {
+	if sess, ok := job.PlannedSession(); ok && planned {
+		return sess, job.Planned(), job.PlannedRevision, nil
+	}
 	var (
 		f       aftercare.FollowUp
 		rev     uint64
@@ -486,7 +492,19 @@ func (d *Dispatcher) DeadLetter(ctx context.Context, msg jetstream.Msg, reason s
 		// followups.due.<clinic>.<session>.<step>: the clinic is the subject's.
 		return d.Store.DeadLetter(ctx, "followup", natsjs.UndecodableSuffix(msg.Subject(), 2), msg.Data(), reason)
 	}
-	if err := d.Store.DeadLetter(ctx, "followup", natsjs.DueSuffix(job), msg.Data(), reason); err != nil {
+	data := msg.Data()
+	if job.Client != nil || job.Service != "" {
+		// Kept without the client's details: the letter names its
+		// follow-up, and an erasure that has passed its dead letters
+		// already would not find a later one by the client's number.
+		bare := job
+		bare.Client, bare.Service = nil, ""
+		var err error
+		if data, err = json.Marshal(bare); err != nil {
+			return err
+		}
+	}
+	if err := d.Store.DeadLetter(ctx, "followup", natsjs.DueSuffix(job), data, reason); err != nil {
 		return err
 	}
 	d.Stats.DeadLettered.Add(1)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aftercare/aftercare/internal/aftercare"
 	"github.com/aftercare/aftercare/internal/dispatch"
+	"github.com/aftercare/aftercare/internal/escalation"
 	"github.com/aftercare/aftercare/internal/jobs"
 	"github.com/aftercare/aftercare/internal/natsjs"
 	"github.com/aftercare/aftercare/internal/natsjs/natsjstest"
@@ -78,10 +79,29 @@ func (b bundle) plan(t *testing.T, seq uint64, clinic string) aftercare.DueFollo
 		t.Fatal(err)
 	}
 	b.clock.Advance(f.DueAt.Sub(b.clock.Now()))
-	// The job as the planner sets it: the record as planned, at its revision.
-	job := aftercare.DueOf(f, rev)
-	if job.PlanVersion != seq || job.PlannedRevision != rev {
+	// The job the planner set: the record as planned, at its revision, and
+	// the session's client.
+	job := b.timer(t, clinic)
+	if s, ok := job.PlannedSession(); job.PlanVersion != seq || job.PlannedRevision != rev || !ok || s.Client.Phone != phone {
 		t.Fatalf("job %+v of record %+v at revision %d", job, f, rev)
+	}
+	return job
+}
+
+// timer is the job the timer of s1's step 1 holds.
+func (b bundle) timer(t *testing.T, clinic string) aftercare.DueFollowUp {
+	t.Helper()
+	stream, err := b.env.Conn.JS.Stream(context.Background(), natsjs.StreamFollowUps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := stream.GetLastMsgForSubject(context.Background(), "followups.schedule."+clinic+".s1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := aftercare.ParseDue(msg.Data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return job
 }
@@ -128,6 +148,37 @@ func TestSendsTheDayOneTip(t *testing.T) {
 	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
 	if n := len(b.twilio.Messages()); n != 1 {
 		t.Fatalf("redelivery sent again: %d messages", n)
+	}
+}
+
+// A job that carries its session is sent without reading it: here there
+// is none left to read, and the text goes all the same.
+func TestPlannedJobIsSentWithoutReadingTheSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	job := b.plan(t, 1, "harbour")
+	if err := b.env.Store.EraseKeys(context.Background(), natsjs.BucketSessions, natsjs.SessionKey("harbour", "s1")); err != nil {
+		t.Fatal(err)
+	}
+	outcome(t, b.dispatcher.Send(context.Background(), job), "ack")
+	if msgs := b.twilio.Messages(); len(msgs) != 1 || msgs[0].To != "+447700900123" {
+		t.Fatalf("messages %+v, want the day 1 tip to the job's client", msgs)
+	}
+	// A job without its session (from an older scheduler, or deferred)
+	// reads it, and there is none.
+	bare := job
+	bare.Client = nil
+	b.giveUp(t, bare, b.dispatcher.Send(context.Background(), bare))
+	// Given up, a job keeps its follow-up's name and not its client's.
+	b.giveUp(t, job, jobs.GiveUp(errors.New("given up by hand")))
+	letters := b.deadLetters(t)
+	if len(letters) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(letters))
+	}
+	for _, m := range letters {
+		if strings.Contains(string(m.Data), "+447700900123") || !strings.Contains(string(m.Data), `"session_id":"s1"`) {
+			t.Errorf("dead letter %s: want the follow-up named, the number not", m.Data)
+		}
 	}
 }
 
@@ -345,9 +396,16 @@ func TestNotSent(t *testing.T) {
 			}
 		}, "ack", aftercare.FollowUpSkipped},
 		{"session cancelled after the job fired", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
-			rec, rev, _ := b.env.Store.Session(context.Background(), "harbour", "s1")
-			rec.Status = aftercare.SessionCancelled
-			if _, err := b.env.Store.SaveSession(context.Background(), rec, rev); err != nil {
+			cancelled := aftercare.SessionEvent{EventID: "e8", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCancelled}
+			if err := b.planner.Apply(context.Background(), 2, cancelled); err != nil {
+				t.Fatal(err)
+			}
+		}, "ack", aftercare.FollowUpCancelled},
+		{"client escalated after the job fired", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.dispatcher.Clinics, Now: b.clock.Now, Log: natsjstest.Logger()}
+			reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM9", From: "+447700900123", ReceivedAt: b.clock.Now()}, SessionID: "s1"}
+			clinic, _ := b.dispatcher.Clinics.Lookup("harbour")
+			if _, _, err := raiser.Raise(context.Background(), clinic, reply, "", 3); err != nil {
 				t.Fatal(err)
 			}
 		}, "ack", aftercare.FollowUpCancelled},
@@ -357,8 +415,13 @@ func TestNotSent(t *testing.T) {
 		{"outside the send window after a backlog", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
 			b.clock.Advance(10 * time.Hour) // 20:00 London
 		}, "snooze", aftercare.FollowUpScheduled},
-		{"job from an older plan", func(t *testing.T, b bundle, job *aftercare.DueFollowUp) {
-			job.PlanVersion = 0
+		{"job from an older plan", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
+			moved := sessionEnd.Add(24 * time.Hour)
+			ev := aftercare.SessionEvent{EventID: "e7", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindRescheduled, NewSessionEnd: &moved,
+				Client: &aftercare.Client{Phone: "+447700900123"}}
+			if err := b.planner.Apply(context.Background(), 2, ev); err != nil {
+				t.Fatal(err)
+			}
 		}, "ack", aftercare.FollowUpScheduled},
 		{"another worker holds a fresh claim", func(t *testing.T, b bundle, _ *aftercare.DueFollowUp) {
 			f, rev, _ := b.env.Store.FollowUp(context.Background(), "harbour", "s1", 1)

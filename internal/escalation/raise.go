@@ -37,6 +37,15 @@ func (l *Lifecycle) Raise(ctx context.Context, clinic *clinics.Clinic, rec after
 	if rec.SessionID == "" {
 		return e, 0, nil
 	}
+	// The tips are held before the session says so, and again after. A
+	// worker sends a job that carries its session without reading the
+	// session: the hold must reach the records even if this stops between
+	// the writes, and the second pass finds a plan written meanwhile (the
+	// planner, for its part, reads the session again once it has written one).
+	reason := "client escalated to the clinic: " + e.ID
+	if cancelled, err = l.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, steps, reason, now); err != nil {
+		return e, cancelled, err
+	}
 	err = l.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
 		if s.EscalationID != "" {
 			return false
@@ -45,8 +54,8 @@ func (l *Lifecycle) Raise(ctx context.Context, clinic *clinics.Clinic, rec after
 		return true
 	})
 	if err != nil && !errors.Is(err, aftercare.ErrNotFound) {
-		return e, 0, err
+		return e, cancelled, err
 	}
-	cancelled, err = l.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, steps, "client escalated to the clinic: "+e.ID, now)
-	return e, cancelled, err
+	more, err := l.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, steps, reason, now)
+	return e, cancelled + more, err
 }

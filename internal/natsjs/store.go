@@ -262,8 +262,9 @@ func dueMsg(subject string, d aftercare.DueFollowUp) (*nats.Msg, error) {
 
 // CancelSchedules removes the pending timers of a session: of the given
 // steps, or of every step when none are given. A job that has already fired
-// is stopped by the worker's check of the session record, and so is one a
-// worker deferred, whose timer only the every-step form removes.
+// is stopped by the change to its follow-up's record that goes with this
+// (its claim fails, and the worker reads the record and session), and so
+// is one a worker deferred, whose timer only the every-step form removes.
 func (s *Store) CancelSchedules(ctx context.Context, clinic, session string, steps ...aftercare.Step) error {
 	stream, err := s.js.Stream(ctx, StreamFollowUps)
 	if err != nil {

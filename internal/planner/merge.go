@@ -91,7 +91,11 @@ func (p *Planner) merge(ctx context.Context, clinic *clinics.Clinic, rec afterca
 			} else if status == aftercare.FollowUpScheduled {
 				p.noteMerged(f) // planned just now, its timer not yet set
 			}
-			if err := p.settle(ctx, f, rev); err != nil {
+			var sess *aftercare.Session
+			if f.SessionID == rec.SessionID {
+				sess = &rec
+			}
+			if err := p.settle(ctx, f, rev, sess); err != nil {
 				return err
 			}
 		}

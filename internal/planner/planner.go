@@ -46,6 +46,11 @@ type Planner struct {
 	// Confirmations queue the text of a client's first session, for
 	// clinics with confirm_first_text; nil sends none.
 	Confirmations Confirmer
+
+	// betweenWrites, set by tests, runs once an event's session record is
+	// written and before its plan's records are: where another writer of
+	// the session can come between.
+	betweenWrites func(aftercare.Session)
 }
 
 // Confirmer queues the confirmation text of a client's first session, to
@@ -175,11 +180,23 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 		fresh := rev == 0 && !seen
 		if !seen {
 			rec = p.nextRecord(rec, clinic, seq, ev, now)
+			if rec.Status == aftercare.SessionCancelled && rev != 0 {
+				// The earlier plans' records first: a worker sends a job that
+				// carries its session without reading the session, so a
+				// planner that stopped between the two writes would leave
+				// the cancellation unseen until the event came again.
+				if err := p.withdraw(ctx, rec, "session cancelled", func(plan uint64) bool { return plan < seq }); err != nil {
+					return err
+				}
+			}
 			if _, err = p.Store.SaveSession(ctx, rec, rev); errors.Is(err, natsjs.ErrConflict) {
 				continue
 			} else if err != nil {
 				return err
 			}
+		}
+		if p.betweenWrites != nil {
+			p.betweenWrites(rec)
 		}
 		// The client's list of sessions is noted while the plan is made: the
 		// merge, which reads it, comes after both.
@@ -201,13 +218,66 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 		if err == nil {
 			err = noteErr
 		}
-		if err != nil || !p.capsOf(clinic).On() || rec.Client.Phone == "" {
+		if err == nil && p.capsOf(clinic).On() && rec.Client.Phone != "" {
+			// One plan per client: this session's steps, and the other
+			// sessions' it displaces or gives back, are settled together.
+			err = p.merge(ctx, clinic, rec)
+		}
+		if err != nil || rec.Status != aftercare.SessionActive || rec.EscalationID != "" {
 			return err
 		}
-		// One plan per client: this session's steps, and the other
-		// sessions' it displaces or gives back, are settled together.
-		return p.merge(ctx, clinic, rec)
+		return p.recheck(ctx, rec)
 	}
+}
+
+// recheck reads the session again once its plan's records and timers are
+// written. A worker sends a job that carries its session
+// (aftercare.DueWithSession) without reading the session: it trusts that
+// whatever stops a text changes the follow-up's record, which its claim is
+// conditional on. What changed the session while this plan was written may
+// have gone through the records before these were there: an escalation's
+// hold, or a later event's cancellation. It reaches them now.
+func (p *Planner) recheck(ctx context.Context, rec aftercare.Session) error {
+	cur, _, err := p.Store.Session(ctx, rec.ClinicID, rec.SessionID)
+	switch {
+	case errors.Is(err, aftercare.ErrNotFound):
+		return nil // erased meanwhile, records and timers with it
+	case err != nil:
+		return err
+	case cur.PlanVersion != rec.PlanVersion:
+		// A later event's own plan replaces these records, or its
+		// cancellation marked them before they were written.
+		if err := p.withdraw(ctx, rec, "replaced by a later event of the session", func(plan uint64) bool { return plan == rec.PlanVersion }); err != nil {
+			return err
+		}
+		return p.settleTimers(ctx, rec.ClinicID, rec.SessionID)
+	case cur.EscalationID != "":
+		return p.cancel(ctx, cur, "client escalated to the clinic: "+cur.EscalationID)
+	}
+	return nil
+}
+
+// withdraw marks cancelled, with reason, each unfinished follow-up record of
+// rec's session whose plan version ofPlan picks.
+func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason string, ofPlan func(uint64) bool) error {
+	now := p.Now()
+	for step := 1; step <= len(p.Policy.Offsets); step++ {
+		var marked bool
+		err := p.Store.UpdateFollowUp(ctx, rec.ClinicID, rec.SessionID, aftercare.Step(step), func(f *aftercare.FollowUp) bool {
+			marked = !f.Status.Final() && ofPlan(f.PlanVersion)
+			if marked {
+				f.Status, f.Reason, f.UpdatedAt = aftercare.FollowUpCancelled, reason, now
+			}
+			return marked
+		})
+		switch {
+		case err == nil && marked:
+			p.Stats.Cancelled.Add(1)
+		case err != nil && !errors.Is(err, aftercare.ErrNotFound):
+			return err
+		}
+	}
+	return nil
 }
 
 // noteClient keeps the client's list of sessions current, so that a reply
@@ -343,7 +413,7 @@ func (p *Planner) scheduleStep(ctx context.Context, clinic *clinics.Clinic, rec 
 		return err // a conflict (with fresh: a record after all) is retried with the whole event
 	}
 	if !merged || step.Skip != "" {
-		if err := p.settle(ctx, f, saved); err != nil {
+		if err := p.settle(ctx, f, saved, &rec); err != nil {
 			return err
 		}
 	}
@@ -373,17 +443,19 @@ func (p *Planner) settleTimer(ctx context.Context, clinic, session string, step 
 	if err != nil {
 		return err
 	}
-	return p.settle(ctx, f, rev)
+	return p.settle(ctx, f, rev, nil)
 }
 
-// settle is settleTimer from a record already in hand at revision rev.
-func (p *Planner) settle(ctx context.Context, f aftercare.FollowUp, rev uint64) error {
+// settle is settleTimer from a record already in hand at revision rev. With
+// sess, the record's session as just written, a job set carries what its
+// send needs from it (aftercare.DueWithSession).
+func (p *Planner) settle(ctx context.Context, f aftercare.FollowUp, rev uint64, sess *aftercare.Session) error {
 	clinic, session, step := f.ClinicID, f.SessionID, f.Step
 	for {
 		var err error
 		switch f.Status {
 		case aftercare.FollowUpScheduled:
-			err = p.Store.Schedule(ctx, aftercare.DueOf(f, rev))
+			err = p.Store.Schedule(ctx, aftercare.DueWithSession(f, rev, sess))
 		case aftercare.FollowUpSkipped, aftercare.FollowUpCancelled:
 			err = p.Store.CancelSchedules(ctx, clinic, session, step)
 		}

@@ -1,0 +1,161 @@
+package planner_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aftercare/aftercare/internal/aftercare"
+	"github.com/aftercare/aftercare/internal/escalation"
+	"github.com/aftercare/aftercare/internal/natsjs"
+	"github.com/aftercare/aftercare/internal/planner"
+)
+
+// A worker sends a job that carries its session without reading the
+// session, so whatever stops a session's tips must leave none of its
+// records scheduled, however it interleaves with the planner writing them.
+func wantNoTipLeft(t *testing.T, b bundle, session string, why string) {
+	t.Helper()
+	fs, err := b.env.Store.FollowUps(context.Background(), "harbour", session, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		if f.Status == aftercare.FollowUpScheduled {
+			t.Errorf("%s, %s: step %d of plan %d is still scheduled; its job would be sent", session, why, f.Step, f.PlanVersion)
+		}
+	}
+}
+
+// An escalation raised while a move of the session is being planned, after
+// the session's write and before the new plan's records: its passes over
+// the records find only the old plan's, so the planner, reading the session
+// again, holds the new plan's.
+func TestEscalationWhileAMoveIsPlannedLeavesNoTipToSend(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
+	clinic, _ := b.planner.Clinics.Lookup("harbour")
+	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
+	var once sync.Once
+	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
+		once.Do(func() {
+			if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err != nil {
+				t.Error(err)
+			}
+		})
+	})
+	moved := start.Add(26 * time.Hour)
+	move := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindRescheduled,
+		NewSessionEnd: &moved, Client: &aftercare.Client{Phone: "+447700900123"}}
+	if err := b.planner.Apply(ctx, 2, move); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.EscalationID == "" || rec.PlanVersion != 2 {
+		t.Fatalf("session %+v, want the move's plan, escalated", rec)
+	}
+	wantNoTipLeft(t, b, "s1", "escalated while its move was planned")
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Errorf("%d timers left, want none", n)
+	}
+}
+
+// A session's cancellation applied while its first event is being planned,
+// after the session's write and before the plan's records: it finds no
+// records to mark, so the first event's planner, reading the session again,
+// withdraws what it wrote.
+func TestCancellationWhileAPlanIsWrittenLeavesNoTipToSend(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var done atomic.Bool // the cancellation's own apply passes here too
+	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
+		if done.Swap(true) {
+			return
+		}
+		cancel := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCancelled}
+		if err := b.planner.Apply(ctx, 2, cancel); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.Status != aftercare.SessionCancelled || rec.PlanVersion != 2 {
+		t.Fatalf("session %+v, want the cancellation's", rec)
+	}
+	wantNoTipLeft(t, b, "s1", "cancelled while its plan was written")
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Errorf("%d timers left, want none", n)
+	}
+}
+
+// A planner that stops after a cancellation's first writes: the records
+// say cancelled before the session does, so no job of the old plan goes
+// while the event waits to come again. The sessions' stream, sealed, stands
+// in for the stop: the session's write fails.
+func TestCancellationReachesTheRecordsBeforeTheSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	b.sealSessions(t)
+	cancel := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCancelled}
+	if err := b.planner.Apply(ctx, 2, cancel); err == nil {
+		t.Fatal("the cancellation was applied to a sealed sessions stream")
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.Status != aftercare.SessionActive {
+		t.Fatalf("session %s, want it still active: the stop came before its write", rec.Status)
+	}
+	for _, f := range b.followUps(t) {
+		if f.Status != aftercare.FollowUpCancelled || f.PlanVersion != 1 {
+			t.Errorf("step %d: %s on plan %d, want plan 1's cancelled", f.Step, f.Status, f.PlanVersion)
+		}
+	}
+}
+
+// An escalation that stops after its first writes: the hold is on the
+// records before the session says so.
+func TestEscalationReachesTheRecordsBeforeTheSession(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	b.sealSessions(t)
+	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
+	clinic, _ := b.planner.Clinics.Lookup("harbour")
+	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
+	if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err == nil {
+		t.Fatal("the hold was written to a sealed sessions stream")
+	}
+	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.EscalationID != "" {
+		t.Fatalf("session held by %s, want not yet: the stop came before its write", rec.EscalationID)
+	}
+	wantNoTipLeft(t, b, "s1", "escalation stopped half-way")
+}
+
+// sealSessions makes the sessions' stream refuse writes, as a program
+// stopped before its next write would leave it.
+func (b bundle) sealSessions(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := b.env.Conn.JS.Stream(ctx, "KV_"+natsjs.BucketSessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := stream.CachedInfo().Config
+	cfg.Sealed = true
+	if _, err := b.env.Conn.JS.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
