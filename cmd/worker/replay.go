@@ -103,7 +103,8 @@ func replayOne(ctx context.Context, store *natsjs.Store, kind string, dl natsjs.
 	}
 	// DueAt stays: the worker's staleness check decides whether it is
 	// still worth sending, so a day-old tip is skipped, not sent late. The
-	// record was written just now: the job reads it.
-	job.PlannedRevision = 0
+	// record was written just now: the job reads it, and the session (a
+	// letter stored before they were left out may carry its client).
+	job.PlannedRevision, job.Client, job.Service = 0, nil, ""
 	return store.FireNow(ctx, job)
 }

@@ -193,10 +193,12 @@ type DueFollowUp struct {
 	// Client and Service, set with PlannedRevision, are the session's as
 	// its plan was made: the worker sends without reading the session.
 	// Whatever would stop the text changes the follow-up's record, so the
-	// claim fails and the worker reads both: a move or cancellation
-	// rewrites the plan's records, an escalation's hold cancels them, and
-	// the planner reads the session again once a plan is written, for a
-	// change that came while it wrote (see planner.recheck).
+	// claim fails and the worker reads both: a later event of the session
+	// (a move, a cancellation, new client details) marks the earlier
+	// plans' records before it writes the session, an escalation's hold
+	// cancels them before and after, and the planner reads the session
+	// again once a plan is written, for a change that came while it wrote
+	// (planner.recheck).
 	Client  *Client `json:"client,omitempty"`
 	Service string  `json:"service,omitempty"`
 }
@@ -223,7 +225,10 @@ func DueOf(f FollowUp, rev uint64) DueFollowUp {
 
 // DueWithSession is DueOf for a job that also carries what its send needs
 // from session s, when s is the active, unescalated session of f's plan
-// and f is untouched; otherwise the worker reads the session.
+// and f is untouched; otherwise the worker reads the session. A field
+// added to Session that should stop a text must be checked here, and
+// whatever sets it must change the follow-ups' records as the planner and
+// an escalation do.
 func DueWithSession(f FollowUp, rev uint64, s *Session) DueFollowUp {
 	d := DueOf(f, rev)
 	if s != nil && d.PlannedRevision != 0 && s.PlanVersion == f.PlanVersion &&

@@ -1,7 +1,9 @@
 // Package dispatch sends due follow-ups: it checks that the follow-up is still
-// wanted (session not cancelled or moved, client not opted out, not stale,
-// inside the send window), claims it so a redelivered job cannot send twice,
-// sends the day's tip, and records the outcome.
+// wanted (session not cancelled, moved or held, client not opted out, not
+// stale, inside the send window), claims it so a redelivered job cannot send
+// twice, sends the day's tip, and records the outcome. Most jobs carry their
+// record and session as planned; the claim, conditional on the record's
+// revision, is what finds either changed (see aftercare.DueWithSession).
 package dispatch
 
 import (
@@ -447,8 +449,10 @@ func (d *Dispatcher) finish(ctx context.Context, f aftercare.FollowUp, rev uint6
 // if anything has changed the record since, cancellations and holds
 // included (aftercare.DueWithSession), and the job is read in full then.
 func (d *Dispatcher) read(ctx context.Context, job aftercare.DueFollowUp, planned bool) (aftercare.Session, aftercare.FollowUp, uint64, error) {
-	if sess, ok := job.PlannedSession(); ok && planned {
-		return sess, job.Planned(), job.PlannedRevision, nil
+	if planned {
+		if sess, ok := job.PlannedSession(); ok {
+			return sess, job.Planned(), job.PlannedRevision, nil
+		}
 	}
 	var (
 		f       aftercare.FollowUp

@@ -561,6 +561,11 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 			return res, err
 		}
 	}
+	// A job carries its client's number: one of a session that names the
+	// client no longer (the number changed since) still has the old one.
+	if _, err := st.EraseMessages(ctx, natsjs.StreamFollowUps, "followups.*."+clinic+".>", match); err != nil {
+		return res, err
+	}
 	res.Erased.Sessions = len(x.Sessions)
 	n, err := st.EraseMessages(ctx, natsjs.StreamSessions, "sessions."+clinic+".>", match)
 	if err != nil {

@@ -169,6 +169,13 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 	b.client(t, "harbour", client, "s1", "SM01")
 	b.client(t, "harbour", neighbour, "s2", "SM02")
 	b.client(t, "sol", client, "s3", "SM03")
+	// A job of a session that names the client no longer (the number
+	// changed since) still carries the number it was planned with.
+	job := aftercare.DueFollowUp{ClinicID: "harbour", SessionID: "s9", Step: 1, PlanVersion: 1, DueAt: b.now,
+		PlannedRevision: 1, PlannedFormat: aftercare.FollowUpFormat, Client: &aftercare.Client{Phone: client}}
+	if err := b.env.Store.FireNow(ctx, job); err != nil {
+		t.Fatal(err)
+	}
 	before, err := b.svc.Export(ctx, "harbour", neighbour)
 	if err != nil {
 		t.Fatal(err)

@@ -200,19 +200,23 @@ func (s *Store) UpdateSession(ctx context.Context, clinic, session string, chang
 }
 
 // CancelFollowUps removes a session's timers and marks each unfinished
-// follow-up of steps 1..steps cancelled with the reason. It returns how many
-// it marked; running it again marks none.
+// follow-up of steps 1..steps cancelled with the reason, and of any later
+// step that has a record: a plan made by a scheduler configured with more
+// steps than this program is held all the same. It returns how many it
+// marked; running it again marks none.
 func (s *Store) CancelFollowUps(ctx context.Context, clinic, session string, steps int, reason string, now time.Time) (int, error) {
 	if err := s.CancelSchedules(ctx, clinic, session); err != nil {
 		return 0, err
 	}
 	n := 0
-	for step := 1; step <= steps; step++ {
+	for step, found := 1, true; step <= steps || found; step++ {
+		found = false
 		for {
 			f, rev, err := s.FollowUp(ctx, clinic, session, aftercare.Step(step))
 			if errors.Is(err, aftercare.ErrNotFound) {
 				break
 			}
+			found = true
 			if err != nil {
 				return n, err
 			}

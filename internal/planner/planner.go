@@ -162,7 +162,10 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 		seen := slices.Contains(rec.RecentEvents, ev.EventID)
 		if seen && rec.PlanVersion != seq {
 			p.Stats.Duplicates.Add(1)
-			return nil
+			// A later event's plan has replaced this one's. Had this event
+			// stopped after writing its records and before reading the
+			// session again (recheck), they would still stand.
+			return p.withdrawPlan(ctx, rec, seq, now)
 		}
 		if rec.PlanVersion > seq {
 			// A later event already decided the plan; remember this one, and
@@ -180,12 +183,18 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 		fresh := rev == 0 && !seen
 		if !seen {
 			rec = p.nextRecord(rec, clinic, seq, ev, now)
-			if rec.Status == aftercare.SessionCancelled && rev != 0 {
+			if rev != 0 {
 				// The earlier plans' records first: a worker sends a job that
 				// carries its session without reading the session, so a
-				// planner that stopped between the two writes would leave
-				// the cancellation unseen until the event came again.
-				if err := p.withdraw(ctx, rec, "session cancelled", func(plan uint64) bool { return plan < seq }); err != nil {
+				// planner stopped between the writes, or failing on one step,
+				// would leave a cancelled or moved session's old jobs (and
+				// their client's old number) to be sent until the event came
+				// again.
+				reason := "replaced by a later event of the session"
+				if rec.Status == aftercare.SessionCancelled {
+					reason = "session cancelled"
+				}
+				if err := p.withdraw(ctx, rec, reason, now, func(plan uint64) bool { return plan < seq }); err != nil {
 					return err
 				}
 			}
@@ -226,7 +235,7 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 		if err != nil || rec.Status != aftercare.SessionActive || rec.EscalationID != "" {
 			return err
 		}
-		return p.recheck(ctx, rec)
+		return p.recheck(ctx, rec, ev.EventID, now)
 	}
 }
 
@@ -237,31 +246,41 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 // conditional on. What changed the session while this plan was written may
 // have gone through the records before these were there: an escalation's
 // hold, or a later event's cancellation. It reaches them now.
-func (p *Planner) recheck(ctx context.Context, rec aftercare.Session) error {
+func (p *Planner) recheck(ctx context.Context, rec aftercare.Session, eventID string, now time.Time) error {
 	cur, _, err := p.Store.Session(ctx, rec.ClinicID, rec.SessionID)
 	switch {
 	case errors.Is(err, aftercare.ErrNotFound):
-		return nil // erased meanwhile, records and timers with it
+		// The client's erasure removed the session after this event wrote
+		// it, and perhaps before its records and timers, which carry the
+		// client's number: undone as for an event of a client being erased.
+		return p.Store.EraseClientSession(ctx, rec.ClinicID, rec.SessionID, rec.Client.Phone, rec.PlanVersion, eventID, true)
 	case err != nil:
 		return err
 	case cur.PlanVersion != rec.PlanVersion:
-		// A later event's own plan replaces these records, or its
-		// cancellation marked them before they were written.
-		if err := p.withdraw(ctx, rec, "replaced by a later event of the session", func(plan uint64) bool { return plan == rec.PlanVersion }); err != nil {
-			return err
-		}
-		return p.settleTimers(ctx, rec.ClinicID, rec.SessionID)
+		// A later event came while these records were written; its own
+		// passes over the records (a cancellation's) may have missed them.
+		return p.withdrawPlan(ctx, rec, rec.PlanVersion, now)
 	case cur.EscalationID != "":
 		return p.cancel(ctx, cur, "client escalated to the clinic: "+cur.EscalationID)
 	}
 	return nil
 }
 
+// withdrawPlan withdraws the records of plan version plan, which a later
+// event's has replaced, and sets the session's timers to match its records.
+func (p *Planner) withdrawPlan(ctx context.Context, rec aftercare.Session, plan uint64, now time.Time) error {
+	if err := p.withdraw(ctx, rec, "replaced by a later event of the session", now, func(v uint64) bool { return v == plan }); err != nil {
+		return err
+	}
+	return p.settleTimers(ctx, rec.ClinicID, rec.SessionID)
+}
+
 // withdraw marks cancelled, with reason, each unfinished follow-up record of
-// rec's session whose plan version ofPlan picks.
-func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason string, ofPlan func(uint64) bool) error {
-	now := p.Now()
-	for step := 1; step <= len(p.Policy.Offsets); step++ {
+// rec's session whose plan version ofPlan picks: of the policy's steps, and
+// of any later step that has a record (a plan made with more steps).
+func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason string, now time.Time, ofPlan func(uint64) bool) error {
+	for step, found := 1, true; step <= len(p.Policy.Offsets) || found; step++ {
+		found = true
 		var marked bool
 		err := p.Store.UpdateFollowUp(ctx, rec.ClinicID, rec.SessionID, aftercare.Step(step), func(f *aftercare.FollowUp) bool {
 			marked = !f.Status.Final() && ofPlan(f.PlanVersion)
@@ -271,10 +290,12 @@ func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason st
 			return marked
 		})
 		switch {
-		case err == nil && marked:
-			p.Stats.Cancelled.Add(1)
-		case err != nil && !errors.Is(err, aftercare.ErrNotFound):
+		case errors.Is(err, aftercare.ErrNotFound):
+			found = false
+		case err != nil:
 			return err
+		case marked:
+			p.Stats.Cancelled.Add(1)
 		}
 	}
 	return nil

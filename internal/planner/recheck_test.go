@@ -96,30 +96,113 @@ func TestCancellationWhileAPlanIsWrittenLeavesNoTipToSend(t *testing.T) {
 	}
 }
 
-// A planner that stops after a cancellation's first writes: the records
-// say cancelled before the session does, so no job of the old plan goes
-// while the event waits to come again. The sessions' stream, sealed, stands
-// in for the stop: the session's write fails.
-func TestCancellationReachesTheRecordsBeforeTheSession(t *testing.T) {
+// A planner that stops after a later event's first writes: the earlier
+// plan's records say withdrawn before the session says anything, so no job
+// of the old plan goes (to the old number, for new client details) while
+// the event waits to come again. The sessions' stream, sealed, stands in
+// for the stop: the session's write fails.
+func TestLaterEventReachesTheRecordsBeforeTheSession(t *testing.T) {
+	t.Parallel()
+	moved := start.Add(26 * time.Hour)
+	for name, ev := range map[string]aftercare.SessionEvent{
+		"cancelled": {Kind: aftercare.KindCancelled},
+		"moved":     {Kind: aftercare.KindRescheduled, NewSessionEnd: &moved, Client: &aftercare.Client{Phone: "+447700900123"}},
+		"new number": {Kind: aftercare.KindCompleted, SessionEnd: ptr(start.Add(time.Hour)),
+			Client: &aftercare.Client{Phone: "+447700900999", TimeZone: "Europe/London"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			b.sealSessions(t)
+			ev.EventID, ev.ClinicID, ev.SessionID = "e2", "harbour", "s1"
+			if err := b.planner.Apply(ctx, 2, ev); err == nil {
+				t.Fatal("the event was applied to a sealed sessions stream")
+			}
+			if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.PlanVersion != 1 {
+				t.Fatalf("session on plan %d, want still 1: the stop came before its write", rec.PlanVersion)
+			}
+			for _, f := range b.followUps(t) {
+				if f.Status != aftercare.FollowUpCancelled || f.PlanVersion != 1 {
+					t.Errorf("step %d: %s on plan %d, want plan 1's withdrawn", f.Step, f.Status, f.PlanVersion)
+				}
+			}
+		})
+	}
+}
+
+// An event redelivered after a later one replaced its plan, having stopped
+// the first time between writing its records and reading the session
+// again: it withdraws what it wrote rather than count as a duplicate only.
+func TestRedeliveredReplacedEventWithdrawsItsRecords(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	b.sealSessions(t)
-	cancel := aftercare.SessionEvent{EventID: "e2", ClinicID: "harbour", SessionID: "s1", Kind: aftercare.KindCancelled}
-	if err := b.planner.Apply(ctx, 2, cancel); err == nil {
-		t.Fatal("the cancellation was applied to a sealed sessions stream")
+	// The later event, applied while e1's records were not yet written:
+	// the session says so, and e1's records stand untouched.
+	rec, rev, err := b.env.Store.Session(ctx, "harbour", "s1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.Status != aftercare.SessionActive {
-		t.Fatalf("session %s, want it still active: the stop came before its write", rec.Status)
+	rec.PlanVersion, rec.Status, rec.RecentEvents = 2, aftercare.SessionCancelled, append(rec.RecentEvents, "e2")
+	if _, err := b.env.Store.SaveSession(ctx, rec, rev); err != nil {
+		t.Fatal(err)
 	}
-	for _, f := range b.followUps(t) {
-		if f.Status != aftercare.FollowUpCancelled || f.PlanVersion != 1 {
-			t.Errorf("step %d: %s on plan %d, want plan 1's cancelled", f.Step, f.Status, f.PlanVersion)
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.planner.Stats.Duplicates.Load(); n != 1 {
+		t.Errorf("%d duplicates counted, want the redelivery's 1", n)
+	}
+	wantNoTipLeft(t, b, "s1", "replaced by a cancellation")
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Errorf("%d timers left, want none", n)
+	}
+}
+
+// The client's erasure removes the session after the planner wrote it and
+// before its records and timers, which carry the client's number: the
+// planner, reading the session again, undoes them.
+func TestSessionErasedWhileItsPlanIsWrittenLeavesNoJob(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
+		if err := b.env.Store.EraseKeys(ctx, natsjs.BucketSessions, natsjs.SessionKey("harbour", "s1")); err != nil {
+			t.Error(err)
 		}
+	})
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
 	}
+	if fs := b.followUps(t); len(fs) != 0 {
+		t.Errorf("%d follow-up records of an erased session, want none", len(fs))
+	}
+	if n := b.env.Count(t, natsjs.StreamFollowUps, "followups.*.harbour.s1.>"); n != 0 {
+		t.Errorf("%d timers and jobs of an erased session, want none", n)
+	}
+}
+
+// A hold reaches every step that has a record, beyond the count its caller
+// knows: a scheduler may be configured with more steps than the worker.
+func TestHoldReachesStepsBeyondTheCount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.env.Store.CancelFollowUps(ctx, "harbour", "s1", 2, "client escalated to the clinic: esc_SM1", start)
+	if err != nil || n != 3 {
+		t.Errorf("cancelled %d (%v), want all 3 steps", n, err)
+	}
+	wantNoTipLeft(t, b, "s1", "held with a count of 2")
 }
 
 // An escalation that stops after its first writes: the hold is on the
