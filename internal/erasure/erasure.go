@@ -563,7 +563,12 @@ func (s *Service) erase(ctx context.Context, clinic string, f found, before time
 	}
 	// A job carries its client's number: one of a session that names the
 	// client no longer (the number changed since) still has the old one.
-	if _, err := st.EraseMessages(ctx, natsjs.StreamFollowUps, "followups.*."+clinic+".>", match); err != nil {
+	// Matched on the job's number, not its text: a short national number
+	// can read as a due date's digits.
+	if _, err := st.EraseMessages(ctx, natsjs.StreamFollowUps, "followups.*."+clinic+".>", func(m natsjs.StreamMsg) bool {
+		job, err := aftercare.ParseDue(m.Data)
+		return err == nil && job.Client != nil && job.Client.Phone == x.Phone && (before.IsZero() || m.At.Before(before))
+	}); err != nil {
 		return res, err
 	}
 	res.Erased.Sessions = len(x.Sessions)

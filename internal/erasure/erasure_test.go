@@ -176,6 +176,13 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 	if err := b.env.Store.FireNow(ctx, job); err != nil {
 		t.Fatal(err)
 	}
+	// Another client's job whose text has the client's digits in it (as a
+	// short national number can be a due date's) is not theirs.
+	other := job
+	other.SessionID, other.Client, other.Service = "s8", &aftercare.Client{Phone: neighbour}, "room 07700 900401"
+	if err := b.env.Store.FireNow(ctx, other); err != nil {
+		t.Fatal(err)
+	}
 	before, err := b.svc.Export(ctx, "harbour", neighbour)
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +220,9 @@ func TestEraseLeavesNoTrace(t *testing.T) {
 			continue // the same number at another clinic is that clinic's client
 		}
 		t.Errorf("after erasure: %s", hit)
+	}
+	if n := b.env.Count(t, natsjs.StreamFollowUps, "followups.due.harbour.s8.1"); n != 1 {
+		t.Errorf("%d of the other client's jobs left, want 1", n)
 	}
 	// What is kept holds the number only where it says so.
 	if _, _, err := b.env.Store.Escalation(ctx, "harbour", "esc_SM01"); err != nil {

@@ -184,18 +184,10 @@ func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone s
 	if err := s.eraseConfirmation(ctx, clinic, phone); err != nil {
 		return err
 	}
-	tok := SessionKey(clinic, session)
-	if err := s.PurgeSubjects(ctx, StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
+	if err := s.ErasePlan(ctx, clinic, session); err != nil {
 		return err
 	}
-	fus, err := s.Keys(ctx, BucketFollowUps, tok+".*")
-	if err != nil {
-		return err
-	}
-	if err := s.EraseKeys(ctx, BucketFollowUps, fus...); err != nil {
-		return err
-	}
-	if err := s.EraseKeys(ctx, BucketSessions, tok); err != nil {
+	if err := s.EraseKeys(ctx, BucketSessions, SessionKey(clinic, session)); err != nil {
 		return err
 	}
 	if err := s.EraseKeys(ctx, BucketConsent, ConsentKey(clinic, phone)); err != nil {
@@ -205,6 +197,21 @@ func (s *Store) EraseClientSession(ctx context.Context, clinic, session, phone s
 		return err
 	}
 	return s.eraseEvent(ctx, clinic, seq, eventID)
+}
+
+// ErasePlan removes a session's plan: its timers and due jobs, which carry
+// the client's number, and its follow-up records. For a session whose
+// record is gone while an event's plan was being written.
+func (s *Store) ErasePlan(ctx context.Context, clinic, session string) error {
+	tok := SessionKey(clinic, session)
+	if err := s.PurgeSubjects(ctx, StreamFollowUps, "followups.schedule."+tok+".>", "followups.due."+tok+".>"); err != nil {
+		return err
+	}
+	fus, err := s.Keys(ctx, BucketFollowUps, tok+".*")
+	if err != nil {
+		return err
+	}
+	return s.EraseKeys(ctx, BucketFollowUps, fus...)
 }
 
 // OutboundKey is the inbox bucket's key of a text the clinic sends in a

@@ -194,7 +194,7 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 				if rec.Status == aftercare.SessionCancelled {
 					reason = "session cancelled"
 				}
-				if err := p.withdraw(ctx, rec, reason, now, func(plan uint64) bool { return plan < seq }); err != nil {
+				if err := p.withdraw(ctx, rec, reason, now, rec.Status == aftercare.SessionCancelled, func(plan uint64) bool { return plan < seq }); err != nil {
 					return err
 				}
 			}
@@ -232,10 +232,12 @@ func (p *Planner) apply(ctx context.Context, clinic *clinics.Clinic, seq uint64,
 			// sessions' it displaces or gives back, are settled together.
 			err = p.merge(ctx, clinic, rec)
 		}
-		if err != nil || rec.Status != aftercare.SessionActive || rec.EscalationID != "" {
+		if rec.Status != aftercare.SessionActive || rec.EscalationID != "" {
 			return err
 		}
-		return p.recheck(ctx, rec, ev.EventID, now)
+		// Even after a failure: some steps' records and timers may stand,
+		// and the event may not come again before they fall due.
+		return errors.Join(err, p.recheck(ctx, rec, ev.EventID, now))
 	}
 }
 
@@ -250,10 +252,18 @@ func (p *Planner) recheck(ctx context.Context, rec aftercare.Session, eventID st
 	cur, _, err := p.Store.Session(ctx, rec.ClinicID, rec.SessionID)
 	switch {
 	case errors.Is(err, aftercare.ErrNotFound):
-		// The client's erasure removed the session after this event wrote
-		// it, and perhaps before its records and timers, which carry the
-		// client's number: undone as for an event of a client being erased.
-		return p.Store.EraseClientSession(ctx, rec.ClinicID, rec.SessionID, rec.Client.Phone, rec.PlanVersion, eventID, true)
+		// Removed after this event wrote it (an erasure, or retention),
+		// perhaps before its records and timers, which carry the client's
+		// number. For a client being erased, all this event wrote goes, as
+		// for an event of such a client; otherwise the plan.
+		job, err := p.Store.Erasing(ctx, rec.ClinicID, rec.Client.Phone)
+		switch {
+		case err != nil:
+			return err
+		case job != "":
+			return p.Store.EraseClientSession(ctx, rec.ClinicID, rec.SessionID, rec.Client.Phone, rec.PlanVersion, eventID, true)
+		}
+		return p.Store.ErasePlan(ctx, rec.ClinicID, rec.SessionID)
 	case err != nil:
 		return err
 	case cur.PlanVersion != rec.PlanVersion:
@@ -269,7 +279,7 @@ func (p *Planner) recheck(ctx context.Context, rec aftercare.Session, eventID st
 // withdrawPlan withdraws the records of plan version plan, which a later
 // event's has replaced, and sets the session's timers to match its records.
 func (p *Planner) withdrawPlan(ctx context.Context, rec aftercare.Session, plan uint64, now time.Time) error {
-	if err := p.withdraw(ctx, rec, "replaced by a later event of the session", now, func(v uint64) bool { return v == plan }); err != nil {
+	if err := p.withdraw(ctx, rec, "replaced by a later event of the session", now, false, func(v uint64) bool { return v == plan }); err != nil {
 		return err
 	}
 	return p.settleTimers(ctx, rec.ClinicID, rec.SessionID)
@@ -278,7 +288,9 @@ func (p *Planner) withdrawPlan(ctx context.Context, rec aftercare.Session, plan 
 // withdraw marks cancelled, with reason, each unfinished follow-up record of
 // rec's session whose plan version ofPlan picks: of the policy's steps, and
 // of any later step that has a record (a plan made with more steps).
-func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason string, now time.Time, ofPlan func(uint64) bool) error {
+// count says they count as cancelled: a cancellation's do, a replaced
+// plan's do not (the new plan writes those steps again).
+func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason string, now time.Time, count bool, ofPlan func(uint64) bool) error {
 	for step, found := 1, true; step <= len(p.Policy.Offsets) || found; step++ {
 		found = true
 		var marked bool
@@ -294,7 +306,7 @@ func (p *Planner) withdraw(ctx context.Context, rec aftercare.Session, reason st
 			found = false
 		case err != nil:
 			return err
-		case marked:
+		case marked && count:
 			p.Stats.Cancelled.Add(1)
 		}
 	}

@@ -2,6 +2,7 @@ package planner_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,27 +167,74 @@ func TestRedeliveredReplacedEventWithdrawsItsRecords(t *testing.T) {
 	}
 }
 
-// The client's erasure removes the session after the planner wrote it and
-// before its records and timers, which carry the client's number: the
-// planner, reading the session again, undoes them.
-func TestSessionErasedWhileItsPlanIsWrittenLeavesNoJob(t *testing.T) {
+// A session removed after the planner wrote it and before its records and
+// timers, which carry the client's number: the planner, reading it again,
+// removes the plan. Only for a client being erased does the rest this
+// event wrote go too (the client's record, consent): a session removed
+// otherwise (retention, another number's erasure) takes no consent with it.
+func TestSessionRemovedWhileItsPlanIsWrittenLeavesNoJob(t *testing.T) {
+	t.Parallel()
+	for _, erasing := range []bool{true, false} {
+		t.Run(fmt.Sprint("erasing ", erasing), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ctx := context.Background()
+			phone := "+447700900123"
+			given := aftercare.ConsentEntry{Kind: aftercare.ConsentGiven, At: start, Channel: "web_form", RecordedAt: start}
+			if err := b.env.Store.AddConsent(ctx, "harbour", phone, given, start); err != nil {
+				t.Fatal(err)
+			}
+			planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
+				if erasing {
+					if _, err := b.env.Store.SetErasing(ctx, "harbour", phone, "erase_1"); err != nil {
+						t.Error(err)
+					}
+				}
+				if err := b.env.Store.EraseKeys(ctx, natsjs.BucketSessions, natsjs.SessionKey("harbour", "s1")); err != nil {
+					t.Error(err)
+				}
+			})
+			if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+				t.Fatal(err)
+			}
+			if fs := b.followUps(t); len(fs) != 0 {
+				t.Errorf("%d follow-up records of a removed session, want none", len(fs))
+			}
+			if n := b.env.Count(t, natsjs.StreamFollowUps, "followups.*.harbour.s1.>"); n != 0 {
+				t.Errorf("%d timers and jobs of a removed session, want none", n)
+			}
+			_, err := b.env.Store.Consent(ctx, "harbour", phone)
+			if kept := err == nil; kept == erasing {
+				t.Errorf("consent kept %v (%v), want kept only when the client is not being erased", kept, err)
+			}
+		})
+	}
+}
+
+// An escalation raised while a session's first plan is written, and one of
+// the plan's steps failing: the steps written are held all the same, not
+// left until the event comes again.
+func TestEscalationWhileAPlanFailsLeavesNoTipToSend(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
+	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
+	clinic, _ := b.planner.Clinics.Lookup("harbour")
+	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
 	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
-		if err := b.env.Store.EraseKeys(ctx, natsjs.BucketSessions, natsjs.SessionKey("harbour", "s1")); err != nil {
+		if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err != nil {
+			t.Error(err)
+		}
+		// Step 2's record appears meanwhile: the plan's write of it fails.
+		f := aftercare.FollowUp{ClinicID: "harbour", SessionID: "s1", Step: 2, PlanVersion: 1, DueAt: start, Status: aftercare.FollowUpSkipped, Reason: "in the way"}
+		if _, err := b.env.Store.SaveFollowUp(ctx, f, 0); err != nil {
 			t.Error(err)
 		}
 	})
-	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
-		t.Fatal(err)
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err == nil {
+		t.Fatal("the plan was written over a record that came in its way")
 	}
-	if fs := b.followUps(t); len(fs) != 0 {
-		t.Errorf("%d follow-up records of an erased session, want none", len(fs))
-	}
-	if n := b.env.Count(t, natsjs.StreamFollowUps, "followups.*.harbour.s1.>"); n != 0 {
-		t.Errorf("%d timers and jobs of an erased session, want none", n)
-	}
+	wantNoTipLeft(t, b, "s1", "escalated while its plan failed")
 }
 
 // A hold reaches every step that has a record, beyond the count its caller
