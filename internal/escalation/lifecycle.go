@@ -26,6 +26,10 @@ type Lifecycle struct {
 	Clinics *clinics.Directory
 	Now     func() time.Time
 	Log     *slog.Logger
+
+	// betweenHolds, set by tests, runs in Raise after its first pass over
+	// the follow-up records and before it writes the session.
+	betweenHolds func()
 }
 
 // Acknowledge records that by owns the escalation and cancels the chain's

@@ -46,6 +46,9 @@ func (l *Lifecycle) Raise(ctx context.Context, clinic *clinics.Clinic, rec after
 	if cancelled, err = l.Store.CancelFollowUps(ctx, clinic.ID, rec.SessionID, steps, reason, now); err != nil {
 		return e, cancelled, err
 	}
+	if l.betweenHolds != nil {
+		l.betweenHolds()
+	}
 	err = l.Store.UpdateSession(ctx, clinic.ID, rec.SessionID, func(s *aftercare.Session) bool {
 		if s.EscalationID != "" {
 			return false

@@ -30,24 +30,27 @@ func wantNoTipLeft(t *testing.T, b bundle, session string, why string) {
 	}
 }
 
+// wantNoPlanLeft fails t if a tip of session is still scheduled or a
+// timer is still set: both would send.
+func wantNoPlanLeft(t *testing.T, b bundle, session string, why string) {
+	t.Helper()
+	wantNoTipLeft(t, b, session, why)
+	if n := b.pendingSchedules(t); n != 0 {
+		t.Errorf("%s, %s: %d timers left, want none", session, why, n)
+	}
+}
+
 // An escalation raised while a move of the session is being planned, after
 // the session's write and before the new plan's records: its passes over
 // the records find only the old plan's, so the planner, reading the session
 // again, holds the new plan's.
 func TestEscalationWhileAMoveIsPlannedLeavesNoTipToSend(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
-	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
-	clinic, _ := b.planner.Clinics.Lookup("harbour")
-	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
+	b, ctx := setupPlanned(t)
 	var once sync.Once
 	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
 		once.Do(func() {
-			if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err != nil {
+			if err := b.escalate(ctx); err != nil {
 				t.Error(err)
 			}
 		})
@@ -61,10 +64,7 @@ func TestEscalationWhileAMoveIsPlannedLeavesNoTipToSend(t *testing.T) {
 	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.EscalationID == "" || rec.PlanVersion != 2 {
 		t.Fatalf("session %+v, want the move's plan, escalated", rec)
 	}
-	wantNoTipLeft(t, b, "s1", "escalated while its move was planned")
-	if n := b.pendingSchedules(t); n != 0 {
-		t.Errorf("%d timers left, want none", n)
-	}
+	wantNoPlanLeft(t, b, "s1", "escalated while its move was planned")
 }
 
 // A session's cancellation applied while its first event is being planned,
@@ -91,10 +91,7 @@ func TestCancellationWhileAPlanIsWrittenLeavesNoTipToSend(t *testing.T) {
 	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.Status != aftercare.SessionCancelled || rec.PlanVersion != 2 {
 		t.Fatalf("session %+v, want the cancellation's", rec)
 	}
-	wantNoTipLeft(t, b, "s1", "cancelled while its plan was written")
-	if n := b.pendingSchedules(t); n != 0 {
-		t.Errorf("%d timers left, want none", n)
-	}
+	wantNoPlanLeft(t, b, "s1", "cancelled while its plan was written")
 }
 
 // A planner that stops after a later event's first writes: the earlier
@@ -140,11 +137,7 @@ func TestLaterEventReachesTheRecordsBeforeTheSession(t *testing.T) {
 // again: it withdraws what it wrote rather than count as a duplicate only.
 func TestRedeliveredReplacedEventWithdrawsItsRecords(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	b, ctx := setupPlanned(t)
 	// The later event, applied while e1's records were not yet written:
 	// the session says so, and e1's records stand untouched.
 	rec, rev, err := b.env.Store.Session(ctx, "harbour", "s1")
@@ -161,10 +154,7 @@ func TestRedeliveredReplacedEventWithdrawsItsRecords(t *testing.T) {
 	if n := b.planner.Stats.Duplicates.Load(); n != 1 {
 		t.Errorf("%d duplicates counted, want the redelivery's 1", n)
 	}
-	wantNoTipLeft(t, b, "s1", "replaced by a cancellation")
-	if n := b.pendingSchedules(t); n != 0 {
-		t.Errorf("%d timers left, want none", n)
-	}
+	wantNoPlanLeft(t, b, "s1", "replaced by a cancellation")
 }
 
 // A session removed after the planner wrote it and before its records and
@@ -218,11 +208,8 @@ func TestEscalationWhileAPlanFailsLeavesNoTipToSend(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
-	clinic, _ := b.planner.Clinics.Lookup("harbour")
-	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
 	planner.SetBetweenWrites(b.planner, func(aftercare.Session) {
-		if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err != nil {
+		if err := b.escalate(ctx); err != nil {
 			t.Error(err)
 		}
 		// Step 2's record appears meanwhile: the plan's write of it fails.
@@ -241,11 +228,7 @@ func TestEscalationWhileAPlanFailsLeavesNoTipToSend(t *testing.T) {
 // knows: a scheduler may be configured with more steps than the worker.
 func TestHoldReachesStepsBeyondTheCount(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	b, ctx := setupPlanned(t)
 	n, err := b.env.Store.CancelFollowUps(ctx, "harbour", "s1", 2, "client escalated to the clinic: esc_SM1", start)
 	if err != nil || n != 3 {
 		t.Errorf("cancelled %d (%v), want all 3 steps", n, err)
@@ -257,22 +240,37 @@ func TestHoldReachesStepsBeyondTheCount(t *testing.T) {
 // records before the session says so.
 func TestEscalationReachesTheRecordsBeforeTheSession(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
-		t.Fatal(err)
-	}
+	b, ctx := setupPlanned(t)
 	b.sealSessions(t)
-	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
-	clinic, _ := b.planner.Clinics.Lookup("harbour")
-	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
-	if _, _, err := raiser.Raise(ctx, clinic, reply, "", 3); err == nil {
+	if err := b.escalate(ctx); err == nil {
 		t.Fatal("the hold was written to a sealed sessions stream")
 	}
 	if rec, _, _ := b.env.Store.Session(ctx, "harbour", "s1"); rec.EscalationID != "" {
 		t.Fatalf("session held by %s, want not yet: the stop came before its write", rec.EscalationID)
 	}
 	wantNoTipLeft(t, b, "s1", "escalation stopped half-way")
+}
+
+// setupPlanned starts a bundle with harbour's session s1 planned, ended an
+// hour after start.
+func setupPlanned(t *testing.T) (bundle, context.Context) {
+	t.Helper()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.planner.Apply(ctx, 1, completed("e1", start.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	return b, ctx
+}
+
+// escalate raises an escalation on harbour's session s1, as a reply
+// reporting worse pain would.
+func (b bundle) escalate(ctx context.Context) error {
+	raiser := &escalation.Lifecycle{Store: b.env.Store, Clinics: b.planner.Clinics, Now: b.clock.Now, Log: b.planner.Log}
+	clinic, _ := b.planner.Clinics.Lookup("harbour")
+	reply := aftercare.Reply{InboundSMS: aftercare.InboundSMS{MessageSID: "SM1", From: "+447700900123", ReceivedAt: start}, SessionID: "s1"}
+	_, _, err := raiser.Raise(ctx, clinic, reply, "", 3)
+	return err
 }
 
 // sealSessions makes the sessions' stream refuse writes, as a program
